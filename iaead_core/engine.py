@@ -1,0 +1,352 @@
+"""The one training loop that drives every method.
+
+The engine seeds everything, picks the device, keeps the whole contaminated set as one tensor
+on that device, shuffles with ``randperm`` (no DataLoader workers), evaluates the whole set in
+large batches under ``inference_mode`` after every epoch, and emits one plain-dict record per
+epoch to a callback or an iterator (so a UI thread can consume it). It writes the run folder
+as it goes (:mod:`iaead_core.runs`) and honours a stop request between batches.
+
+The AUROC in the records uses the labels: it is *oracle monitoring* (METHOD.md §5) and is
+never used to select a model; the final model is the last epoch's.
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import TrainConfig
+from .data import ContaminatedSet, make_contaminated
+from .methods import Evaluation, Method, build_method
+from .metrics import detection_metrics, latent_diagnostics
+from .runs import RunWriter, new_run_id, resolve_runs_root
+
+__all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "train", "select_device",
+           "seed_everything", "environment_info"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite. ``epoch`` (1-based), ``batch`` and ``part`` say where;
+    the records of the completed epochs stay in the trainer and in the run folder."""
+
+    def __init__(self, epoch: int, batch: int, part: str, value: float, lam: float) -> None:
+        self.epoch, self.batch, self.part, self.value = epoch, batch, part, value
+        super().__init__(
+            f"the {part} loss became {value} at epoch {epoch}, batch {batch}: training diverged "
+            f"(λ = {lam:g}; try a smaller λ or learning rate). The {epoch - 1} completed "
+            "epoch(s) are kept.")
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``auto`` → cuda if available, then mps, then cpu; otherwise the named device.
+
+    Raises
+    ------
+    ValueError
+        If a named accelerator is not available here (the message lists what is).
+    """
+    available = ["cpu"]
+    if torch.cuda.is_available():
+        available.insert(0, "cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        available.insert(0 if "cuda" not in available else 1, "mps")
+    if name == "auto":
+        return torch.device(available[0])
+    if name not in available:
+        raise ValueError(f"device {name!r} is not available here; available: {', '.join(available)}")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed ``random``, numpy and torch (all devices) and turn cuDNN autotuning off, so runs
+    repeat (METHOD.md §8: the released code seeded numpy only)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+    torch.backends.cudnn.benchmark = False
+
+
+def environment_info(device: torch.device) -> dict[str, Any]:
+    """Versions and hardware recorded with every result."""
+    import sklearn
+    import torchvision
+
+    from . import __version__
+
+    info = {"iaead": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": np.__version__,
+            "sklearn": sklearn.__version__, "platform": platform.platform(),
+            "device": str(device), "torch_threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) run leaves behind.
+
+    Attributes
+    ----------
+    run_id : str; run_dir : Path or None (None when nothing was persisted)
+    status : "completed" | "stopped"
+    config : TrainConfig; data : dict (the data set summary)
+    records : list of per-epoch record dicts (see :meth:`Trainer.epochs`)
+    evaluation : Evaluation of the last completed epoch (``z`` (N, d), ``scores``)
+    is_anomaly : ndarray (N,) bool; labels : ndarray (N,) int64
+    seconds : float — wall time of the whole run
+    method : Method — the trained method (model on its device, ``c``, ``R``)
+    """
+
+    run_id: str
+    run_dir: Any
+    status: str
+    config: TrainConfig
+    data: dict[str, Any]
+    records: list[dict[str, Any]]
+    evaluation: Evaluation | None
+    is_anomaly: np.ndarray
+    labels: np.ndarray
+    seconds: float
+    method: Method = field(repr=False)
+
+    @property
+    def final_metrics(self) -> dict[str, dict[str, float]]:
+        """rule → {auroc, aupr_in, aupr_out} of the last completed epoch."""
+        return self.records[-1]["metrics"] if self.records else {}
+
+
+class Trainer:
+    """Train one method on one contaminated set, epoch by epoch.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Validated on construction.
+    data : ContaminatedSet, optional
+        Built from ``cfg`` (:func:`~iaead_core.data.make_contaminated`) when omitted; pass one
+        to train several methods on the same draw. Its dataset, class, ρ and ``max_samples``
+        replace those of ``cfg`` in the saved config.
+    runs_root : path, None or False
+        Where the run folder goes (``None``: ``$IAEAD_RUNS_DIR`` or ``./runs``; ``False``:
+        write nothing).
+    stop_event : threading.Event, optional
+        Set it (from any thread) to stop between batches; the run ends with status
+        ``stopped`` and keeps every completed epoch.
+    snapshot_every : int, optional
+        Save the latent codes every this many epochs (default ``max(1, epochs // 10)``),
+        plus the first epoch, the end of the warm-up and the last epoch.
+
+    Raises
+    ------
+    ValueError
+        For an invalid config, data set, class or device.
+    iaead_core.data.DatasetUnavailableError
+        If the data set is missing and cannot be downloaded.
+    """
+
+    def __init__(self, cfg: TrainConfig, data: ContaminatedSet | None = None,
+                 runs_root: Any = None, stop_event: threading.Event | None = None,
+                 snapshot_every: int | None = None) -> None:
+        cfg.validate()
+        self.device = select_device(cfg.device)
+        self.data = data if data is not None else make_contaminated(
+            cfg.dataset, cfg.normal_class, cfg.rho, seed=cfg.seed, data_root=cfg.data_root,
+            max_samples=cfg.max_samples, download=cfg.download)
+        # The saved config describes the data actually used (class as its index).
+        d = self.data
+        self.cfg = cfg = cfg.replace(dataset=d.dataset, normal_class=d.normal_class, rho=d.rho,
+                                     max_samples=d.max_samples)
+        self.stop_event = stop_event or threading.Event()
+        self.snapshot_every = snapshot_every or max(1, cfg.epochs // 10)
+        self.records: list[dict[str, Any]] = []
+        self.status = "created"
+        self.result: TrainResult | None = None
+        self.run_id = new_run_id(cfg.method, self.data.dataset, self.data.normal_class, cfg.seed)
+        self.runs_root = None if runs_root is False else resolve_runs_root(runs_root)
+        self.run_dir = None if self.runs_root is None else self.runs_root / self.run_id
+
+    def stop(self) -> None:
+        """Ask the run to stop after the current batch (thread-safe)."""
+        self.stop_event.set()
+
+    def _snapshot_due(self, epoch: int) -> bool:
+        e = epoch + 1
+        return e == 1 or e == self.cfg.epochs or e == self.cfg.warmup_epochs or e % self.snapshot_every == 0
+
+    def epochs(self) -> Iterator[dict[str, Any]]:
+        """Run the training, yielding one record per completed epoch.
+
+        Each record is a JSON-able dict::
+
+            epoch (1-based), epochs, phase, lr, seconds (this epoch), elapsed,
+            loss: {total, reconstruction, svdd}   (means over the epoch's batches; None if absent)
+            R, metrics: {rule: {auroc, aupr_in, aupr_out}}, diagnostics: {...},
+            primary_score, method
+
+        When the generator is exhausted, :attr:`result` holds the :class:`TrainResult`.
+
+        Raises
+        ------
+        NonFiniteLossError
+            When a loss becomes NaN/inf; the run folder is marked ``failed`` with the message.
+        """
+        cfg = self.cfg
+        seed_everything(cfg.seed)
+        torch.set_grad_enabled(True)
+        start = time.perf_counter()
+        X = self.data.images.to(self.device)
+        method = build_method(cfg, X.shape[1], self.device)
+        self.method = method
+        gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+        writer = None
+        if self.runs_root is not None:
+            meta = {"run_id": self.run_id, "config": cfg.to_dict(), "data": self.data.summary(),
+                    "seed": cfg.seed, "nu": cfg.resolved_nu, "lam": cfg.effective_lam,
+                    "environment": environment_info(self.device), "created": time.time(),
+                    "primary_score": method.primary_score}
+            writer = RunWriter(self.runs_root, self.run_id, meta)
+        self.status = "running"
+        evaluation: Evaluation | None = None
+        last_state = None
+        try:
+            method.start(X)
+            opt, sched = method.make_optimizer(0)
+            for epoch in range(cfg.epochs):
+                t0 = time.perf_counter()
+                lr = opt.param_groups[0]["lr"]
+                phase = method.phase(epoch)
+                sums = self._train_epoch(method, opt, X, gen, epoch)
+                if sums is None:
+                    break
+                sched.step()
+                if method.end_epoch(epoch, X):
+                    opt, sched = method.make_optimizer(epoch + 1)
+                evaluation = method.evaluate(X, epoch, cfg.eval_batch_size)
+                record = self._record(method, epoch, phase, lr, sums, evaluation, t0, start)
+                last_state = _detached_copy(method.state())
+                self.records.append(record)
+                if writer:
+                    writer.append_record(record)
+                    if self._snapshot_due(epoch):
+                        writer.save_snapshot(epoch + 1, evaluation.z, evaluation.scores,
+                                             evaluation.centre, method.R)
+                yield record
+                if self.stop_event.is_set():
+                    break
+        except NonFiniteLossError as e:
+            self.status = "failed"
+            if writer:
+                self._finish(writer, evaluation, last_state, "failed", str(e))
+            raise
+        except GeneratorExit:  # the consumer stopped iterating: same as a stop request
+            self.status = "stopped"
+            if writer:
+                self._finish(writer, evaluation, last_state, "stopped", None)
+            raise
+        except BaseException as e:
+            self.status = "failed"
+            if writer:
+                self._finish(writer, evaluation, last_state, "failed", f"{type(e).__name__}: {e}")
+            raise
+        self.status = "stopped" if len(self.records) < cfg.epochs else "completed"
+        if writer:
+            self._finish(writer, evaluation, last_state or method.state(), self.status, None)
+        self.result = TrainResult(
+            run_id=self.run_id, run_dir=self.run_dir, status=self.status, config=cfg,
+            data=self.data.summary(), records=self.records, evaluation=evaluation,
+            is_anomaly=self.data.is_anomaly, labels=self.data.labels,
+            seconds=time.perf_counter() - start, method=method)
+
+    def _train_epoch(self, method: Method, opt, X: torch.Tensor, gen: torch.Generator,
+                     epoch: int) -> dict[str, float] | None:
+        """One pass over ``X`` in random mini-batches; loss sums, or None if stopped."""
+        method.model.train()
+        n, bs = len(X), self.cfg.batch_size
+        perm = torch.randperm(n, generator=gen).to(self.device)
+        sums = {"total": 0.0, "reconstruction": None, "svdd": None}
+        for b, i in enumerate(range(0, n, bs)):
+            if self.stop_event.is_set():
+                return None
+            x = X[perm[i:i + bs]]
+            losses = method.loss(x, epoch)
+            total = float(losses.total.detach())
+            if not np.isfinite(total):
+                part = "SVDD" if losses.svdd is not None and not torch.isfinite(losses.svdd) else "total"
+                raise NonFiniteLossError(epoch + 1, b + 1, part, total, self.cfg.effective_lam)
+            opt.zero_grad(set_to_none=True)
+            losses.total.backward()
+            opt.step()
+            method.after_step()
+            w = len(x) / n
+            sums["total"] += total * w
+            for k in ("reconstruction", "svdd"):
+                v = getattr(losses, k)
+                if v is not None:
+                    sums[k] = (sums[k] or 0.0) + float(v.detach()) * w
+        return sums
+
+    def _record(self, method: Method, epoch: int, phase: str, lr: float, loss: dict,
+                ev: Evaluation, t0: float, start: float) -> dict[str, Any]:
+        y = self.data.is_anomaly
+        now = time.perf_counter()
+        return {
+            "epoch": epoch + 1, "epochs": self.cfg.epochs, "phase": phase, "lr": lr,
+            "seconds": now - t0, "elapsed": now - start, "loss": loss, "R": method.R,
+            "metrics": {rule: detection_metrics(y, s) for rule, s in ev.scores.items()},
+            "diagnostics": latent_diagnostics(ev.z, ev.centre),
+            "primary_score": method.primary_score, "method": method.name,
+        }
+
+    def _finish(self, writer: RunWriter, ev: Evaluation | None, state, status: str,
+                error: str | None) -> None:
+        try:
+            if ev is not None:
+                writer.save_final(ev.z, ev.scores, self.data.is_anomaly, self.data.labels,
+                                  ev.centre, self.method.R)
+            if state is not None:
+                writer.save_weights(state)
+            writer.set_status(status, error, epochs_done=len(self.records))
+        finally:
+            writer.close()
+
+    def run(self, callback: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
+        """Train to the end (or to a stop request), calling ``callback(record)`` every epoch.
+
+        Returns
+        -------
+        TrainResult
+
+        Raises
+        ------
+        NonFiniteLossError
+            See :meth:`epochs`.
+        """
+        for record in self.epochs():
+            if callback is not None:
+                callback(record)
+        assert self.result is not None
+        return self.result
+
+
+def _detached_copy(state: dict[str, Any]) -> dict[str, Any]:
+    """A CPU copy of a method state, so later optimiser steps do not change it."""
+    out = dict(state)
+    out["model"] = {k: v.detach().to("cpu", copy=True) for k, v in state["model"].items()}
+    return out
+
+
+def train(cfg: TrainConfig, data: ContaminatedSet | None = None, runs_root: Any = None,
+          callback: Callable[[dict[str, Any]], None] | None = None,
+          stop_event: threading.Event | None = None) -> TrainResult:
+    """Convenience wrapper: ``Trainer(cfg, data, runs_root, stop_event).run(callback)``."""
+    return Trainer(cfg, data, runs_root=runs_root, stop_event=stop_event).run(callback)

@@ -1,0 +1,326 @@
+"""Tests of iaead_core.data: the data protocol of METHOD.md §5 on real and format-true files."""
+
+import inspect
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.io import savemat
+
+from iaead_core import data
+from iaead_core.data import (DATASETS, DatasetUnavailableError, class_index, dataset_status,
+                             load_pool, make_contaminated, resolve_data_root, to_model_input)
+
+
+def scaled(v) -> float:
+    return 2.0 * float(v) / 255.0 - 1.0
+
+
+# --- tiny files in the true on-disk formats ---------------------------------------------------
+
+CIFAR10_PIXEL = (7, 2, 5, 17, 200)  # pool index, c, h, w, value (image 7 = data_batch_2[1])
+SVHN_PIXEL = (33, 1, 30, 4, 77)     # pool index 33 = test image 3
+
+
+def write_cifar10(root: Path) -> np.ndarray:
+    """6 images per file (5 train batches + test) = 36, label = pool index % 10."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, (36, 3072), dtype=np.uint8)
+    i, c, h, w, v = CIFAR10_PIXEL
+    x[i, c * 1024 + h * 32 + w] = v
+    labels = [i % 10 for i in range(36)]
+    for b, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
+        part = slice(6 * b, 6 * b + 6)
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": x[part], b"labels": labels[part]}, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({b"label_names": [n.encode() for n in DATASETS["cifar10"].classes]}, f)
+    return x
+
+
+def write_cifar100(root: Path) -> list[int]:
+    """45 train + 15 test images; 12 of coarse class 17 ('trees'); fine labels differ."""
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    coarse = [17] * 9 + [i % 17 for i in range(36)] + [17] * 3 + [i % 17 for i in range(12)]
+    x = np.random.default_rng(2).integers(0, 256, (60, 3072), dtype=np.uint8)
+    for name, part in (("train", slice(0, 45)), ("test", slice(45, 60))):
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": x[part], b"coarse_labels": coarse[part],
+                         b"fine_labels": [5 * c + 1 for c in coarse[part]]}, f)
+    with open(folder / "meta", "wb") as f:
+        pickle.dump({b"coarse_label_names": [n.encode() for n in DATASETS["cifar100"].classes]}, f)
+    return coarse
+
+
+def write_svhn(root: Path) -> np.ndarray:
+    """30 train + 12 test images; 20 of digit 0 (stored as label 10). Returns pooled digits."""
+    folder = root / "SVHN"
+    folder.mkdir(parents=True)
+    y = np.array([10] * 14 + [1 + i % 9 for i in range(16)] + [10] * 6 + [1 + i % 9 for i in range(6)])
+    x = np.random.default_rng(3).integers(0, 256, (32, 32, 3, 42), dtype=np.uint8)
+    i, c, h, w, v = SVHN_PIXEL
+    x[h, w, c, i] = v
+    savemat(folder / "train_32x32.mat", {"X": x[..., :30], "y": y[:30, None].astype(np.uint8)})
+    savemat(folder / "test_32x32.mat", {"X": x[..., 30:], "y": y[30:, None].astype(np.uint8)})
+    return y % 10
+
+
+def check_protocol(s, k: int, rho: float):
+    """Invariants every contaminated set must satisfy."""
+    n = len(s)
+    assert s.images.shape[0] == n and s.images.shape[2:] == (32, 32)
+    assert s.images.dtype == torch.float32
+    assert s.images.min() >= -1.0 and s.images.max() <= 1.0
+    assert s.is_anomaly.dtype == bool and s.labels.dtype == np.int64
+    assert np.all(s.labels[~s.is_anomaly] == k) and np.all(s.labels[s.is_anomaly] != k)
+    assert len(np.unique(s.indices)) == n  # drawn without replacement
+    assert s.n_normal + s.n_anomalies == n
+    assert s.n_anomalies >= 1 and s.n_anomalies / n <= rho + 1e-12
+
+
+# --- real MNIST / Fashion-MNIST ---------------------------------------------------------------
+
+@pytest.mark.parametrize("digit, n_normal, n_anom", [(0, 6903, 767), (1, 7877, 875)])
+def test_mnist_counts(shared_data_root, digit, n_normal, n_anom):
+    s = make_contaminated("mnist", digit, rho=0.1, seed=0, data_root=shared_data_root,
+                          download=False)
+    assert (s.n_normal, s.n_anomalies, len(s)) == (n_normal, n_anom, n_normal + n_anom)
+    check_protocol(s, digit, 0.1)
+    assert abs(s.is_anomaly.mean() - 0.1) < 1e-3
+    assert s.images.shape == (len(s), 1, 32, 32)
+    # Normals are every pooled image of the class, not a sample.
+    _, labels = load_pool("mnist", shared_data_root)
+    assert set(s.indices[~s.is_anomaly]) == set(np.flatnonzero(labels == digit))
+
+
+def test_mnist_pool_and_pixels(shared_data_root):
+    images, labels = load_pool("mnist", shared_data_root)
+    assert images.shape == (70_000, 1, 28, 28) and images.dtype == np.uint8
+    assert labels.dtype == np.int64 and np.bincount(labels)[:2].tolist() == [6903, 7877]
+    assert load_pool("mnist", shared_data_root)[0] is images  # memoised
+    s = make_contaminated("mnist", 0, data_root=shared_data_root, download=False)
+    x = s.images.numpy()
+    # 2-pixel zero padding becomes exactly -1 after scaling.
+    assert np.all(x[:, :, :2] == -1) and np.all(x[:, :, -2:] == -1)
+    assert np.all(x[:, :, :, :2] == -1) and np.all(x[:, :, :, -2:] == -1)
+    for i in (0, 123, len(s) - 1):
+        expected = 2 * images[s.indices[i]].astype(np.float32) / 255 - 1
+        np.testing.assert_allclose(x[i, :, 2:30, 2:30], expected, atol=1e-6)
+        assert s.labels[i] == labels[s.indices[i]]
+    # A random permutation: anomalies are not all at the end, so a prefix is a fair sample.
+    assert s.is_anomaly[: s.n_normal].any()
+
+
+def test_fashion_counts_by_name_and_index(shared_data_root):
+    by_name = make_contaminated("fashion-mnist", "T-Shirt", data_root=shared_data_root,
+                                download=False)
+    by_index = make_contaminated("fashion-mnist", 0, data_root=shared_data_root, download=False)
+    assert (by_name.n_normal, by_name.n_anomalies, len(by_name)) == (7000, 777, 7777)
+    assert by_name.class_name == "t-shirt" and by_name.normal_class == 0
+    np.testing.assert_array_equal(by_name.indices, by_index.indices)
+    assert torch.equal(by_name.images, by_index.images)
+    bag = make_contaminated("fashion-mnist", 8, data_root=shared_data_root, download=False)
+    assert (bag.n_normal, bag.n_anomalies, bag.class_name) == (7000, 777, "bag")
+    check_protocol(bag, 8, 0.1)
+
+
+def test_seed_reproducibility(shared_data_root):
+    a = make_contaminated("mnist", 3, seed=5, data_root=shared_data_root, download=False)
+    b = make_contaminated("mnist", 3, seed=5, data_root=shared_data_root, download=False)
+    c = make_contaminated("mnist", 3, seed=6, data_root=shared_data_root, download=False)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    assert torch.equal(a.images, b.images)
+    assert set(a.indices[~a.is_anomaly]) == set(c.indices[~c.is_anomaly])
+    assert set(a.indices[a.is_anomaly]) != set(c.indices[c.is_anomaly])
+    assert a.summary()["seed"] == 5
+
+
+def test_cap_and_max_samples_on_mnist(shared_data_root):
+    s = make_contaminated("mnist", 0, data_root=shared_data_root, download=False, cap=1000)
+    assert (len(s), s.n_anomalies, s.n_normal) == (1000, 100, 900)
+    check_protocol(s, 0, 0.1)
+    m = make_contaminated("mnist", 0, data_root=shared_data_root, download=False,
+                          max_samples=500)
+    assert (len(m), m.n_anomalies) == (500, 50)
+    check_protocol(m, 0, 0.1)
+    m = make_contaminated("mnist", 2, rho=0.2, data_root=shared_data_root, download=False,
+                          max_samples=101)
+    assert (len(m), m.n_anomalies) == (101, 20)
+    with pytest.raises(ValueError, match="minimum is 10"):
+        make_contaminated("mnist", 0, data_root=shared_data_root, max_samples=9)
+    with pytest.raises(ValueError, match="minimum is 4"):
+        make_contaminated("mnist", 0, rho=0.3, data_root=shared_data_root, max_samples=3)
+
+
+def test_summary_is_json(shared_data_root):
+    s = make_contaminated("mnist", 1, data_root=shared_data_root, download=False, max_samples=50)
+    summary = json.loads(json.dumps(s.summary()))
+    assert summary == {"dataset": "mnist", "normal_class": 1, "class_name": "1", "rho": 0.1,
+                       "seed": 0, "n_normal": 45, "n_anomalies": 5, "n": 50,
+                       "source": DATASETS["mnist"].source, "max_samples": 50}
+
+
+def test_status(shared_data_root, tmp_data_root):
+    assert dataset_status("mnist", shared_data_root) == "on disk"
+    assert dataset_status("fashion-mnist", shared_data_root) == "on disk"
+    assert dataset_status("cifar10", tmp_data_root) == "downloadable"
+    assert dataset_status("svhn") == "downloadable"  # default root from IAEAD_DATA_ROOT
+    assert dataset_status("digits") == dataset_status("mnist-5k") == "embedded"
+
+
+# --- the default 12,000 cap, on a synthetic pool ------------------------------------------------
+
+def test_default_cap(monkeypatch):
+    assert inspect.signature(make_contaminated).parameters["cap"].default == 12_000
+    labels = np.r_[np.zeros(13_000), np.arange(2_000) % 9 + 1].astype(np.int64)
+    images = np.zeros((len(labels), 1, 28, 28), np.uint8)
+    monkeypatch.setattr(data, "load_pool", lambda *a, **k: (images, labels))
+    s = make_contaminated("mnist", 0)  # uncapped: 13,000 + 1,444
+    assert (len(s), s.n_anomalies, s.n_normal) == (12_000, 1_200, 10_800)
+    check_protocol(s, 0, 0.1)
+
+
+# --- CIFAR-10, CIFAR-100, SVHN from tiny format-true files ---------------------------------------
+
+def test_cifar10_files(tmp_data_root):
+    raw = write_cifar10(tmp_data_root)
+    images, labels = load_pool("cifar10", tmp_data_root)
+    assert images.shape == (36, 3, 32, 32) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images.reshape(36, -1), raw)
+    np.testing.assert_array_equal(labels, np.arange(36) % 10)
+    assert dataset_status("cifar10") == "on disk"
+    i, c, h, w, v = CIFAR10_PIXEL
+    assert images[i, c, h, w] == v
+    # Image 7 is a horse (class 7), so it is among the normals; int(3 * 0.4 / 0.6) = 2.
+    s = make_contaminated("cifar10", "horse", rho=0.4, download=False)
+    assert (s.n_normal, s.n_anomalies, s.class_name) == (3, 2, "horse")
+    check_protocol(s, 7, 0.4)
+    j = int(np.flatnonzero(s.indices == i)[0])
+    assert s.images[j, c, h, w].item() == pytest.approx(scaled(v), abs=1e-6)
+
+
+def test_cifar100_coarse_labels(tmp_data_root):
+    coarse = write_cifar100(tmp_data_root)
+    images, labels = load_pool("cifar100")
+    assert images.shape == (60, 3, 32, 32)
+    np.testing.assert_array_equal(labels, coarse)
+    assert class_index("cifar100", "trees") == 17
+    s = make_contaminated("cifar100", "trees", rho=0.2, seed=3, download=False)
+    assert (s.n_normal, s.n_anomalies, s.class_name) == (12, 3, "trees")
+    check_protocol(s, 17, 0.2)
+
+
+def test_svhn_labels_pixels_and_cap(tmp_data_root):
+    expected = write_svhn(tmp_data_root)
+    images, labels = load_pool("svhn")
+    assert images.shape == (42, 3, 32, 32) and images.dtype == np.uint8
+    np.testing.assert_array_equal(labels, expected)  # train then test, 10 -> 0
+    assert labels.min() == 0 and labels.max() == 9 and (labels == 0).sum() == 20
+    i, c, h, w, v = SVHN_PIXEL
+    assert images[i, c, h, w] == v
+    full = make_contaminated("svhn", "0", rho=0.2, download=False)
+    assert (full.n_normal, full.n_anomalies) == (20, 5)
+    j = int(np.flatnonzero(full.indices == i)[0])
+    assert full.images[j, c, h, w].item() == pytest.approx(scaled(v), abs=1e-6)
+    capped = make_contaminated("svhn", 0, rho=0.2, download=False, cap=10)
+    assert (len(capped), capped.n_anomalies, capped.n_normal) == (10, 2, 8)
+    check_protocol(capped, 0, 0.2)
+    # max_samples larger than the set changes nothing.
+    same = make_contaminated("svhn", 0, rho=0.2, download=False, max_samples=1000)
+    np.testing.assert_array_equal(same.indices, full.indices)
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(dataset="imagenet", normal_class=0), "allowed: mnist, fashion-mnist, cifar10"),
+    (dict(dataset="fashion-mnist", normal_class="sock"), "'t-shirt'"),
+    (dict(dataset="mnist", normal_class=10), r"indices 0\.\.9"),
+    (dict(dataset="mnist", normal_class=-1), r"indices 0\.\.9"),
+    (dict(dataset="mnist", normal_class=0, rho=0), r"open interval \(0, 0.5\)"),
+    (dict(dataset="mnist", normal_class=0, rho=0.5), r"open interval \(0, 0.5\)"),
+    (dict(dataset="mnist", normal_class=0, rho=-0.1), r"open interval \(0, 0.5\)"),
+    (dict(dataset="mnist", normal_class=0, rho=0.7), r"open interval \(0, 0.5\)"),
+    (dict(dataset="mnist", normal_class=0, max_samples=5), "minimum is 10"),
+])
+def test_bad_input(tmp_data_root, kwargs, match):
+    # Validation happens before any file is read: the data root is empty.
+    with pytest.raises(ValueError, match=match):
+        make_contaminated(**kwargs, download=False)
+
+
+@pytest.mark.parametrize("dataset, folder, first_file", [
+    ("cifar10", "cifar-10-batches-py", "data_batch_1"),
+    ("cifar100", "cifar-100-python", "train"),
+    ("svhn", "SVHN", "train_32x32.mat"),
+    ("mnist", "MNIST/raw", "train-images-idx3-ubyte"),
+    ("fashion-mnist", "FashionMNIST/raw", "t10k-labels-idx1-ubyte"),
+])
+def test_unavailable(tmp_data_root, dataset, folder, first_file):
+    with pytest.raises(DatasetUnavailableError) as info:
+        make_contaminated(dataset, 0, download=False)
+    err = info.value
+    assert isinstance(err, RuntimeError)
+    assert err.dataset == dataset and err.folder == tmp_data_root.resolve() / folder
+    assert first_file in err.expected and err.hint
+    msg = str(err)
+    assert str(err.folder) in msg and all(f in msg for f in err.expected)
+    assert "mnist-5k" in msg and err.hint in msg
+
+
+# --- names, roots, conversion, embedded sets ---------------------------------------------------
+
+def test_class_index():
+    assert class_index("cifar100", "Trees") == 17
+    assert class_index("cifar100", "vehicles_1") == class_index("cifar100", "vehicles-1") == 18
+    assert class_index("cifar100", "large man made outdoor things") == 9
+    assert class_index("fashion-mnist", "ankle boot") == 9
+    assert class_index("cifar10", "SHIP") == class_index("cifar10", "8") == 8
+    assert class_index("mnist", "0") == 0 and class_index("svhn", np.int64(7)) == 7
+    with pytest.raises(ValueError, match="'airplane'"):
+        class_index("cifar10", "plane")
+    with pytest.raises(ValueError, match="allowed"):
+        class_index("cifar10", True)
+
+
+def test_resolve_data_root(monkeypatch, tmp_path):
+    monkeypatch.delenv("IAEAD_DATA_ROOT", raising=False)
+    assert resolve_data_root() == Path("./data")
+    monkeypatch.setenv("IAEAD_DATA_ROOT", str(tmp_path))
+    assert resolve_data_root() == tmp_path
+    assert resolve_data_root("elsewhere") == Path("elsewhere")
+
+
+def test_to_model_input():
+    x = np.zeros((2, 3, 32, 32), np.uint8)
+    x[0, 1, 2, 3] = 255
+    t = to_model_input(x)
+    assert t.dtype == torch.float32 and t.shape == (2, 3, 32, 32)
+    assert t[0, 1, 2, 3] == 1 and t[0, 0, 0, 0] == -1
+    d = to_model_input(np.full((1, 1, 8, 8), 16, np.uint8))
+    assert d.shape == (1, 1, 32, 32) and torch.allclose(d, torch.ones_like(d))
+    with pytest.raises(ValueError, match="28 or 32"):
+        to_model_input(np.zeros((1, 1, 30, 30), np.uint8))
+
+
+def test_embedded_sets():
+    assert [s.name for s in data.list_datasets()] == list(DATASETS)
+    images, labels = load_pool("mnist-5k")
+    assert images.shape == (5000, 1, 28, 28) and images.max() == 255
+    assert sorted(np.unique(labels)) == list(range(10))
+    digits, digit_labels = load_pool("digits")
+    assert digits.shape == (1797, 1, 8, 8) and digits.max() == 16 and len(digit_labels) == 1797
+    for name in ("mnist-5k", "digits"):
+        spec = DATASETS[name]
+        assert spec.embedded and spec.channels == 1
+        s = make_contaminated(name, 4, seed=1)
+        check_protocol(s, 4, 0.1)
+        assert s.images.shape == (len(s), 1, 32, 32)
+        n4 = int((load_pool(name)[1] == 4).sum())
+        assert s.n_normal == n4 and s.n_anomalies == int(n4 * 0.1 / 0.9 + 1e-9)

@@ -1,0 +1,198 @@
+"""The training engine on real MNIST: records, c, stop, NaN, persistence, reproducibility."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from iaead_core import NonFiniteLossError, Trainer, load_run, make_contaminated, preset_config
+from iaead_core.methods.iaead import IAEAD
+from iaead_core.metrics import detection_metrics
+from iaead_core.runs import RunError
+from iaead_core.svdd import fix_centre
+
+
+@pytest.fixture(scope="module")
+def small_set(shared_data_root):
+    # 600 images of MNIST digit 0 at ρ = 0.1: 540 normal + 60 anomalies.
+    return make_contaminated("mnist", 0, 0.1, seed=0, data_root=shared_data_root,
+                             max_samples=600, download=False)
+
+
+def tiny(method="iaead", **kw):
+    base = dict(epochs=4, warmup_epochs=2, width=8, latent_dim=16, batch_size=100, max_samples=600)
+    base.update(kw)
+    return preset_config("quick", method=method, **base)
+
+
+def test_records_phases_and_scores(small_set, tmp_path):
+    trainer = Trainer(tiny(), data=small_set, runs_root=tmp_path)
+    records = list(trainer.epochs())
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4]
+    assert [r["phase"] for r in records] == ["warm-up", "warm-up", "svdd", "svdd"]
+    # c is fixed at the end of the warm-up: latent_c is reported from epoch 2 on.
+    assert "latent_c" not in records[0]["metrics"] and "latent_c" in records[1]["metrics"]
+    assert records[0]["loss"]["svdd"] is None and records[2]["loss"]["svdd"] > 0
+    assert records[2]["R"] > 0
+    for r in records:
+        for m in r["metrics"].values():
+            assert set(m) == {"auroc", "aupr_in", "aupr_out"}
+            assert all(0 <= v <= 1 for v in m.values())
+    assert records[0]["lr"] == pytest.approx(0.1)
+    assert trainer.result.status == "completed"
+
+
+def test_centre_is_fixed_eval_mean_after_warmup(small_set):
+    trainer = Trainer(tiny(epochs=2), data=small_set, runs_root=False)
+    trainer.run()
+    method = trainer.method
+    X = small_set.images
+    expected = fix_centre(method.mean_latent(X))
+    assert torch.allclose(method.c, expected)
+    assert torch.all(method.c.abs() >= 0.1 - 1e-7)
+
+
+def test_same_seed_same_run(small_set):
+    a = Trainer(tiny(epochs=3), data=small_set, runs_root=False).run()
+    b = Trainer(tiny(epochs=3), data=small_set, runs_root=False).run()
+    assert [r["metrics"] for r in a.records] == [r["metrics"] for r in b.records]
+    assert [r["loss"] for r in a.records] == [r["loss"] for r in b.records]
+
+
+def test_stop_request_between_batches_keeps_completed_epochs(small_set, tmp_path, monkeypatch):
+    trainer = Trainer(tiny(epochs=6), data=small_set, runs_root=tmp_path)
+    steps = {"n": 0}
+    original = IAEAD.after_step
+
+    def counting_step(self):
+        original(self)
+        steps["n"] += 1
+        if steps["n"] == 14:  # 6 batches per epoch: the request comes mid-epoch 3
+            trainer.stop()
+
+    monkeypatch.setattr(IAEAD, "after_step", counting_step)
+    result = trainer.run()
+    assert steps["n"] == 14  # no batch ran after the request
+    assert result.status == "stopped" and len(result.records) == 2
+    run = load_run(result.run_dir)
+    assert run.status["status"] == "stopped" and len(run.records) == 2
+    assert run.load_weights()["method"] == "iaead"
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_records(small_set, tmp_path, monkeypatch):
+    original = IAEAD.loss
+
+    def poisoned(self, x, epoch):
+        losses = original(self, x, epoch)
+        if epoch == 2:
+            losses.total = losses.total * float("nan")
+        return losses
+
+    monkeypatch.setattr(IAEAD, "loss", poisoned)
+    trainer = Trainer(tiny(), data=small_set, runs_root=tmp_path)
+    with pytest.raises(NonFiniteLossError, match="epoch 3, batch 1") as info:
+        trainer.run()
+    assert info.value.epoch == 3
+    assert len(trainer.records) == 2
+    run = load_run(trainer.run_dir)
+    assert run.status["status"] == "failed" and "epoch 3" in run.status["error"]
+    assert [r["epoch"] for r in run.records] == [1, 2]
+    assert "score_latent_mean" in run.load_final()
+
+
+def test_persistence_round_trip(small_set, tmp_path, shared_data_root):
+    cfg = tiny()
+    result = Trainer(cfg, data=small_set, runs_root=tmp_path).run()
+    run = load_run(result.run_dir)
+    assert run.config == cfg.to_dict()
+    assert run.meta["seed"] == 0 and run.meta["environment"]["torch"] == torch.__version__
+    assert run.meta["data"]["n_normal"] == 540 and run.meta["data"]["n_anomalies"] == 60
+    assert run.records == json.loads(json.dumps(result.records))
+    assert run.snapshot_epochs() == [1, 2, 3, 4]
+    final = run.load_final()
+    for rule, score in result.evaluation.scores.items():
+        np.testing.assert_allclose(final[f"score_{rule}"], score)
+    np.testing.assert_array_equal(final["is_anomaly"], small_set.is_anomaly)
+    # Restored weights reproduce the final scores on the re-drawn data set.
+    method, data = run.restore(data_root=shared_data_root)
+    ev = method.evaluate(data.images, epoch=cfg.epochs - 1)
+    np.testing.assert_allclose(ev.scores["latent_mean"], final["score_latent_mean"], rtol=1e-4, atol=1e-5)
+    assert method.R == pytest.approx(float(final["R"]))
+
+
+def test_corrupt_and_foreign_checkpoints_raise_run_error(small_set, tmp_path):
+    result = Trainer(tiny(epochs=1, warmup_epochs=0), data=small_set, runs_root=tmp_path).run()
+    run = load_run(result.run_dir)
+    weights = run.dir / "model.pt"
+    weights.write_bytes(b"not a checkpoint")
+    with pytest.raises(RunError, match="corrupt"):
+        run.load_weights()
+    torch.save({"something": torch.zeros(1)}, weights)
+    with pytest.raises(RunError, match="not an iaead checkpoint"):
+        run.load_weights()
+    (run.dir / "config.json").write_text("{ broken")
+    with pytest.raises(RunError, match="corrupt"):
+        load_run(run.dir)
+
+
+def test_torn_metrics_line_is_skipped(small_set, tmp_path):
+    result = Trainer(tiny(epochs=2), data=small_set, runs_root=tmp_path).run()
+    with open(result.run_dir / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 3, "metr')  # a crash mid-write
+    assert [r["epoch"] for r in load_run(result.run_dir).records] == [1, 2]
+
+
+def test_deep_svdd_pretrains_then_scores_by_distance(small_set):
+    cfg = tiny("deep-svdd", epochs=4, warmup_epochs=2, svdd_lr=1e-3)
+    trainer = Trainer(cfg, data=small_set, runs_root=False)
+    records = trainer.run().records
+    assert [r["phase"] for r in records] == ["pretrain", "pretrain", "svdd", "svdd"]
+    assert "reconstruction" in records[0]["metrics"] and "svdd" not in records[0]["metrics"]
+    assert "svdd" in records[3]["metrics"] and "reconstruction" not in records[3]["metrics"]
+    assert records[3]["loss"]["svdd"] > 0 and records[3]["loss"]["reconstruction"] is None
+    method = trainer.method
+    z = method.evaluate(small_set.images, 3).z
+    c = method.c.numpy()
+    np.testing.assert_allclose(method.evaluate(small_set.images, 3).scores["svdd"],
+                               ((z - c) ** 2).sum(1), rtol=1e-4)
+
+
+def test_cae_has_no_centre(small_set):
+    result = Trainer(tiny("cae", epochs=2), data=small_set, runs_root=False).run()
+    assert set(result.final_metrics) == {"latent_mean", "reconstruction"}
+    assert result.method.c is None and result.records[-1]["loss"]["svdd"] is None
+
+
+@pytest.mark.slow
+def test_iaead_beats_cae_reconstruction_on_real_mnist(shared_data_root):
+    """The paper's claim on a CPU-sized run (MNIST digit 0, ρ = 0.1, 1,500 images, 12 epochs):
+    the latent score (eq. 9) is high and beats the CAE's reconstruction error."""
+    data = make_contaminated("mnist", 0, 0.1, seed=0, data_root=shared_data_root,
+                             max_samples=1500, download=False)
+    kw = dict(epochs=12, warmup_epochs=3, lr_step=5, max_samples=1500)
+    iaead = Trainer(preset_config("quick", "iaead", **kw), data=data, runs_root=False).run()
+    cae = Trainer(preset_config("quick", "cae", **kw), data=data, runs_root=False).run()
+    ours = iaead.final_metrics["latent_mean"]["auroc"]
+    assert ours >= 0.9
+    assert ours > cae.final_metrics["reconstruction"]["auroc"] + 0.1
+
+
+@pytest.mark.slow
+def test_huge_lambda_collapses_latent_space(small_set):
+    """λ = 1e3 lets the SVDD term dominate: every code is pulled onto c (feature collapse)."""
+    normal = Trainer(tiny(epochs=8, lam=5e-5), data=small_set, runs_root=False).run()
+    huge = Trainer(tiny(epochs=8, lam=1e3), data=small_set, runs_root=False).run()
+    assert not normal.records[-1]["diagnostics"]["collapsed"]
+    d = huge.records[-1]["diagnostics"]
+    assert d["collapsed"]
+    assert d["spread"] < 0.01 * normal.records[-1]["diagnostics"]["spread"]
+    assert abs(huge.final_metrics["latent_mean"]["auroc"] - 0.5) < \
+        abs(normal.final_metrics["latent_mean"]["auroc"] - 0.5)
+
+
+def test_detection_metrics_agree_with_engine(small_set):
+    result = Trainer(tiny(epochs=1, warmup_epochs=0), data=small_set, runs_root=False).run()
+    rule = "latent_mean"
+    assert result.final_metrics[rule] == detection_metrics(small_set.is_anomaly,
+                                                           result.evaluation.scores[rule])
