@@ -80,7 +80,7 @@ def _train(args: argparse.Namespace) -> int:
         rho=args.rho, lam=args.lam, nu=args.nu, objective=args.objective, epochs=args.epochs,
         warmup_epochs=args.warmup_epochs, max_samples=args.max_samples,
         svdd_bias=args.svdd_bias or None, seed=args.seed, device=args.device,
-        data_root=str(resolve_data_root(args.data_root)), download=not args.no_download)
+        data_root=str(resolve_data_root(args.data_root).resolve()), download=not args.no_download)
     trainer = Trainer(cfg, runs_root=args.out)
     if args.json:
         result = trainer.run()

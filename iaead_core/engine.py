@@ -33,6 +33,9 @@ __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "train", "select_devi
            "seed_everything", "environment_info"]
 
 
+_INIT_LOCK = threading.Lock()
+
+
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite. ``epoch`` (1-based), ``batch`` and ``part`` say where;
     the records of the completed epochs stay in the trainer and in the run folder."""
@@ -201,11 +204,12 @@ class Trainer:
             When a loss becomes NaN/inf; the run folder is marked ``failed`` with the message.
         """
         cfg = self.cfg
-        seed_everything(cfg.seed)
         torch.set_grad_enabled(True)
         start = time.perf_counter()
         X = self.data.images.to(self.device)
-        method = build_method(cfg, X.shape[1], self.device)
+        with _INIT_LOCK:  # torch's global RNG draws the weights: one thread at a time
+            seed_everything(cfg.seed)
+            method = build_method(cfg, X.shape[1], self.device)
         self.method = method
         gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
         writer = None
