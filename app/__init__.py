@@ -1,0 +1,1 @@
+"""The IAEAD lab: a Streamlit app over :mod:`iaead_core` (run ``streamlit run app/main.py``)."""

@@ -1,0 +1,404 @@
+"""The background job registry: the only place in the lab that owns threads.
+
+A :class:`JobRegistry` holds every training job of the server process. Pages submit groups of
+jobs (a comparison of methods on one data draw, or a λ sweep) and read snapshots of them; worker
+threads run the jobs with :class:`iaead_core.engine.Trainer`, which writes each run's folder as
+it goes. Workers never touch Streamlit, so a rerun, a page switch, a second tab or a closed
+tab neither starts a duplicate job nor stops a running one.
+
+Jobs are keyed by a hash of their full config (which carries the group id), and groups by a
+hash of their configs: submitting what is already queued or running returns the existing
+jobs. :class:`BackgroundTasks` runs slow, cacheable computations (UMAP) off the page thread.
+
+Pure Python: everything here is testable without Streamlit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from iaead_core.config import TrainConfig
+from iaead_core.data import ContaminatedSet, DatasetUnavailableError, make_contaminated
+from iaead_core.engine import NonFiniteLossError, Trainer
+
+__all__ = ["Job", "JobRegistry", "BackgroundTasks", "ACTIVE", "FINISHED", "config_key",
+           "default_slots"]
+
+log = logging.getLogger("iaead.app.jobs")
+
+ACTIVE = ("queued", "running")
+FINISHED = ("completed", "stopped", "failed")
+
+
+def config_key(cfg: TrainConfig) -> str:
+    """A deterministic id of a config (every field, group included): 16 hex digits."""
+    blob = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def default_slots(device: str = "auto") -> int:
+    """How many jobs run at once: one per CUDA device, one on a CPU (two trainings on two
+    cores only slow each other down and make the page sluggish)."""
+    import torch
+
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        return max(1, torch.cuda.device_count())
+    return 1
+
+
+@dataclass
+class Job:
+    """One training run as the registry sees it. Pages get copies (:meth:`JobRegistry.jobs`);
+    only worker threads change the registry's own instances, under its lock.
+
+    Attributes
+    ----------
+    key : str — :func:`config_key` of ``cfg``.
+    group, kind : the group id and its kind ("compare", "sweep" or "single").
+    cfg : TrainConfig
+    status : "queued" | "running" | "completed" | "stopped" | "failed"
+    records : per-epoch record dicts so far (kept when the run fails).
+    error : words for a failed run (a diverged run names the epoch), else None.
+    error_kind : "data" (data set unavailable), "diverged", "config" or "crash".
+    run_id, run_dir : the run folder, once the job has started.
+    submitted, started, finished : ``time.time()`` stamps.
+    """
+
+    key: str
+    group: str
+    kind: str
+    cfg: TrainConfig
+    status: str = "queued"
+    records: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    error_kind: str | None = None
+    run_id: str | None = None
+    run_dir: Path | None = None
+    submitted: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def active(self) -> bool:
+        """Queued or running."""
+        return self.status in ACTIVE
+
+    @property
+    def epochs_done(self) -> int:
+        """Completed epochs."""
+        return len(self.records)
+
+
+class JobRegistry:
+    """Queue + worker threads for training jobs (see module docstring).
+
+    Parameters
+    ----------
+    runs_root : path
+        Where run folders go (the lab passes ``resolve_runs_root()``).
+    slots : int, optional
+        Jobs that run at once (default :func:`default_slots`); the rest wait in FIFO order.
+    data_cache_size : int
+        Contaminated sets kept in memory, so every method of a comparison trains on the one
+        draw without rebuilding it.
+    warmup : callable, optional
+        Run once by the first worker before it takes jobs (e.g. read the default data set and
+        run one tiny training step), so the first real job starts warm. Errors are logged.
+    """
+
+    def __init__(self, runs_root: str | Path, slots: int | None = None,
+                 data_cache_size: int = 4, warmup: Callable[[], Any] | None = None) -> None:
+        self.runs_root = Path(runs_root)
+        self.slots = slots or default_slots()
+        self._lock = threading.Condition()
+        self._jobs: dict[str, Job] = {}          # key -> job, in submission order
+        self._queue: list[str] = []              # keys waiting for a slot
+        self._groups: dict[str, list[str]] = {}  # group id -> job keys
+        self._group_kind: dict[str, str] = {}
+        self._active_groups: dict[str, str] = {}  # content hash -> group id while active
+        self._data: OrderedDict[tuple, ContaminatedSet] = OrderedDict()
+        self._data_cache_size = data_cache_size
+        self._data_lock = threading.Lock()
+        self._closed = False
+        self._warmup = warmup
+        self._workers = [threading.Thread(target=self._work, args=(i,), name=f"iaead-worker-{i}",
+                                          daemon=True) for i in range(self.slots)]
+        for t in self._workers:
+            t.start()
+
+    # ------------------------------------------------------------------ submitting
+    def submit_group(self, cfgs: Sequence[TrainConfig], kind: str = "compare") -> str:
+        """Queue a group of runs; returns the group id.
+
+        If an identical group (same configs, same kind) is still queued or running, nothing
+        is queued and its id is returned: a double click, a rerun or a second tab pressing
+        Start cannot start a duplicate. Each config gets ``extra = {"group", "kind"}`` so the
+        run folders remember their group after a server restart.
+
+        Raises
+        ------
+        ValueError
+            For an empty group or a config that does not validate.
+        """
+        if not cfgs:
+            raise ValueError("nothing to run: choose at least one method / λ value")
+        for c in cfgs:
+            c.validate()
+        content = hashlib.sha1(json.dumps(
+            [kind] + [c.replace(extra={}).to_dict() for c in cfgs], sort_keys=True,
+            default=str).encode()).hexdigest()[:8]
+        with self._lock:
+            gid = self._active_groups.get(content)
+            if gid is not None and any(self._jobs[k].active for k in self._groups[gid]):
+                return gid
+            gid = f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{content}"
+            while gid in self._groups:  # same second, same content, previous one finished
+                gid += "x"
+            keys = []
+            for c in cfgs:
+                cfg = c.replace(extra={**c.extra, "group": gid, "kind": kind})
+                keys.append(self._add(cfg, gid, kind).key)
+            self._groups[gid] = list(dict.fromkeys(keys))
+            self._group_kind[gid] = kind
+            self._active_groups[content] = gid
+            self._lock.notify_all()
+            return gid
+
+    def submit(self, cfg: TrainConfig, group: str = "", kind: str = "single") -> Job:
+        """Queue one run (or return the identical queued/running job). Returns a copy."""
+        cfg.validate()
+        with self._lock:
+            job = self._add(cfg, group, kind)
+            if group:
+                self._groups.setdefault(group, [])
+                if job.key not in self._groups[group]:
+                    self._groups[group].append(job.key)
+                self._group_kind.setdefault(group, kind)
+            self._lock.notify_all()
+            return _copy(job)
+
+    def _add(self, cfg: TrainConfig, group: str, kind: str) -> Job:
+        key = config_key(cfg)
+        old = self._jobs.get(key)
+        if old is not None and old.active:
+            return old
+        job = Job(key=key, group=group, kind=kind, cfg=cfg)
+        self._jobs.pop(key, None)  # a finished job with the same key is replaced (re-run)
+        self._jobs[key] = job
+        self._queue.append(key)
+        return job
+
+    # ------------------------------------------------------------------ reading
+    def jobs(self, group: str | None = None) -> list[Job]:
+        """Copies of the jobs (of one group, in its order), safe to read without locks."""
+        with self._lock:
+            keys = self._groups.get(group, []) if group is not None else list(self._jobs)
+            return [_copy(self._jobs[k]) for k in keys if k in self._jobs]
+
+    def job(self, key: str) -> Job | None:
+        """A copy of one job, or None."""
+        with self._lock:
+            j = self._jobs.get(key)
+            return None if j is None else _copy(j)
+
+    def queue(self) -> list[Job]:
+        """Copies of the waiting jobs, next first."""
+        with self._lock:
+            return [_copy(self._jobs[k]) for k in self._queue]
+
+    def running(self) -> list[Job]:
+        """Copies of the running jobs."""
+        with self._lock:
+            return [_copy(j) for j in self._jobs.values() if j.status == "running"]
+
+    def groups(self, kind: str | None = None) -> list[str]:
+        """Group ids, newest first (optionally of one kind)."""
+        with self._lock:
+            return [g for g in reversed(self._groups) if kind is None or self._group_kind[g] == kind]
+
+    def group_active(self, group: str) -> bool:
+        """Whether any job of the group is queued or running."""
+        with self._lock:
+            return any(self._jobs[k].active for k in self._groups.get(group, []) if k in self._jobs)
+
+    def busy(self) -> bool:
+        """Whether any job is queued or running."""
+        with self._lock:
+            return any(j.active for j in self._jobs.values())
+
+    def is_running_dir(self, run_dir: str | Path) -> bool:
+        """Whether a run folder belongs to a job that is still running (not to be deleted)."""
+        p = Path(run_dir).resolve()
+        with self._lock:
+            return any(j.active and j.run_dir is not None and Path(j.run_dir).resolve() == p
+                       for j in self._jobs.values())
+
+    # ------------------------------------------------------------------ stopping
+    def stop(self, key: str) -> None:
+        """Stop one job: a queued job is dropped from the queue, a running one stops after its
+        current batch and keeps its completed epochs (status ``stopped``)."""
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is None or not job.active:
+                return
+            job.stop_event.set()
+            if job.status == "queued":
+                self._queue.remove(key)
+                job.status, job.finished = "stopped", time.time()
+
+    def stop_group(self, group: str) -> None:
+        """Stop every job of a group (queued ones first, so none starts meanwhile)."""
+        with self._lock:
+            keys = list(self._groups.get(group, []))
+        for k in sorted(keys, key=lambda k: self._jobs[k].status != "queued"):
+            self.stop(k)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop every job and end the worker threads (tests; the server just exits)."""
+        with self._lock:
+            self._closed = True
+            keys = list(self._jobs)
+        for k in keys:
+            self.stop(k)
+        with self._lock:
+            self._lock.notify_all()
+        for t in self._workers:
+            t.join(timeout)
+
+    # ------------------------------------------------------------------ workers
+    def _work(self, slot: int) -> None:
+        if slot == 0 and self._warmup is not None:
+            try:
+                self._warmup()
+            except Exception:  # a failed warm-up only costs time later
+                log.warning("warm-up failed:\n%s", traceback.format_exc())
+        while True:
+            with self._lock:
+                while not self._queue and not self._closed:
+                    self._lock.wait()
+                if self._closed:
+                    return
+                job = self._jobs[self._queue.pop(0)]
+                job.status, job.started = "running", time.time()
+            self._run(job)
+
+    def _dataset(self, cfg: TrainConfig) -> ContaminatedSet:
+        key = (cfg.dataset, str(cfg.normal_class), cfg.rho, cfg.seed, cfg.max_samples,
+               cfg.data_root, cfg.download)
+        with self._data_lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+            data = make_contaminated(cfg.dataset, cfg.normal_class, cfg.rho, seed=cfg.seed,
+                                     data_root=cfg.data_root, max_samples=cfg.max_samples,
+                                     download=cfg.download)
+            self._data[key] = data
+            while len(self._data) > self._data_cache_size:
+                self._data.popitem(last=False)
+            return data
+
+    def _run(self, job: Job) -> None:
+        try:
+            if job.stop_event.is_set():
+                raise _Stopped
+            trainer = Trainer(job.cfg, data=self._dataset(job.cfg), runs_root=self.runs_root,
+                              stop_event=job.stop_event)
+            with self._lock:
+                job.run_id, job.run_dir = trainer.run_id, trainer.run_dir
+            for record in trainer.epochs():
+                with self._lock:
+                    job.records.append(record)
+            status, error, kind = trainer.status, None, None
+        except _Stopped:
+            status, error, kind = "stopped", None, None
+        except NonFiniteLossError as e:
+            status, error, kind = "failed", str(e), "diverged"
+        except DatasetUnavailableError as e:
+            status, error, kind = "failed", str(e), "data"
+        except ValueError as e:
+            status, error, kind = "failed", str(e), "config"
+        except Exception as e:  # a crash must end the job, never the worker thread
+            log.error("job %s crashed:\n%s", job.key, traceback.format_exc())
+            status, error, kind = "failed", f"{type(e).__name__}: {e}", "crash"
+        with self._lock:
+            job.status, job.error, job.error_kind, job.finished = status, error, kind, time.time()
+            self._lock.notify_all()
+
+
+class _Stopped(Exception):
+    """A job stopped before its trainer was built."""
+
+
+def _copy(job: Job) -> Job:
+    return replace(job, records=list(job.records))
+
+
+class BackgroundTasks:
+    """Runs slow, cacheable computations (UMAP projections) one at a time in a thread.
+
+    :meth:`get` returns at once: ``("ready", value)``, ``("error", message)`` or
+    ``("working", seconds since it was asked)``; the first call for a key queues it. Results
+    are kept per key (up to ``max_results``, oldest dropped), so each (run, epoch) is
+    computed once per server process.
+    """
+
+    def __init__(self, max_results: int = 64) -> None:
+        self._lock = threading.Condition()
+        self._results: OrderedDict[Any, tuple[str, Any]] = OrderedDict()
+        self._asked: dict[Any, float] = {}
+        self._todo: list[tuple[Any, Callable[[], Any]]] = []
+        self._max = max_results
+        self._thread = threading.Thread(target=self._work, name="iaead-tasks", daemon=True)
+        self._thread.start()
+
+    def get(self, key: Any, fn: Callable[[], Any]) -> tuple[str, Any]:
+        """The state of ``key``'s result, queuing ``fn()`` the first time."""
+        with self._lock:
+            if key in self._results:
+                self._results.move_to_end(key)
+                return self._results[key]
+            if key not in self._asked:
+                self._asked[key] = time.time()
+                self._todo.append((key, fn))
+                self._lock.notify()
+            return "working", time.time() - self._asked[key]
+
+    def wait(self, key: Any, timeout: float) -> tuple[str, Any] | None:
+        """Block until ``key`` is done (tests); None on timeout."""
+        end = time.time() + timeout
+        with self._lock:
+            while key not in self._results:
+                left = end - time.time()
+                if left <= 0:
+                    return None
+                self._lock.wait(left)
+            return self._results[key]
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while not self._todo:
+                    self._lock.wait()
+                key, fn = self._todo.pop(0)
+            try:
+                result = ("ready", fn())
+            except Exception as e:  # shown to the user in words; the thread lives on
+                log.error("background task %r failed:\n%s", key, traceback.format_exc())
+                result = ("error", f"{type(e).__name__}: {e}")
+            with self._lock:
+                self._results[key] = result
+                self._asked.pop(key, None)
+                while len(self._results) > self._max:
+                    self._results.popitem(last=False)
+                self._lock.notify_all()

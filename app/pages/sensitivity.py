@@ -1,0 +1,129 @@
+"""λ sensitivity: IAEAD's final AUROC / AUPR against λ, from λ = 0 to total collapse."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import charts, state, ui
+from app.views import group_items, known_groups
+from iaead_core.analysis import (DEFAULT_LAMBDA_GRID, METRIC_NAMES, format_lambda,
+                                 parse_lambda_grid, scaled_config, sweep_frame, sweep_summary)
+from iaead_core.config import PRESETS
+from iaead_core.data import DATASETS
+from iaead_core.engine import select_device
+from iaead_core.paper import PAPER_BEST_LAM
+
+reg, index = state.registry(), state.run_index()
+sb = st.sidebar
+
+sb.header("Sweep")
+dataset = ui.dataset_picker("sens_ds", sb)
+n_classes = len(DATASETS[dataset].classes)
+classes = sb.multiselect("Normal class(es)", list(range(n_classes)), default=[0],
+                         format_func=lambda k: ui.class_label(dataset, k), key=f"sens_cls_{dataset}")
+rho = sb.select_slider("Anomaly ratio ρ", options=[5, 10, 15, 20, 25], value=10,
+                       format_func=lambda v: f"{v} %", key="sens_rho")
+n_seeds = sb.number_input("Seeds (0, 1, …)", 1, 10, 1, key="sens_seeds")
+grid_text = sb.text_input("λ grid", ", ".join(format_lambda(v) for v in DEFAULT_LAMBDA_GRID),
+                          key="sens_grid", help="Numbers separated by commas; 0 is drawn apart "
+                                                "from the log axis.")
+preset = ui.preset_picker("sens_preset", sb)
+epochs = sb.number_input("Epochs per run", 2, 1000, PRESETS[preset]["epochs"], key=f"sens_epochs_{preset}")
+device = ui.device_picker("sens_device", sb)
+max_samples = ui.images_picker("sens_max", preset, sb)
+start_col, stop_col = sb.columns(2)
+start = start_col.button("Start sweep", type="primary", width="stretch", key="sens_start")
+stop = stop_col.button("Stop sweep", width="stretch", key="sens_stop")
+problems = sb.container()
+
+try:
+    grid = parse_lambda_grid(grid_text)
+    problems.caption(f"{len(grid) * len(classes) * int(n_seeds)} runs of IAEAD "
+                     f"({len(grid)} λ × {len(classes)} class(es) × {int(n_seeds)} seed(s)).")
+except ValueError as e:
+    grid = None
+    problems.error(str(e))
+
+if start:
+    st.session_state.pop("sens_error", None)
+    try:
+        if grid is None:
+            raise ValueError("Fix the λ grid first (see above).")
+        if not classes:
+            raise ValueError("Choose at least one normal class.")
+        select_device(device)
+        problem = ui.data_problem(dataset)
+        if problem:
+            st.session_state["sens_error"] = ("data", problem)
+        else:
+            # Seed-major order: the whole curve appears for seed 0 first, then fills in.
+            cfgs = [scaled_config(preset, "iaead", int(epochs), dataset=dataset, normal_class=int(k),
+                                  rho=rho / 100, seed=s, lam=lam, device=device,
+                                  data_root=str(state.data_root()), download=False,
+                                  max_samples=max_samples)
+                    for s in range(int(n_seeds)) for k in classes for lam in grid]
+            st.session_state["sens_group"] = reg.submit_group(cfgs, "sweep")
+    except ValueError as e:
+        st.session_state["sens_error"] = ("input", str(e))
+
+groups = known_groups(reg, index, "sweep")
+if stop and groups:
+    reg.stop_group(st.session_state.get("sens_group") or groups[0])
+err = st.session_state.get("sens_error")
+if err:
+    if err[0] == "data":
+        ui.show_data_error(err[1], "sens_ds", problems)
+    else:
+        problems.error(err[1])
+
+st.title("λ sensitivity")
+st.caption("λ weighs the Deep SVDD term against reconstruction. At λ = 0 IAEAD is a plain "
+           "autoencoder scored in its latent space; as λ grows the codes are pulled to the "
+           "centre until, at very large λ, they all coincide (total collapse, AUROC 0.5). "
+           f"The paper's best λ is {format_lambda(PAPER_BEST_LAM)}.")
+st.info(ui.ORACLE_NOTE)
+ui.queue_panel()
+group = ui.group_picker(groups, "sens_group", "Sweep shown")
+metric = st.radio("Metric", list(METRIC_NAMES), format_func=METRIC_NAMES.get, horizontal=True,
+                  key="sens_metric")
+
+
+def sweep() -> bool:
+    """Draw the chosen sweep; True while runs are queued or running."""
+    if group is None:
+        st.write("Pick the grid in the sidebar and press **Start sweep**; each point appears "
+                 "as soon as its run finishes.")
+        return False
+    items = group_items(reg, index, group)
+    done = [i for i in items if i.status == "completed" and i.records]
+    active = [i for i in items if i.active]
+    st.progress(len(done) / max(1, len(items)),
+                text=f"{len(done)} of {len(items)} runs finished"
+                     + (f" · about {ui.fmt_seconds(ui.group_eta(items))} left" if active else ""))
+    ui.progress_panel([i for i in items if i.status == "running"])
+    ui.failures(items, "sens_ds")
+    rows = []
+    for it in done:
+        last = it.records[-1]
+        rows.append({"lam": float(it.config.get("lam", 0.0)),
+                     "normal_class": ui.class_label(it.config["dataset"], int(it.config["normal_class"])),
+                     "seed": it.config.get("seed"), "status": it.status,
+                     "collapsed": last["diagnostics"]["collapsed"],
+                     **last["metrics"][last["primary_score"]]})
+    df = sweep_frame(rows)
+    if df.empty:
+        st.caption("No run of this sweep has finished yet.")
+        return bool(active)
+    summary = sweep_summary(df, metric)
+    st.plotly_chart(charts.sweep_chart(summary, metric, PAPER_BEST_LAM), width="stretch",
+                    key="sens_chart")
+    st.caption("Red crosses: the final latent space collapsed (codes closer to each other than "
+               "1 % of their distance from the origin). Error bars: std over seeds.")
+    table = summary.assign(lam=summary["lam"].map(format_lambda)).rename(
+        columns={"mean": f"{METRIC_NAMES[metric]} mean", "std": "std", "n": "seeds"})
+    st.dataframe(table, hide_index=True, width="stretch")
+    return bool(active)
+
+
+ui.poll(sweep, every=2.0)

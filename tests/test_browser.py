@@ -1,0 +1,89 @@
+"""End to end in a real browser: the lab served by ``streamlit run app/main.py``, driven by
+Playwright through Debian's Chromium. Skipped when /usr/bin/chromium is missing, unless the
+environment variable CI is set (then it fails). Screenshots go to $IAEAD_SCREENSHOTS (e.g.
+docs/screenshots) or to the test's tmp folder."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import screenshots_lib as lab  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def chromium():
+    if not Path(lab.CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{lab.CHROMIUM} is missing on CI: apt-get install -y chromium")
+        pytest.skip(f"{lab.CHROMIUM} not installed (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = lab.launch(p)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(tmp_path, shared_data_root):
+    port = lab.free_port()
+    proc = lab.start_server(port, tmp_path / "runs", shared_data_root, tmp_path / "server.log")
+    yield f"http://127.0.0.1:{port}", tmp_path / "runs"
+    lab.stop_server(proc)
+
+
+def test_train_latent_runs_in_browser(chromium, server, tmp_path):
+    url, runs = server
+    shots = Path(os.environ.get("IAEAD_SCREENSHOTS") or tmp_path / "screenshots")
+    page = chromium.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.get_by_role("heading", name="Train").first.wait_for()
+    lab.wait_app_idle(page)
+
+    # MNIST (on disk, the default here), class 1, ρ = 10 % (the default), IAEAD + CAE,
+    # 2 epochs on 1,000 images (a short run; the product default is 30 epochs on 3,000)
+    assert lab.selected(page, "Data set") == "MNIST (on disk)"
+    lab.choose(page, "Normal class", "1")
+    assert "10 %" in page.locator('[data-testid="stSlider"]').filter(has_text="Anomaly ratio").inner_text()
+    lab.remove_tag(page, "Methods", "Deep SVDD")
+    lab.fill_number(page, "Epochs", 2)
+    page.get_by_text("Advanced").click()
+    lab.fill_number(page, "Images in the set", 1000)
+    t0 = time.time()
+    page.get_by_role("button", name="Start").click()
+
+    # the AUROC chart appears and grows epoch by epoch
+    page.wait_for_function(f"() => ({lab.POINTS_JS})(0) > 0", timeout=90_000)
+    first = lab.chart_points(page)
+    first_seconds = time.time() - t0
+    page.wait_for_function(f"() => ({lab.POINTS_JS})(0) > {first}", timeout=120_000)
+    assert first >= 1 and first_seconds < 90
+    page.get_by_text("CAE · completed after 2/2 epochs").first.wait_for(timeout=180_000)
+    page.get_by_text("Final metrics").first.wait_for()
+    lab.screenshot(page, shots / "train.png")
+
+    lab.open_page(page, "Latent space")
+    page.get_by_text("of the latent codes").first.wait_for()  # PCA at once (UMAP later)
+    assert page.get_by_role("heading", name="IAEAD").count() == 1
+    lab.screenshot(page, shots / "latent.png")
+
+    lab.open_page(page, "λ sensitivity")
+    lab.wait_app_idle(page)
+    lab.screenshot(page, shots / "sensitivity.png")
+
+    lab.open_page(page, "Runs")
+    page.get_by_text("2 of 2 runs").first.wait_for()
+    lab.screenshot(page, shots / "runs.png")
+    assert len([d for d in runs.iterdir() if (d / "final.npz").exists()]) == 2
+    for name in ("train", "latent", "sensitivity", "runs"):
+        assert (shots / f"{name}.png").stat().st_size < lab.MAX_PNG_BYTES
