@@ -9,13 +9,12 @@ import streamlit as st
 
 from iaead_core.analysis import METHOD_TITLES, time_left
 from iaead_core.config import PRESETS
-from iaead_core.data import (DATASETS, OFFLINE_DEFAULT, DatasetUnavailableError, dataset_status,
-                             load_pool)
+from iaead_core.data import DATASETS, OFFLINE_DEFAULT, dataset_status
 
 from . import state
 from .views import RunItem, fmt_seconds
 
-__all__ = ["dataset_picker", "class_label", "device_picker", "preset_picker", "data_problem",
+__all__ = ["dataset_picker", "class_label", "device_picker", "preset_picker",
            "show_data_error", "progress_panel", "queue_panel", "failures", "poll",
            "ORACLE_NOTE", "group_picker", "method_title"]
 
@@ -24,7 +23,7 @@ ORACLE_NOTE = ("**Oracle monitoring.** The AUROC / AUPR curves use the ground-tr
                "by them (the final model is the last epoch's, as in the paper).")
 
 _STATUS_WORDS = {"on disk": "on disk", "embedded": "built in, offline",
-                 "downloadable": "not on disk — download needed"}
+                 "downloadable": "not on disk — downloads on first use"}
 
 
 def method_title(method: str) -> str:
@@ -85,18 +84,6 @@ def images_picker(key: str, preset: str, container=st) -> int:
             step=500, key=f"{key}_{preset}",
             help="A random subsample that keeps ρ (the quick preset uses 3,000; the paper uses "
                  "the whole set, capped at 12,000)."))
-
-
-def data_problem(dataset: str) -> str | None:
-    """Words explaining what to download and where, if the data set is not usable offline;
-    None when it is on disk or built in."""
-    if dataset_status(dataset, state.data_root()) != "downloadable":
-        return None
-    try:
-        load_pool(dataset, state.data_root(), download=False)
-    except DatasetUnavailableError as e:
-        return str(e)
-    return None
 
 
 def show_data_error(message: str, select_key: str, container=st, key: str = "") -> None:

@@ -50,8 +50,11 @@ LAMBDA_CHOICES: tuple[float, ...] = (0.0, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e
                                      0.1, 0.5, 1.0, 5.0, 10.0, 50.0)
 
 
-def format_lambda(lam: float) -> str:
-    """``0`` → ``"0"``, ``5e-05`` → ``"5e-5"``, ``0.5`` → ``"0.5"`` (short and unambiguous)."""
+def format_lambda(lam: float | None) -> str:
+    """``0`` → ``"0"``, ``5e-05`` → ``"5e-5"``, ``0.5`` → ``"0.5"`` (short and unambiguous);
+    ``None`` or NaN (a method without λ, e.g. Deep SVDD) → ``"—"``."""
+    if lam is None or lam != lam:
+        return "—"
     if lam == 0:
         return "0"
     text = f"{lam:g}"

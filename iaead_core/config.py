@@ -129,9 +129,10 @@ class TrainConfig:
         return 0.1 if self.method == "deep-svdd" else 1.0
 
     @property
-    def effective_lam(self) -> float:
-        """λ actually used: 0 for ``cae`` (METHOD.md §2: λ = 0 is the CAE)."""
-        return 0.0 if self.method == "cae" else self.lam
+    def effective_lam(self) -> float | None:
+        """λ actually used: 0 for ``cae`` (METHOD.md §2: λ = 0 is the CAE), ``None`` for
+        ``deep-svdd``, which has no reconstruction term to weigh against."""
+        return {"cae": 0.0, "deep-svdd": None}.get(self.method, self.lam)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict of every field."""

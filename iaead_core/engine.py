@@ -40,12 +40,12 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite. ``epoch`` (1-based), ``batch`` and ``part`` say where;
     the records of the completed epochs stay in the trainer and in the run folder."""
 
-    def __init__(self, epoch: int, batch: int, part: str, value: float, lam: float) -> None:
+    def __init__(self, epoch: int, batch: int, part: str, value: float, lam: float | None) -> None:
         self.epoch, self.batch, self.part, self.value = epoch, batch, part, value
+        hint = "try a smaller learning rate" if lam is None else f"λ = {lam:g}; try a smaller λ or learning rate"
         super().__init__(
             f"the {part} loss became {value} at epoch {epoch}, batch {batch}: training diverged "
-            f"(λ = {lam:g}; try a smaller λ or learning rate). The {epoch - 1} completed "
-            "epoch(s) are kept.")
+            f"({hint}). The {epoch - 1} completed epoch(s) are kept.")
 
 
 def select_device(name: str = "auto") -> torch.device:

@@ -86,8 +86,11 @@ def latent_diagnostics(z: np.ndarray, c: np.ndarray | None = None) -> dict[str, 
         ``effective_rank`` — ``exp`` of the entropy of the normalised singular values of the
         centred codes (Roy & Vetterli, 2007); 0 when all codes coincide;
         ``collapse_ratio`` — ``spread / max(||c||, 1e-12)``;
-        ``collapsed`` — ``collapse_ratio < COLLAPSE_RATIO`` or ``effective_rank <
-        COLLAPSE_MIN_RANK`` (see :data:`COLLAPSE_RATIO`, :data:`COLLAPSE_MIN_RANK`).
+        ``collapsed`` — with a centre ``c``: ``collapse_ratio < COLLAPSE_RATIO`` or
+        ``effective_rank < COLLAPSE_MIN_RANK`` (see :data:`COLLAPSE_RATIO`,
+        :data:`COLLAPSE_MIN_RANK`). Collapse is the SVDD term pulling codes onto ``c``; without
+        a centre (CAE, warm-up, pre-training) the flag is False, since freshly initialised
+        codes are tiny and low-rank without being collapsed.
     """
     z = np.asarray(z, dtype=np.float64)
     mean = z.mean(axis=0)
@@ -112,5 +115,5 @@ def latent_diagnostics(z: np.ndarray, c: np.ndarray | None = None) -> dict[str, 
         "centre_norm": centre_norm,
         "effective_rank": erank,
         "collapse_ratio": float(ratio),
-        "collapsed": bool(ratio < COLLAPSE_RATIO or erank < COLLAPSE_MIN_RANK),
+        "collapsed": c is not None and bool(ratio < COLLAPSE_RATIO or erank < COLLAPSE_MIN_RANK),
     }

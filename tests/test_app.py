@@ -150,13 +150,19 @@ def test_train_bad_input_is_shown(runs_dir, setup, expected):
 def test_missing_data_set_says_what_to_download(runs_dir, tmp_data_root):
     at = page("train").run()
     assert at.selectbox(key="train_ds").value == "mnist-5k"  # offline default when MNIST is absent
-    at.selectbox(key="train_ds").set_value("mnist")
+    at.selectbox(key="train_ds").set_value("mnist").run()
+    at.multiselect(key="train_methods").set_value(["iaead"])
     at.button(key="train_start").click().run()
+    # The worker tries to download (no network here), then says what to get and where.
+    wait_for(at, lambda a: any("MNIST/raw" in t for t in texts(a, "error")), timeout=60)
     err = " ".join(texts(at, "error"))
-    assert "MNIST/raw" in err and "train-images-idx3-ubyte" in err and str(tmp_data_root) in err
-    at.button(key="offline_train_ds").click().run()
+    assert "download failed" in err and "train-images-idx3-ubyte" in err and str(tmp_data_root) in err
+    [offline] = [b for b in at.button if b.label.startswith("Use the offline default")]
+    offline.click().run()
     assert at.selectbox(key="train_ds").value == "mnist-5k"
-    assert registry(runs_dir).jobs() == []
+    jobs = registry(runs_dir).jobs()
+    assert [(j.status, j.error_kind) for j in jobs] == [("failed", "data")]
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())  # no folder for a run never started
 
 
 def test_sensitivity_bad_grid_and_a_small_sweep(runs_dir):

@@ -54,6 +54,8 @@ def test_diagnostics_of_spread_and_collapsed_codes():
 def test_rank_one_codes_have_effective_rank_one_and_count_as_collapsed():
     # Codes spread widely but along one line: distances carry one number, the flag says so.
     z = np.outer(np.linspace(-1, 1, 100), np.ones(4))
-    d = latent_diagnostics(z)
+    d = latent_diagnostics(z, c=np.full(4, 0.1))
     assert d["effective_rank"] == pytest.approx(1.0)
     assert d["collapse_ratio"] > 1 and d["collapsed"]
+    # Without a centre there is no SVDD pull to collapse onto: the flag stays off.
+    assert not latent_diagnostics(z)["collapsed"]

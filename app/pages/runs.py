@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, state, ui
-from iaead_core.analysis import METRIC_NAMES, curve_frame, seed_aggregate, seed_signature
+from iaead_core.analysis import (METRIC_NAMES, curve_frame, format_lambda, seed_aggregate,
+                                 seed_signature)
 from iaead_core.runs import RunError, delete_run
 
 reg, index = state.registry(), state.run_index()
@@ -67,7 +68,7 @@ if pick:
         df = df[df["rule"] == row["primary_score"]]
         sig = seed_signature(row)
         setting = (f"{ui.method_title(row['method'])} · {row['dataset']} {row['normal_class']} · "
-                   f"ρ={row['rho']:g} · λ={row['lam']:g}" if pool else rid)
+                   f"ρ={row['rho']:g} · λ={format_lambda(row['lam'])}" if pool else rid)
         curves.append(df.assign(setting=setting, sig=str(sig)))
     agg = seed_aggregate(pd.concat(curves, ignore_index=True), metric)
     st.plotly_chart(charts.compare_chart(agg, metric), width="stretch", key="runs_chart")

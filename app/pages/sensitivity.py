@@ -53,17 +53,13 @@ if start:
         if not classes:
             raise ValueError("Choose at least one normal class.")
         select_device(device)
-        problem = ui.data_problem(dataset)
-        if problem:
-            st.session_state["sens_error"] = ("data", problem)
-        else:
-            # Seed-major order: the whole curve appears for seed 0 first, then fills in.
-            cfgs = [scaled_config(preset, "iaead", int(epochs), dataset=dataset, normal_class=int(k),
-                                  rho=rho / 100, seed=s, lam=lam, device=device,
-                                  data_root=str(state.data_root()), download=False,
-                                  max_samples=max_samples)
-                    for s in range(int(n_seeds)) for k in classes for lam in grid]
-            st.session_state["sens_group"] = reg.submit_group(cfgs, "sweep")
+        # Seed-major order: the whole curve appears for seed 0 first, then fills in.
+        cfgs = [scaled_config(preset, "iaead", int(epochs), dataset=dataset, normal_class=int(k),
+                              rho=rho / 100, seed=s, lam=lam, device=device,
+                              data_root=str(state.data_root()), download=True,
+                              max_samples=max_samples)
+                for s in range(int(n_seeds)) for k in classes for lam in grid]
+        st.session_state["sens_group"] = reg.submit_group(cfgs, "sweep")
     except ValueError as e:
         st.session_state["sens_error"] = ("input", str(e))
 
@@ -72,10 +68,7 @@ if stop and groups:
     reg.stop_group(st.session_state.get("sens_group") or groups[0])
 err = st.session_state.get("sens_error")
 if err:
-    if err[0] == "data":
-        ui.show_data_error(err[1], "sens_ds", problems)
-    else:
-        problems.error(err[1])
+    problems.error(err[1])
 
 st.title("λ sensitivity")
 st.caption("λ weighs the Deep SVDD term against reconstruction. At λ = 0 IAEAD is a plain "
