@@ -14,7 +14,7 @@ from iaead_core.data import DATASETS, OFFLINE_DEFAULT, dataset_status
 from . import state
 from .views import RunItem, fmt_seconds
 
-__all__ = ["dataset_picker", "class_label", "device_picker", "preset_picker",
+__all__ = ["kept", "keep_widget_state", "dataset_picker", "class_label", "device_picker", "preset_picker",
            "show_data_error", "progress_panel", "queue_panel", "failures", "poll",
            "ORACLE_NOTE", "group_picker", "method_title"]
 
@@ -24,6 +24,31 @@ ORACLE_NOTE = ("**Oracle monitoring.** The AUROC / AUPR curves use the ground-tr
 
 _STATUS_WORDS = {"on disk": "on disk", "embedded": "built in, offline",
                  "downloadable": "not on disk — downloads on first use"}
+
+
+_KEPT = "_kept_widget_keys"
+
+
+def kept(key: str, default=None) -> str:
+    """Register a settings widget whose value must survive page switches; returns ``key``.
+
+    Streamlit drops a widget's value once its page is not drawn, so a lecturer who sets λ,
+    looks at the Latent page and comes back would find λ reset. :func:`keep_widget_state`
+    (run at the top of every page) re-saves the registered values. The widget must
+    take its default from here (``default``), never from a ``value=``/``default=`` argument,
+    which Streamlit rejects next to a value set through Session State.
+    """
+    if default is not None:
+        st.session_state.setdefault(key, default)
+    st.session_state.setdefault(_KEPT, set()).add(key)
+    return key
+
+
+def keep_widget_state() -> None:
+    """Re-save every :func:`kept` widget value so Streamlit's widget clean-up keeps it."""
+    for key in st.session_state.get(_KEPT, ()):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
 
 def method_title(method: str) -> str:
@@ -42,9 +67,7 @@ def dataset_picker(key: str, container=st) -> str:
 
     names = list(DATASETS)
     default = "mnist" if dataset_status("mnist", root) == "on disk" else OFFLINE_DEFAULT
-    if key not in st.session_state:
-        st.session_state[key] = default
-    return container.selectbox("Data set", names, format_func=label, key=key,
+    return container.selectbox("Data set", names, format_func=label, key=kept(key, default),
                                help=f"Looked for under {root} (set IAEAD_DATA_ROOT to change).")
 
 
@@ -62,13 +85,13 @@ def device_picker(key: str, container=st) -> str:
     auto_to = "cuda" if cuda else "cpu"
     labels = {"auto": f"auto (→ {auto_to})", "cpu": "cpu (present)",
               "cuda": f"cuda ({torch.cuda.get_device_name(0)})" if cuda else "cuda (not present here)"}
-    return container.selectbox("Device", list(labels), format_func=labels.get, key=key)
+    return container.selectbox("Device", list(labels), format_func=labels.get, key=kept(key))
 
 
 def preset_picker(key: str, container=st) -> str:
     """quick (CPU-sized) or paper (the paper's full protocol)."""
     return container.radio(
-        "Preset", sorted(PRESETS, key=lambda p: p != "quick"), horizontal=True, key=key,
+        "Preset", sorted(PRESETS, key=lambda p: p != "quick"), horizontal=True, key=kept(key),
         format_func={"quick": "quick (CPU, ~3,000 images, small net)",
                      "paper": "paper (full protocol)"}.get,
         help="quick: width-16 network, 3,000-image subsample, 30 epochs — not the paper's "
@@ -80,8 +103,8 @@ def images_picker(key: str, preset: str, container=st) -> int:
     """Size of the contaminated set (0 = the whole set), in an "Advanced" expander."""
     with container.expander("Advanced"):
         return int(st.number_input(
-            "Images in the set (0 = all)", 0, 12_000, PRESETS[preset]["max_samples"] or 0,
-            step=500, key=f"{key}_{preset}",
+            "Images in the set (0 = all)", 0, 12_000, step=500,
+            key=kept(f"{key}_{preset}", PRESETS[preset]["max_samples"] or 0),
             help="A random subsample that keeps ρ (the quick preset uses 3,000; the paper uses "
                  "the whole set, capped at 12,000)."))
 

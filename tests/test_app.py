@@ -208,3 +208,18 @@ def test_latent_and_runs_pages_show_saved_runs(runs_dir):
     assert not at.exception
     assert not (runs_dir / victim).exists()
     assert len(list(runs_dir.iterdir())) == 1
+
+
+def test_settings_survive_a_page_switch(runs_dir):
+    """A lecturer sets λ and ρ, looks at the Latent page, comes back: the settings are kept."""
+    at = AppTest.from_file(str(PAGES.parent / "main.py"), default_timeout=120).run()
+    at.select_slider(key="train_lam").set_value(50.0)
+    at.select_slider(key="train_rho").set_value(20)
+    at.number_input(key="train_seed").set_value(7).run()
+    at.switch_page("pages/latent.py").run()
+    assert not at.exception
+    at.switch_page("pages/train.py").run()
+    assert not at.exception and not at.warning
+    assert at.select_slider(key="train_lam").value == 50.0
+    assert at.select_slider(key="train_rho").value == 20
+    assert at.number_input(key="train_seed").value == 7

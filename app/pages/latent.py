@@ -18,6 +18,7 @@ N_IMAGES = 6
 
 reg, index, tasks = state.registry(), state.run_index(), state.tasks()
 sb = st.sidebar
+ui.keep_widget_state()  # settings survive page switches
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -40,9 +41,9 @@ ui.queue_panel()
 
 groups = known_groups(reg, index, "compare") + known_groups(reg, index, "sweep")
 group = ui.group_picker(groups, "latent_group", "Runs from", sb)
-colour_by = sb.radio("Colour by", ["anomaly", "class"], horizontal=True, key="latent_colour",
+colour_by = sb.radio("Colour by", ["anomaly", "class"], horizontal=True, key=ui.kept("latent_colour"),
                      format_func={"anomaly": "normal vs anomaly", "class": "original class"}.get)
-view = sb.radio("Projection", ["umap", "pca"], horizontal=True, key="latent_view",
+view = sb.radio("Projection", ["umap", "pca"], horizontal=True, key=ui.kept("latent_view"),
                 format_func=str.upper,
                 help="PCA is shown at once; UMAP computes in the background (its first call "
                      "compiles for tens of seconds) and is cached per run and epoch.")

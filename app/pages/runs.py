@@ -12,6 +12,7 @@ from iaead_core.runs import RunError, delete_run
 
 reg, index = state.registry(), state.run_index()
 sb = st.sidebar
+ui.keep_widget_state()  # settings survive page switches
 
 st.title("Runs")
 st.caption(f"Every run saved under `{state.runs_root()}` (set IAEAD_RUNS_DIR to change); read "

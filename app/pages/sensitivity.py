@@ -16,20 +16,23 @@ from iaead_core.paper import PAPER_BEST_LAM
 
 reg, index = state.registry(), state.run_index()
 sb = st.sidebar
+ui.keep_widget_state()  # settings survive page switches
 
 sb.header("Sweep")
 dataset = ui.dataset_picker("sens_ds", sb)
 n_classes = len(DATASETS[dataset].classes)
-classes = sb.multiselect("Normal class(es)", list(range(n_classes)), default=[0],
-                         format_func=lambda k: ui.class_label(dataset, k), key=f"sens_cls_{dataset}")
-rho = sb.select_slider("Anomaly ratio ρ", options=[5, 10, 15, 20, 25], value=10,
-                       format_func=lambda v: f"{v} %", key="sens_rho")
-n_seeds = sb.number_input("Seeds (0, 1, …)", 1, 10, 1, key="sens_seeds")
-grid_text = sb.text_input("λ grid", ", ".join(format_lambda(v) for v in DEFAULT_LAMBDA_GRID),
-                          key="sens_grid", help="Numbers separated by commas; 0 is drawn apart "
-                                                "from the log axis.")
+classes = sb.multiselect("Normal class(es)", list(range(n_classes)),
+                         format_func=lambda k: ui.class_label(dataset, k),
+                         key=ui.kept(f"sens_cls_{dataset}", [0]))
+rho = sb.select_slider("Anomaly ratio ρ", options=[5, 10, 15, 20, 25],
+                       format_func=lambda v: f"{v} %", key=ui.kept("sens_rho", 10))
+n_seeds = sb.number_input("Seeds (0, 1, …)", 1, 10, key=ui.kept("sens_seeds", 1))
+grid_text = sb.text_input(
+    "λ grid", key=ui.kept("sens_grid", ", ".join(format_lambda(v) for v in DEFAULT_LAMBDA_GRID)),
+    help="Numbers separated by commas; 0 is drawn apart from the log axis.")
 preset = ui.preset_picker("sens_preset", sb)
-epochs = sb.number_input("Epochs per run", 2, 1000, PRESETS[preset]["epochs"], key=f"sens_epochs_{preset}")
+epochs = sb.number_input("Epochs per run", 2, 1000,
+                         key=ui.kept(f"sens_epochs_{preset}", PRESETS[preset]["epochs"]))
 device = ui.device_picker("sens_device", sb)
 max_samples = ui.images_picker("sens_max", preset, sb)
 start_col, stop_col = sb.columns(2)

@@ -16,32 +16,34 @@ from iaead_core.paper import PAPER_BEST_LAM
 reg = state.registry()
 index = state.run_index()
 sb = st.sidebar
+ui.keep_widget_state()  # settings survive page switches
 
 # ---------------------------------------------------------------- settings (sidebar)
 sb.header("Experiment")
 dataset = ui.dataset_picker("train_ds", sb)
 classes = DATASETS[dataset].classes
-normal_class = sb.selectbox("Normal class", range(len(classes)), key=f"train_cls_{dataset}",
+normal_class = sb.selectbox("Normal class", range(len(classes)), key=ui.kept(f"train_cls_{dataset}"),
                             format_func=lambda k: ui.class_label(dataset, k))
-rho = sb.select_slider("Anomaly ratio ρ", options=[5, 10, 15, 20, 25], value=10,
-                       format_func=lambda v: f"{v} %", key="train_rho")
+rho = sb.select_slider("Anomaly ratio ρ", options=[5, 10, 15, 20, 25],
+                       format_func=lambda v: f"{v} %", key=ui.kept("train_rho", 10))
 methods = sb.multiselect("Methods (same data draw, same seed)", ["iaead", "cae", "deep-svdd"],
-                         default=["iaead", "cae", "deep-svdd"], format_func=ui.method_title,
-                         key="train_methods")
+                         format_func=ui.method_title,
+                         key=ui.kept("train_methods", ["iaead", "cae", "deep-svdd"]))
 lam = sb.select_slider("λ (IAEAD's SVDD weight, log scale)", options=list(LAMBDA_CHOICES),
-                       value=PAPER_BEST_LAM, format_func=format_lambda, key="train_lam",
+                       format_func=format_lambda, key=ui.kept("train_lam", PAPER_BEST_LAM),
                        help="λ = 0 is a plain CAE scored in the latent space; the paper's best "
                             "is 5e-5; very large λ collapses the latent space.")
-nu = sb.slider("ν (IAEAD soft boundary)", 0.05, 1.0, 1.0, 0.05, key="train_nu",
+nu = sb.slider("ν (IAEAD soft boundary)", 0.05, 1.0, None, 0.05, key=ui.kept("train_nu", 1.0),
                help="ν = 1 (the paper) makes R the smallest batch distance.")
 unregularised = sb.checkbox(
-    "Unregularised Deep SVDD (biases on)", key="train_unreg",
+    "Unregularised Deep SVDD (biases on)", key=ui.kept("train_unreg"),
     help="Turns on the biases and affine BatchNorm that Ruff et al. remove so that mapping "
          "every image onto c is not reachable. Within the quick budget its codes contract "
          "faster but do not fully collapse; for total collapse, give IAEAD λ = 50.")
 preset = ui.preset_picker("train_preset", sb)
-epochs = sb.number_input("Epochs", 2, 1000, PRESETS[preset]["epochs"], key=f"train_epochs_{preset}")
-seed = sb.number_input("Seed", 0, 10_000, 0, key="train_seed")
+epochs = sb.number_input("Epochs", 2, 1000,
+                         key=ui.kept(f"train_epochs_{preset}", PRESETS[preset]["epochs"]))
+seed = sb.number_input("Seed", 0, 10_000, key=ui.kept("train_seed", 0))
 device = ui.device_picker("train_device", sb)
 max_samples = ui.images_picker("train_max", preset, sb)
 if preset == "paper":
