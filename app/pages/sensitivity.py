@@ -114,8 +114,9 @@ def sweep() -> bool:
     summary = sweep_summary(df, metric)
     st.plotly_chart(charts.sweep_chart(summary, metric, PAPER_BEST_LAM), width="stretch",
                     key="sens_chart")
-    st.caption("Red crosses: the final latent space collapsed (codes closer to each other than "
-               "1 % of their distance from the origin). Error bars: std over seeds.")
+    st.caption("Red crosses: the final latent space collapsed (the codes' spread fell below "
+               "0.1 % of the centre's norm, or they vary along fewer than two directions). "
+               "Error bars: std over seeds.")
     table = summary.assign(lam=summary["lam"].map(format_lambda)).rename(
         columns={"mean": f"{METRIC_NAMES[metric]} mean", "std": "std", "n": "seeds"})
     st.dataframe(table, hide_index=True, width="stretch")
