@@ -23,6 +23,12 @@ _DASH = {"latent_mean": "solid", "latent_c": "dash", "reconstruction": "dot", "s
 _NORMAL, _ANOMALY = "#2c6fbb", "#d62728"
 
 
+def _class_name(k: int, class_names) -> str:
+    """``"3"`` for digits, ``"3 · dress"`` for named classes (no "0 0" legends)."""
+    name = class_names[k] if k < len(class_names) else str(k)
+    return name if name == str(k) else f"{k} · {name}"
+
+
 def _colour(item: RunItem, i: int) -> str:
     if item.config.get("svdd_bias") and item.method == "deep-svdd":
         return "#8e44ad"
@@ -93,7 +99,7 @@ def projection_chart(xy: np.ndarray, is_anomaly: np.ndarray, labels: np.ndarray,
         for k in np.unique(labels):
             m = labels == k
             fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers",
-                                       name=f"{k} {class_names[k]}" if k < len(class_names) else str(k),
+                                       name=_class_name(int(k), class_names),
                                        marker=dict(size=4, color=_PALETTE[int(k) % 10], opacity=0.7)))
     else:
         for flag, name, colour in ((False, "normal", _NORMAL), (True, "anomaly", _ANOMALY)):
@@ -103,7 +109,11 @@ def projection_chart(xy: np.ndarray, is_anomaly: np.ndarray, labels: np.ndarray,
                                                    opacity=0.45 if not flag else 0.85)))
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
-    return _layout(fig, title, 360)
+    _layout(fig, title, 360)
+    if colour_by == "class":  # ten entries: below the plot, clear of the title
+        fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.02, x=0, xanchor="left"),
+                          margin=dict(b=70))
+    return fig
 
 
 def hypersphere_chart(dist: np.ndarray, is_anomaly: np.ndarray, R: float | None,

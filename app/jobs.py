@@ -362,12 +362,15 @@ class BackgroundTasks:
         self._thread = threading.Thread(target=self._work, name="iaead-tasks", daemon=True)
         self._thread.start()
 
-    def get(self, key: Any, fn: Callable[[], Any]) -> tuple[str, Any]:
-        """The state of ``key``'s result, queuing ``fn()`` the first time."""
+    def get(self, key: Any, fn: Callable[[], Any], start: bool = True) -> tuple[str, Any]:
+        """The state of ``key``'s result, queuing ``fn()`` the first time (unless ``start`` is
+        False: then a result not yet asked for is ``("waiting", None)``)."""
         with self._lock:
             if key in self._results:
                 self._results.move_to_end(key)
                 return self._results[key]
+            if key not in self._asked and not start:
+                return "waiting", None
             if key not in self._asked:
                 self._asked[key] = time.time()
                 self._todo.append((key, fn))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from typing import Sequence
 
@@ -59,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-samples", type=int, default=None,
                    help="subsample keeping ρ (0 = full set)")
     t.add_argument("--svdd-bias", action="store_true",
-                   help="Deep SVDD with biases: the unregularised net that collapses")
+                   help="Deep SVDD with biases and affine BatchNorm (Ruff et al.'s precaution "
+                        "against collapse off)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     t.add_argument("--data-root", default=None,
@@ -162,9 +164,15 @@ def _datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 bad input, 3 data missing, 4 diverged)."""
     args = build_parser().parse_args(argv)
+    # `kill` (SIGTERM) ends a run like Ctrl-C: the run folder is closed as "stopped".
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return {"train": _train, "runs": _runs, "datasets": _datasets}[args.command](args)
     except DatasetUnavailableError as e:
@@ -177,5 +185,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted: the completed epochs are kept in the run folder", file=sys.stderr)
         return 130

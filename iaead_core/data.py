@@ -432,6 +432,8 @@ class ContaminatedSet:
         int64, shape (N,); position of each image in :func:`load_pool`'s pool.
     max_samples : int or None
         The ``max_samples`` the set was drawn with (None: full protocol size).
+    data_root : str or None
+        Absolute data root the images were read from (None for embedded sets).
     """
 
     images: torch.Tensor
@@ -445,6 +447,7 @@ class ContaminatedSet:
     source: str
     indices: np.ndarray | None = None
     max_samples: int | None = None
+    data_root: str | None = None
 
     @property
     def n_normal(self) -> int:
@@ -558,4 +561,5 @@ def make_contaminated(dataset: str, normal_class: int | str, rho: float = 0.1, s
         dataset=dataset, normal_class=k, class_name=spec.classes[k], rho=rho, seed=int(seed),
         source=spec.source, indices=idx.astype(np.int64),
         max_samples=None if max_samples is None else int(max_samples),
+        data_root=None if spec.embedded else str(resolve_data_root(data_root).resolve()),
     )

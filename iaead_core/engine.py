@@ -168,7 +168,8 @@ class Trainer:
         # The saved config describes the data actually used (class as its index).
         d = self.data
         self.cfg = cfg = cfg.replace(dataset=d.dataset, normal_class=d.normal_class, rho=d.rho,
-                                     max_samples=d.max_samples)
+                                     max_samples=d.max_samples,
+                                     data_root=d.data_root or cfg.data_root)
         self.stop_event = stop_event or threading.Event()
         self.snapshot_every = snapshot_every or max(1, cfg.epochs // 10)
         self.records: list[dict[str, Any]] = []
@@ -252,10 +253,11 @@ class Trainer:
             if writer:
                 self._finish(writer, evaluation, last_state, "failed", str(e))
             raise
-        except GeneratorExit:  # the consumer stopped iterating: same as a stop request
+        except (GeneratorExit, KeyboardInterrupt) as e:  # same as a stop request
             self.status = "stopped"
             if writer:
-                self._finish(writer, evaluation, last_state, "stopped", None)
+                self._finish(writer, evaluation, last_state, "stopped",
+                             "interrupted" if isinstance(e, KeyboardInterrupt) else None)
             raise
         except BaseException as e:
             self.status = "failed"

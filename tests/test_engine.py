@@ -80,6 +80,25 @@ def test_stop_request_between_batches_keeps_completed_epochs(small_set, tmp_path
     assert run.load_weights()["method"] == "iaead"
 
 
+def test_ctrl_c_closes_the_run_as_stopped(small_set, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    original = IAEAD.after_step
+
+    def interrupted(self):
+        original(self)
+        calls["n"] += 1
+        if calls["n"] == 8:  # during epoch 2
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(IAEAD, "after_step", interrupted)
+    trainer = Trainer(tiny(), data=small_set, runs_root=tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    run = load_run(trainer.run_dir)
+    assert run.status["status"] == "stopped" and run.status["error"] == "interrupted"
+    assert len(run.records) == 1 and run.load_weights()["method"] == "iaead"
+
+
 def test_nan_loss_stops_with_clear_error_and_keeps_records(small_set, tmp_path, monkeypatch):
     original = IAEAD.loss
 
@@ -105,7 +124,7 @@ def test_persistence_round_trip(small_set, tmp_path, shared_data_root):
     cfg = tiny()
     result = Trainer(cfg, data=small_set, runs_root=tmp_path).run()
     run = load_run(result.run_dir)
-    assert run.config == cfg.to_dict()
+    assert run.config == result.config.to_dict() == cfg.replace(data_root=run.config["data_root"]).to_dict()
     assert run.meta["seed"] == 0 and run.meta["environment"]["torch"] == torch.__version__
     assert run.meta["data"]["n_normal"] == 540 and run.meta["data"]["n_anomalies"] == 60
     assert run.records == json.loads(json.dumps(result.records))
@@ -115,7 +134,8 @@ def test_persistence_round_trip(small_set, tmp_path, shared_data_root):
         np.testing.assert_allclose(final[f"score_{rule}"], score)
     np.testing.assert_array_equal(final["is_anomaly"], small_set.is_anomaly)
     # Restored weights reproduce the final scores on the re-drawn data set.
-    method, data = run.restore(data_root=shared_data_root)
+    assert run.config["data_root"] == str(shared_data_root.resolve())  # recorded from the data
+    method, data = run.restore()
     ev = method.evaluate(data.images, epoch=cfg.epochs - 1)
     np.testing.assert_allclose(ev.scores["latent_mean"], final["score_latent_mean"], rtol=1e-4, atol=1e-5)
     assert method.R == pytest.approx(float(final["R"]))

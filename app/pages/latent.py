@@ -37,7 +37,6 @@ st.title("Latent space")
 st.caption("Where each method puts the images. A healthy latent space keeps normal images "
            "together and anomalies apart; a **collapsed** one maps everything to (almost) one "
            "point, so every distance-based score becomes noise.")
-ui.queue_panel()
 
 groups = known_groups(reg, index, "compare") + known_groups(reg, index, "sweep")
 group = ui.group_picker(groups, "latent_group", "Runs from", sb)
@@ -83,9 +82,15 @@ def _projection(label: str, ep: int, z: np.ndarray, idx: np.ndarray) -> tuple[np
     pca = pca_2d(z[idx])
     if view == "pca":
         return pca, "PCA"
-    status, value = tasks.get(("umap", str(runs[label].dir), ep), lambda: umap_2d(z[idx]))
+    # On a CPU, UMAP beside a training job slows the training several-fold: wait for it.
+    start = not (reg.busy() and reg.slots == 1 and not torch.cuda.is_available())
+    status, value = tasks.get(("umap", str(runs[label].dir), ep), lambda: umap_2d(z[idx]), start)
     if status == "ready":
         return value, "UMAP"
+    if status == "waiting":
+        st.info("UMAP starts once training is done (on this CPU it would slow the training "
+                "down). Showing PCA meanwhile.")
+        return pca, "PCA (UMAP waits for training)"
     if status == "error":
         st.warning(f"UMAP failed ({value}); showing PCA.")
         return pca, "PCA"
@@ -96,6 +101,7 @@ def _projection(label: str, ep: int, z: np.ndarray, idx: np.ndarray) -> tuple[np
 
 def draw() -> bool:
     """Draw the chosen runs; True while something is still coming (a run or a UMAP)."""
+    ui.queue_panel()  # inside the polling fragment, so it stays current
     pending = any(by_label[lab].active for lab in chosen)
     if epoch is None:
         return pending

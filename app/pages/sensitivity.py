@@ -79,7 +79,6 @@ st.caption("λ weighs the Deep SVDD term against reconstruction. At λ = 0 IAEAD
            "centre until, at very large λ, they all coincide (total collapse, AUROC 0.5). "
            f"The paper's best λ is {format_lambda(PAPER_BEST_LAM)}.")
 st.info(ui.ORACLE_NOTE)
-ui.queue_panel()
 group = ui.group_picker(groups, "sens_group", "Sweep shown")
 metric = st.radio("Metric", list(METRIC_NAMES), format_func=METRIC_NAMES.get, horizontal=True,
                   key="sens_metric")
@@ -87,6 +86,7 @@ metric = st.radio("Metric", list(METRIC_NAMES), format_func=METRIC_NAMES.get, ho
 
 def sweep() -> bool:
     """Draw the chosen sweep; True while runs are queued or running."""
+    ui.queue_panel()  # inside the polling fragment, so it stays current
     if group is None:
         st.write("Pick the grid in the sidebar and press **Start sweep**; each point appears "
                  "as soon as its run finishes.")

@@ -85,12 +85,12 @@ st.title("Train")
 st.caption("IAEAD = convolutional autoencoder + λ · Deep SVDD loss, scored by the distance to "
            "the mean latent code. CAE and Deep SVDD train on the very same contaminated set.")
 st.info(ui.ORACLE_NOTE)
-ui.queue_panel()
 group = ui.group_picker(groups, "train_group", "Comparison shown")
 
 
 def live() -> bool:
     """Draw the chosen comparison; True while any of its runs is queued or running."""
+    ui.queue_panel()  # inside the polling fragment, so it stays current
     if group is None:
         st.write("Choose the settings in the sidebar and press **Start**. The first AUROC "
                  "point appears after the first epoch (a few seconds with the quick preset).")
