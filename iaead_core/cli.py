@@ -98,6 +98,10 @@ def _train_on(args: argparse.Namespace, dataset: str) -> int:
         warmup_epochs=args.warmup_epochs, max_samples=args.max_samples,
         svdd_bias=args.svdd_bias or None, seed=args.seed, device=args.device,
         data_root=str(resolve_data_root(args.data_root).resolve()), download=not args.no_download)
+    if cfg.method == "iaead" and cfg.warmup_epochs >= cfg.epochs:
+        print(f"warning: warm-up ({cfg.warmup_epochs} epochs) >= epochs ({cfg.epochs}): the SVDD "
+              "term never switches on, so this run is a plain CAE scored in latent space",
+              file=sys.stderr)
     trainer = Trainer(cfg, runs_root=args.out)
     if args.json:
         result = trainer.run()

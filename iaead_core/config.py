@@ -117,6 +117,9 @@ class TrainConfig:
             raise ValueError("deep-svdd needs warmup_epochs (pre-training) < epochs")
         if min(self.batch_size, self.width, self.latent_dim, self.lr_step, self.eval_batch_size) < 1:
             raise ValueError("batch_size, width, latent_dim, lr_step and eval_batch_size must be >= 1")
+        if self.max_samples is not None and self.max_samples < 1:
+            raise ValueError(f"max_samples must be a positive number of images (or 0 / None for "
+                             f"the full set), got {self.max_samples}")
         if self.lr <= 0 or self.svdd_lr <= 0:
             raise ValueError("learning rates must be > 0")
         return self

@@ -48,6 +48,7 @@ def test_table_output_for_cae(shared_data_root, tmp_path, capsys):
     (["--normal-class", "banana"], 2, "banana"),
     (["--dataset", "fashion-mnist", "--normal-class", "boat"], 2, "t-shirt"),
     (["--max-samples", "5"], 2, "max_samples"),
+    (["--max-samples", "-5"], 2, "positive"),
     (["--nu", "1.5"], 2, "nu"),
 ])
 def test_bad_input_exits_2_with_message(shared_data_root, tmp_path, capsys, args, code, needle):
