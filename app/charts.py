@@ -23,7 +23,7 @@ _DASH = {"latent_mean": "solid", "latent_c": "dash", "reconstruction": "dot", "s
 _NORMAL, _ANOMALY = "#2c6fbb", "#d62728"
 
 
-def _class_name(k: int, class_names) -> str:
+def class_name(k: int, class_names) -> str:
     """``"3"`` for digits, ``"3 · dress"`` for named classes (no "0 0" legends)."""
     name = class_names[k] if k < len(class_names) else str(k)
     return name if name == str(k) else f"{k} · {name}"
@@ -99,7 +99,7 @@ def projection_chart(xy: np.ndarray, is_anomaly: np.ndarray, labels: np.ndarray,
         for k in np.unique(labels):
             m = labels == k
             fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers",
-                                       name=_class_name(int(k), class_names),
+                                       name=class_name(int(k), class_names),
                                        marker=dict(size=4, color=_PALETTE[int(k) % 10], opacity=0.7)))
     else:
         for flag, name, colour in ((False, "normal", _NORMAL), (True, "anomaly", _ANOMALY)):

@@ -11,7 +11,7 @@ from iaead_core.analysis import METHOD_TITLES, time_left
 from iaead_core.config import PRESETS
 from iaead_core.data import DATASETS, OFFLINE_DEFAULT, dataset_status
 
-from . import state
+from . import charts, state
 from .views import RunItem, fmt_seconds
 
 __all__ = ["kept", "keep_widget_state", "dataset_picker", "class_label", "device_picker", "preset_picker",
@@ -73,8 +73,7 @@ def dataset_picker(key: str, container=st) -> str:
 
 def class_label(dataset: str, k: int) -> str:
     """``"3 · dress"`` for a class index (digits show just the digit)."""
-    name = DATASETS[dataset].classes[k]
-    return name if name == str(k) else f"{k} · {name}"
+    return charts.class_name(k, DATASETS[dataset].classes)
 
 
 def device_picker(key: str, container=st) -> str:
