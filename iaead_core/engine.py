@@ -248,21 +248,17 @@ class Trainer:
                 yield record
                 if self.stop_event.is_set():
                     break
-        except NonFiniteLossError as e:
-            self.status = "failed"
-            if writer:
-                self._finish(writer, evaluation, last_state, "failed", str(e))
-            raise
         except (GeneratorExit, KeyboardInterrupt) as e:  # same as a stop request
             self.status = "stopped"
             if writer:
                 self._finish(writer, evaluation, last_state, "stopped",
                              "interrupted" if isinstance(e, KeyboardInterrupt) else None)
             raise
-        except BaseException as e:
+        except BaseException as e:  # NonFiniteLossError's message already says what happened
             self.status = "failed"
             if writer:
-                self._finish(writer, evaluation, last_state, "failed", f"{type(e).__name__}: {e}")
+                error = str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}"
+                self._finish(writer, evaluation, last_state, "failed", error)
             raise
         self.status = "stopped" if len(self.records) < cfg.epochs else "completed"
         if writer:

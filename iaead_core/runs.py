@@ -191,6 +191,29 @@ class Run:
             raise RunError(f"{path} is not an iaead checkpoint (expected keys 'method' and 'model')")
         return state
 
+    def load_method(self, device: str | torch.device = "cpu"):
+        """The trained method (model in eval mode with the saved weights, ``c`` and ``R``),
+        without rebuilding the data set.
+
+        Raises
+        ------
+        RunError
+            For missing/corrupt weights, or weights that do not fit this run's network.
+        """
+        from .config import TrainConfig
+        from .data import DATASETS
+        from .methods import build_method
+
+        cfg = TrainConfig.from_dict(self.config)
+        method = build_method(cfg, DATASETS[cfg.dataset].channels, device)
+        state = self.load_weights(map_location=device)
+        try:
+            method.load_state(state)
+        except (ValueError, RuntimeError) as e:
+            raise RunError(f"{self.dir / 'model.pt'} does not fit this run's network: {e}") from e
+        method.model.eval()
+        return method
+
     def restore(self, device: str | torch.device = "cpu", data_root: str | os.PathLike | None = None):
         """Rebuild the trained method and the exact data draw of this run.
 
@@ -201,33 +224,23 @@ class Run:
 
         Returns
         -------
-        (method, data) — a :class:`~iaead_core.methods.Method` in eval mode with the saved
-        weights, ``c`` and ``R``; and the :class:`~iaead_core.data.ContaminatedSet` drawn with
-        the run's seed (same images, same order).
+        (method, data) — :meth:`load_method`'s method, and the
+        :class:`~iaead_core.data.ContaminatedSet` drawn with the run's seed (same images, same
+        order).
 
         Raises
         ------
         RunError
             For missing/corrupt weights; data errors as in ``make_contaminated``.
         """
-        from .config import TrainConfig
         from .data import make_contaminated
-        from .methods import build_method
 
-        cfg = TrainConfig.from_dict(self.config)
-        seed = self.meta.get("data", {}).get("seed", cfg.seed)  # the draw's seed
-        data = make_contaminated(cfg.dataset, cfg.normal_class, cfg.rho, seed=seed,
-                                 data_root=data_root or cfg.data_root,
-                                 max_samples=cfg.max_samples, download=False)
-        method = build_method(cfg, data.images.shape[1], device)
-        try:
-            method.load_state(self.load_weights(map_location=device))
-        except (ValueError, RuntimeError) as e:
-            if isinstance(e, RunError):
-                raise
-            raise RunError(f"{self.dir / 'model.pt'} does not fit this run's network: {e}") from e
-        method.model.eval()
-        return method, data
+        cfg = self.config
+        seed = self.meta.get("data", {}).get("seed", cfg.get("seed", 0))  # the draw's seed
+        data = make_contaminated(cfg["dataset"], cfg["normal_class"], cfg["rho"], seed=seed,
+                                 data_root=data_root or cfg.get("data_root"),
+                                 max_samples=cfg.get("max_samples"), download=False)
+        return self.load_method(device), data
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:

@@ -45,11 +45,7 @@ def main() -> None:
     try:
         with sync_playwright() as p:
             browser = lab.launch(p)
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(MIN)
-            page.goto(url)
-            page.get_by_role("heading", name="Train").first.wait_for()
-            lab.wait_app_idle(page)
+            page = lab.open_app(browser, url, MIN)
             if args.epochs != 30:
                 lab.fill_number(page, "Epochs", args.epochs)
             if args.images != 3000:
@@ -104,9 +100,7 @@ def main() -> None:
     try:
         with sync_playwright() as p:
             browser = lab.launch(p)
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.set_default_timeout(MIN)
-            page.goto(url)
+            page = lab.open_app(browser, url, MIN)
             for name in ("IAEAD", "CAE", "Deep SVDD"):
                 page.get_by_text(f"{name} · completed after").first.wait_for()
             lab.open_page(page, "Latent space")

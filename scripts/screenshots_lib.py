@@ -70,6 +70,16 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
+def open_app(browser, url: str, timeout: float = 60_000):
+    """A 1400×900 page on the lab's Train page, once Streamlit has finished its first run."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(timeout)
+    page.goto(url)
+    page.get_by_role("heading", name="Train").first.wait_for()
+    wait_app_idle(page, timeout)
+    return page
+
+
 def wait_app_idle(page, timeout: float = 60_000) -> None:
     """Wait until Streamlit says it is no longer running the script (the status widget)."""
     page.wait_for_function(

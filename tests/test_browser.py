@@ -44,11 +44,7 @@ def server(tmp_path, shared_data_root):
 def test_train_latent_runs_in_browser(chromium, server, tmp_path):
     url, runs = server
     shots = Path(os.environ.get("IAEAD_SCREENSHOTS") or tmp_path / "screenshots")
-    page = chromium.new_page(viewport={"width": 1400, "height": 900})
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    page.get_by_role("heading", name="Train").first.wait_for()
-    lab.wait_app_idle(page)
+    page = lab.open_app(chromium, url)
 
     # MNIST (on disk, the default here), class 1, ρ = 10 % (the default), IAEAD + CAE,
     # 2 epochs on 1,000 images (a short run; the product default is 30 epochs on 3,000)

@@ -29,8 +29,7 @@ def _snapshot(run_dir: str, epoch: int) -> dict[str, np.ndarray]:
 @st.cache_resource(show_spinner=False, max_entries=3)
 def _restored(run_dir: str, mtime: float):
     """The final trained model of a run (CPU); ``mtime`` of model.pt invalidates it."""
-    method, _ = load_run(run_dir).restore("cpu")
-    return method
+    return load_run(run_dir).load_method("cpu")
 
 
 st.title("Latent space")
