@@ -147,13 +147,17 @@ def test_train_bad_input_is_shown(runs_dir, setup, expected):
     assert registry(runs_dir).jobs() == []
 
 
-def test_missing_data_set_says_what_to_download(runs_dir, tmp_data_root):
+def test_missing_data_set_says_what_to_download(runs_dir, tmp_data_root, monkeypatch):
+    def offline(dataset, root):  # tests never download: behave as a machine without network
+        raise OSError("no network")
+
+    monkeypatch.setattr("iaead_core.data._download", offline)
     at = page("train").run()
     assert at.selectbox(key="train_ds").value == "mnist-5k"  # offline default when MNIST is absent
     at.selectbox(key="train_ds").set_value("mnist").run()
     at.multiselect(key="train_methods").set_value(["iaead"])
     at.button(key="train_start").click().run()
-    # The worker tries to download (no network here), then says what to get and where.
+    # The worker tries to download (offline here), then says what to get and where.
     wait_for(at, lambda a: any("MNIST/raw" in t for t in texts(a, "error")), timeout=60)
     err = " ".join(texts(at, "error"))
     assert "download failed" in err and "train-images-idx3-ubyte" in err and str(tmp_data_root) in err
