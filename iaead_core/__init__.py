@@ -14,10 +14,36 @@ __version__ = "0.1.0"
 from .config import PRESETS, TrainConfig, preset_config  # noqa: E402
 from .data import (DATASETS, ContaminatedSet, DatasetUnavailableError, class_index,  # noqa: E402
                    make_contaminated)
-from .engine import NonFiniteLossError, Trainer, TrainResult, select_device, train  # noqa: E402
-from .methods import METHODS, SCORE_RULES, build_method  # noqa: E402
-from .metrics import detection_metrics, latent_diagnostics  # noqa: E402
-from .runs import Run, RunError, delete_run, list_runs, load_run  # noqa: E402
+
+# The names below load torch; they are imported on first use (PEP 562), so that
+# `python -m iaead_core --help` and config/data helpers answer without loading torch.
+_LAZY = {
+    "engine": ("NonFiniteLossError", "Trainer", "TrainResult", "select_device", "train"),
+    "methods": ("METHODS", "SCORE_RULES", "build_method"),
+    "metrics": ("detection_metrics", "latent_diagnostics"),
+    "runs": ("Run", "RunError", "delete_run", "list_runs", "load_run"),
+}
+_LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str):
+    import importlib
+    import importlib.util
+
+    module = _LAZY_NAMES.get(name)
+    if module is None:
+        # `iaead_core.metrics` without importing it first, as when every module was eager.
+        if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            return importlib.import_module(f".{name}", __name__)
+        raise AttributeError(f"module 'iaead_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_NAMES))
+
 
 __all__ = [
     "__version__", "TrainConfig", "PRESETS", "preset_config", "DATASETS", "ContaminatedSet",

@@ -1,9 +1,9 @@
-"""Training configuration and presets.
+"""Training configuration, presets, and the one place where settings are validated.
 
 One :class:`TrainConfig` describes a whole run (data draw, method, optimisation, seed); it is
 saved with every result. Presets fill in the optimisation settings:
 
-* ``paper`` — METHOD.md §3–4 exactly: the full network (width 64, latent 256), SGD lr 0.1
+* ``paper`` — docs/method.md §3–4 exactly: the full network (width 64, latent 256), SGD lr 0.1
   halved every 50 epochs, batch 256, 250 epochs, 20 warm-up epochs, the full contaminated set.
   Deep SVDD follows its released code instead: 150 pre-training + 150 training epochs, Adam
   lr 1e-4 dropped ×0.1 after 50 epochs of each phase, weight decay 5e-7.
@@ -11,19 +11,135 @@ saved with every result. Presets fill in the optimisation settings:
   effect. It departs from the paper in: a light network (width 16, latent 64 — *not* the
   paper's network), a 3,000-image subsample that keeps ρ, 30 epochs, batch 64, lr 0.1 halved
   every 10 epochs, 5 warm-up epochs. Deep SVDD: 15 + 15 epochs at Adam lr 1e-3.
+
+This module imports neither torch nor the method modules, so the command line can build its
+parser and check its arguments before anything heavy is loaded.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TrainConfig", "PRESETS", "preset_config", "METHOD_NAMES"]
+__all__ = ["TrainConfig", "PRESETS", "preset_config", "METHOD_NAMES", "OBJECTIVES", "DEVICES",
+           "INITS", "NumericRule", "NUMERIC_RULES"]
 
-METHOD_NAMES = ("iaead", "cae", "deep-svdd")
+#: Names of the registered methods, in display order. Kept here (not read from
+#: ``iaead_core.methods.METHODS``) so that config and the command line's parser stay free of
+#: torch; ``tests/test_config.py`` checks that this list and the registry name the same methods.
+METHOD_NAMES = ("iaead", "cae", "deep-svdd", "drae", "rdae", "dagmm", "memae", "rsrae")
 OBJECTIVES = ("one-class", "soft-boundary")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+INITS = ("released", "pytorch", "keras")
+
+#: numpy's legacy seeding (``np.random.seed``, used by the engine) takes 0 ≤ seed < 2**32.
+_MAX_SEED = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class NumericRule:
+    """Type and range of one numeric :class:`TrainConfig` field.
+
+    Attributes
+    ----------
+    kind : {int, float}
+        ``int``: a whole number (bool refused); ``float``: any finite real number (int accepted).
+    low, high : float or None
+        Bounds (None: unbounded on that side); every value must also be finite.
+    low_open, high_open : bool
+        Whether the bound itself is excluded.
+    none_ok : str
+        If not empty, ``None`` is allowed and means this (e.g. "the method's default").
+    names_ok : bool
+        A string is allowed too (a class name; checked against the data set elsewhere).
+    """
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    none_ok: str = ""
+    names_ok: bool = False
+
+    def allowed(self) -> str:
+        """The allowed values in words, e.g. ``"a finite number in (0, 0.5)"``."""
+        what = "a whole number" if self.kind is int else "a finite number"
+        num = lambda x: str(int(x)) if float(x).is_integer() else f"{x:g}"  # noqa: E731
+        if self.low is not None and self.high is not None:
+            rng = (f" in {'(' if self.low_open else '['}{num(self.low)}, {num(self.high)}"
+                   f"{')' if self.high_open else ']'}")
+        elif self.low is not None:
+            rng = f" {'>' if self.low_open else '≥'} {num(self.low)}"
+        elif self.high is not None:
+            rng = f" {'<' if self.high_open else '≤'} {num(self.high)}"
+        else:
+            rng = ""
+        text = what + rng
+        if self.names_ok:
+            text += ", or a class name"
+        if self.none_ok:
+            text += f", or None ({self.none_ok})"
+        return text
+
+    def check(self, name: str, value: Any) -> None:
+        """Raise ``ValueError`` naming ``name`` and :meth:`allowed` unless ``value`` fits."""
+        if value is None and self.none_ok:
+            return
+        if isinstance(value, str) and self.names_ok:
+            return
+        ok_type = (isinstance(value, numbers.Integral) if self.kind is int
+                   else isinstance(value, numbers.Real)) and not isinstance(value, bool)
+        if not ok_type:
+            kind = type(value).__name__
+            raise ValueError(f"{name} must be {self.allowed()}; got {value!r} (a {kind})")
+        v = float(value)
+        ok = math.isfinite(v)
+        if ok and self.low is not None:
+            ok = v > self.low if self.low_open else v >= self.low
+        if ok and self.high is not None:
+            ok = v < self.high if self.high_open else v <= self.high
+        if not ok:
+            raise ValueError(f"{name} must be {self.allowed()}; got {value!r}")
+
+
+#: The rule of every numeric field of :class:`TrainConfig` (``TrainConfig.validate`` applies
+#: them; a test fails for a numeric field that has none).
+NUMERIC_RULES: dict[str, NumericRule] = {
+    "normal_class": NumericRule(int, low=0, names_ok=True),
+    "rho": NumericRule(float, low=0.0, high=0.5, low_open=True, high_open=True),
+    "lam": NumericRule(float, low=0.0),
+    "nu": NumericRule(float, low=0.0, high=1.0, low_open=True,
+                      none_ok="the method's default: 1 for IAEAD, 0.1 for Deep SVDD"),
+    "epochs": NumericRule(int, low=1),
+    "warmup_epochs": NumericRule(int, low=0),
+    "lr": NumericRule(float, low=0.0, low_open=True),
+    "lr_step": NumericRule(int, low=1),
+    "lr_gamma": NumericRule(float, low=0.0, high=1.0, low_open=True),
+    "batch_size": NumericRule(int, low=1),
+    "svdd_lr": NumericRule(float, low=0.0, low_open=True),
+    "svdd_weight_decay": NumericRule(float, low=0.0),
+    "width": NumericRule(int, low=1),
+    "latent_dim": NumericRule(int, low=1),
+    "max_samples": NumericRule(int, low=1, none_ok="the full set"),
+    "seed": NumericRule(int, low=0, high=_MAX_SEED),
+    "eval_batch_size": NumericRule(int, low=1),
+}
+
+_CHOICES: dict[str, tuple[str, ...]] = {"method": METHOD_NAMES, "objective": OBJECTIVES,
+                                        "device": DEVICES, "init": INITS}
+
+
+def _min_samples(rho: float) -> int:
+    """Smallest set size that holds at least one anomaly at ratio ρ (``int(n·ρ) ≥ 1``)."""
+    m = max(1, math.floor(1 / rho))
+    while int(m * rho) < 1:
+        m += 1
+    return m
 
 
 @dataclass
@@ -33,8 +149,10 @@ class TrainConfig:
     Attributes
     ----------
     dataset, normal_class, rho, max_samples, data_root, download
-        The contaminated one-vs-all set (METHOD.md §5); see :func:`iaead_core.data.make_contaminated`.
-    method : {"iaead", "cae", "deep-svdd"}
+        The contaminated one-vs-all set (docs/method.md §5); see
+        :func:`iaead_core.data.make_contaminated`. ``max_samples=None`` is the full set.
+    method : str
+        One of :data:`METHOD_NAMES`.
     lam : float
         λ of eq. (6)/(8), ≥ 0 (paper's best 5e-5). Ignored by ``cae`` (always 0) and ``deep-svdd``.
     nu : float or None
@@ -46,19 +164,29 @@ class TrainConfig:
         Total epochs; IAEAD's warm-up without the SVDD term (c is fixed at its end), or Deep
         SVDD's autoencoder pre-training epochs (included in ``epochs``).
     lr, lr_step, lr_gamma, batch_size
-        SGD schedule (IAEAD/CAE): lr multiplied by ``lr_gamma`` every ``lr_step`` epochs.
+        SGD schedule (IAEAD/CAE): lr multiplied by ``lr_gamma`` every ``lr_step`` epochs. The
+        five autoencoder baselines (drae, rdae, dagmm, memae, rsrae) use ``lr`` as their Adam
+        learning rate, without a schedule.
     svdd_lr, svdd_weight_decay, svdd_bias
         Deep SVDD's Adam lr and weight decay; ``svdd_bias=True`` makes the *unregularised*
         net (biases, affine BatchNorm) that collapses.
     width, latent_dim, init
-        CAE size (64 / 256 in the paper) and initialisation ("released" or "pytorch").
+        CAE size (64 / 256 in the paper) and initialisation: "released" (the released code's:
+        IAEAD's Xavier-0.02; for memae the official MemAE init), "pytorch" (torch's defaults,
+        as E3Outlier's DRAE/RDAE) or "keras" (Glorot-uniform and Keras BatchNorm, E3Outlier's
+        DAGMM). memae ignores width and latent_dim (its network is fixed).
     seed : int
-        Seeds the data draw, torch, numpy and random.
+        Seeds the data draw, torch, numpy and random; 0 ≤ seed < 2**32.
     device : {"auto", "cpu", "cuda", "mps"}
     eval_batch_size : int
         Batch size of the per-epoch evaluation pass.
     preset : str
         Name of the preset this config came from (informational).
+    extra : dict
+        Method options (e.g. ``rdae_prox``, ``dagmm_energy``), each checked by the method; see
+        ``iaead_core.methods.method_info(name).options``.
+
+    The allowed range of every numeric field is in :data:`NUMERIC_RULES`.
     """
 
     dataset: str = "mnist"
@@ -90,38 +218,52 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> "TrainConfig":
-        """Check ranges and names; returns ``self``.
+        """Check every field's type and range, and the rules that tie fields together.
+
+        Runs before any data is read or any model built, so a bad value fails at once (not
+        epochs later). Returns ``self``.
 
         Raises
         ------
         ValueError
-            With a message naming the allowed values (unknown method, objective or device; ρ
-            outside (0, 0.5); ν outside (0, 1]; λ < 0; epochs < 1; warm-up ≥ epochs for Deep
-            SVDD; non-positive sizes or learning rates).
+            With a message naming the field, the allowed values or range, and the value given:
+            a numeric field of the wrong type, non-finite (NaN, ±inf) or out of range
+            (:data:`NUMERIC_RULES`); an unknown method, objective, device, init or data set;
+            a class the data set does not have; warm-up ≥ epochs for Deep SVDD;
+            ``max_samples`` too small to hold one anomaly at ρ.
         """
-        if self.method not in METHOD_NAMES:
-            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHOD_NAMES)}")
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
-        if self.device not in DEVICES:
-            raise ValueError(f"unknown device {self.device!r}; choose one of {', '.join(DEVICES)}")
-        if not 0.0 < self.rho < 0.5:
-            raise ValueError(f"rho (anomaly ratio) must be in the open interval (0, 0.5), got {self.rho}")
-        if self.nu is not None and not 0.0 < self.nu <= 1.0:
-            raise ValueError(f"nu must be in (0, 1], got {self.nu}")
-        if self.lam < 0:
-            raise ValueError(f"lam must be >= 0, got {self.lam}")
-        if self.epochs < 1 or self.warmup_epochs < 0:
-            raise ValueError("epochs must be >= 1 and warmup_epochs >= 0")
+        for name, rule in NUMERIC_RULES.items():
+            rule.check(name, getattr(self, name))
+        for name, choices in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in choices:
+                raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+        for name in ("svdd_bias", "download"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
+        if not isinstance(self.preset, str) or not self.preset:
+            raise ValueError(f"preset must be a preset name ({', '.join(PRESETS)} or 'custom'); "
+                             f"got {self.preset!r}")
+        if self.data_root is not None and not isinstance(self.data_root, (str, os.PathLike)):
+            raise ValueError(f"data_root must be a folder path or None; got {self.data_root!r}")
+        if not isinstance(self.extra, dict):
+            raise ValueError(f"extra must be a dict; got {self.extra!r}")
+
+        from .data import DATASETS, class_index  # torch-free at import
+
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        try:
+            class_index(self.dataset, self.normal_class)
+        except ValueError as e:  # its message lists the classes; name the field first
+            text = str(e)
+            raise ValueError(f"normal_class: {text[:1].lower()}{text[1:]}") from None
         if self.method == "deep-svdd" and self.warmup_epochs >= self.epochs:
-            raise ValueError("deep-svdd needs warmup_epochs (pre-training) < epochs")
-        if min(self.batch_size, self.width, self.latent_dim, self.lr_step, self.eval_batch_size) < 1:
-            raise ValueError("batch_size, width, latent_dim, lr_step and eval_batch_size must be >= 1")
-        if self.max_samples is not None and self.max_samples < 1:
-            raise ValueError(f"max_samples must be a positive number of images (or 0 / None for "
-                             f"the full set), got {self.max_samples}")
-        if self.lr <= 0 or self.svdd_lr <= 0:
-            raise ValueError("learning rates must be > 0")
+            raise ValueError(f"deep-svdd needs warmup_epochs (pre-training) < epochs; got "
+                             f"warmup_epochs={self.warmup_epochs}, epochs={self.epochs}")
+        if self.max_samples is not None and int(self.max_samples * self.rho) < 1:
+            raise ValueError(f"max_samples={self.max_samples} is too small for rho={self.rho}: "
+                             f"it would hold no anomaly; the minimum is {_min_samples(self.rho)}")
         return self
 
     @property
@@ -133,9 +275,12 @@ class TrainConfig:
 
     @property
     def effective_lam(self) -> float | None:
-        """λ actually used: 0 for ``cae`` (METHOD.md §2: λ = 0 is the CAE), ``None`` for
-        ``deep-svdd``, which has no reconstruction term to weigh against."""
-        return {"cae": 0.0, "deep-svdd": None}.get(self.method, self.lam)
+        """λ actually used: 0 for ``cae`` (docs/method.md §2: λ = 0 is the CAE), ``None`` for
+        ``deep-svdd`` and the other baselines, which have no λ of eq. (6) (their own weights
+        are method options in ``extra``)."""
+        if self.method == "cae":
+            return 0.0
+        return self.lam if self.method == "iaead" else None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict of every field."""
@@ -152,14 +297,36 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
-#: Optimisation settings per preset; ``deep-svdd`` entries override for that method.
+#: Baselines' settings (BASELINES.md §1–6): E3Outlier's code for DRAE, RDAE and DAGMM, the
+#: reconstructed official settings for MemAE and RSRAE; each uses ``lr`` as its Adam rate.
+_BASELINES_PAPER = {
+    "drae": dict(epochs=250, warmup_epochs=0, batch_size=128, lr=1e-3, init="pytorch"),
+    "rdae": dict(epochs=20, warmup_epochs=0, batch_size=128, lr=1e-3, init="pytorch"),
+    "dagmm": dict(epochs=200, warmup_epochs=0, batch_size=1024, lr=1e-4, init="keras"),
+    "memae": dict(epochs=250, warmup_epochs=0, batch_size=256, lr=1e-4, init="released"),
+    "rsrae": dict(epochs=200, warmup_epochs=0, batch_size=128, lr=2.5e-4, init="pytorch"),
+}
+#: CPU-sized baselines (the quick preset's light CAE, 3,000 images): 30 epochs (RDAE keeps
+#: E3Outlier's 20), batch 64 (DAGMM 128: its mixture is estimated per batch) so each run takes
+#: enough optimiser steps; DAGMM and MemAE at Adam 1e-3 instead of 1e-4 for the same reason.
+_BASELINES_QUICK = {
+    "drae": dict(epochs=30, warmup_epochs=0, batch_size=64, lr=1e-3, init="pytorch"),
+    "rdae": dict(epochs=20, warmup_epochs=0, batch_size=64, lr=1e-3, init="pytorch"),
+    "dagmm": dict(epochs=30, warmup_epochs=0, batch_size=128, lr=1e-3, init="keras"),
+    "memae": dict(epochs=30, warmup_epochs=0, batch_size=64, lr=1e-3, init="released"),
+    "rsrae": dict(epochs=30, warmup_epochs=0, batch_size=64, lr=2.5e-4, init="pytorch"),
+}
+
+#: Optimisation settings per preset; entries named after a method override for that method.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": dict(epochs=250, warmup_epochs=20, lr=0.1, lr_step=50, lr_gamma=0.5, batch_size=256,
                   width=64, latent_dim=256, max_samples=None,
-                  **{"deep-svdd": dict(epochs=300, warmup_epochs=150, svdd_lr=1e-4, lr_step=50)}),
+                  **{"deep-svdd": dict(epochs=300, warmup_epochs=150, svdd_lr=1e-4, lr_step=50)},
+                  **_BASELINES_PAPER),
     "quick": dict(epochs=30, warmup_epochs=5, lr=0.1, lr_step=10, lr_gamma=0.5, batch_size=64,
                   width=16, latent_dim=64, max_samples=3000,
-                  **{"deep-svdd": dict(epochs=30, warmup_epochs=15, svdd_lr=1e-3, lr_step=10)}),
+                  **{"deep-svdd": dict(epochs=30, warmup_epochs=15, svdd_lr=1e-3, lr_step=10)},
+                  **_BASELINES_QUICK),
 }
 
 
@@ -169,7 +336,8 @@ def preset_config(preset: str = "quick", method: str = "iaead", **overrides: Any
     Parameters
     ----------
     preset : {"paper", "quick"}
-    method : {"iaead", "cae", "deep-svdd"}
+    method : str
+        One of :data:`METHOD_NAMES`.
     **overrides
         Any :class:`TrainConfig` field; ``None`` values are ignored so CLI defaults can pass
         through, and ``max_samples=0`` means the full set.

@@ -1,6 +1,6 @@
 """Data sets and the contaminated one-vs-all protocol of IAEAD.
 
-Implements the data protocol of the paper (§4.3) as written down in METHOD.md §5:
+Implements the data protocol of the paper (§4.3) as written down in docs/method.md §5:
 
 * the *pool* of a data set is its train split ∪ its test split;
 * class ``k`` is normal: every pooled image of class ``k`` is kept;
@@ -18,7 +18,6 @@ torchvision. Two small sets ship inside installed PyPI packages and need no down
 from __future__ import annotations
 
 import functools
-import math
 import os
 import pickle
 import re
@@ -26,8 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+from .config import _min_samples
+
+# torch is imported inside the functions that need it, so that listing data sets, checking
+# files and building the command line's parser stay fast.
 
 DEFAULT_DATA_ROOT = "./data"
 ENV_DATA_ROOT = "IAEAD_DATA_ROOT"
@@ -67,20 +69,57 @@ class DatasetUnavailableError(RuntimeError):
         File names expected inside ``folder``.
     hint : str
         Where to get the files.
+
+    The message says what is missing and where; it names no function argument or command-line
+    flag, so each interface (Python API, command line, lab) adds its own way to download.
     """
 
-    def __init__(self, dataset: str, folder: Path, expected: list[str], hint: str = ""):
+    def __init__(self, dataset: str, folder: Path, expected: list[str], hint: str = "",
+                 message: str | None = None):
         self.dataset = dataset
         self.folder = Path(folder)
         self.expected = list(expected)
         self.hint = hint
-        super().__init__(
+        super().__init__(message or (
             f"Data set {dataset!r} is not available: expected the files "
             f"{', '.join(self.expected)} in the folder {self.folder}. {hint} "
-            f"Download them (or pass download=True where network access exists) and place them "
-            f"there, or point IAEAD_DATA_ROOT at a folder that holds them. The offline default "
+            f"Place them there, or point IAEAD_DATA_ROOT at a folder that holds them (an "
+            f"automatic download needs network access). The offline default "
             f"{OFFLINE_DEFAULT!r} ships with an installed package and needs no download."
-        )
+        ))
+
+
+class DatasetCorruptError(DatasetUnavailableError):
+    """A data set's file is on disk but damaged (wrong size, wrong header, unreadable).
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The damaged file.
+    size : int
+        Its size in bytes.
+    expected_size : int or None
+        The size the file must have, where the format fixes it (MNIST-family files); None for
+        formats without a fixed size (CIFAR pickles, SVHN .mat files).
+    reason : str
+        What is wrong, in words.
+
+    Also a :class:`DatasetUnavailableError` (the data set cannot be used), with the same
+    ``dataset``, ``folder``, ``expected`` and ``hint``.
+    """
+
+    def __init__(self, dataset: str, path: Path, size: int, expected_size: int | None,
+                 reason: str, expected: list[str], hint: str = ""):
+        self.path = Path(path)
+        self.size = int(size)
+        self.expected_size = expected_size
+        self.reason = reason
+        super().__init__(
+            dataset, self.path.parent, expected, hint,
+            message=(f"Data set {dataset!r} has a damaged file: {self.path} {reason}. Delete it "
+                     f"and get it again (a download skips files that are already there). "
+                     f"{hint} The offline default {OFFLINE_DEFAULT!r} ships with an installed "
+                     f"package and needs no download."))
 
 
 @dataclass(frozen=True)
@@ -222,6 +261,66 @@ def class_index(dataset: str, cls: int | str) -> int:
                      f"or names: {allowed}.")
 
 
+# MNIST-family files (IDX format, gunzipped): magic number and item count fix the size exactly.
+# Source: the IDX format on LeCun's MNIST page; Fashion-MNIST uses the same layout and counts.
+_IDX_IMAGES, _IDX_LABELS = 2051, 2049  # magic numbers (0x00000803, 0x00000801)
+_IDX_FILES: dict[str, tuple[int, int]] = {  # file → (magic, number of items)
+    "train-images-idx3-ubyte": (_IDX_IMAGES, 60_000),
+    "train-labels-idx1-ubyte": (_IDX_LABELS, 60_000),
+    "t10k-images-idx3-ubyte": (_IDX_IMAGES, 10_000),
+    "t10k-labels-idx1-ubyte": (_IDX_LABELS, 10_000),
+}
+
+
+def _idx_size(magic: int, n: int) -> int:
+    """Bytes of an IDX file: a 16-byte header + 28×28 bytes per image, or 8 + 1 per label."""
+    return 16 + n * 28 * 28 if magic == _IDX_IMAGES else 8 + n
+
+
+def _check_file(dataset: str, path: Path) -> DatasetCorruptError | None:
+    """The error for a damaged file, or None if it looks right. Only formats whose size is
+    fixed (MNIST-family IDX files) are checked; other files count as present."""
+    if dataset not in ("mnist", "fashion-mnist") or path.name not in _IDX_FILES:
+        return None
+    magic, n = _IDX_FILES[path.name]
+    size, expected = path.stat().st_size, _idx_size(magic, n)
+    folder, files, hint = _LAYOUT[dataset]
+    if size != expected:
+        return DatasetCorruptError(dataset, path, size, expected,
+                                   f"is {size:,} bytes, expected {expected:,} (truncated or "
+                                   f"damaged)", list(files), hint)
+    with open(path, "rb") as f:
+        header = f.read(8)
+    got_magic, got_n = int.from_bytes(header[:4], "big"), int.from_bytes(header[4:8], "big")
+    if (got_magic, got_n) != (magic, n):
+        return DatasetCorruptError(dataset, path, size, expected,
+                                   f"has the right size ({size:,} bytes) but not the header of "
+                                   f"an IDX file of {n:,} {'images' if magic == _IDX_IMAGES else 'labels'}",
+                                   list(files), hint)
+    return None
+
+
+def dataset_problems(dataset: str, data_root: str | os.PathLike | None = None
+                     ) -> list[DatasetCorruptError]:
+    """Damaged files of a data set under the data root (empty list: none found).
+
+    MNIST and Fashion-MNIST files are checked against the size and header their format
+    fixes (e.g. ``train-images-idx3-ubyte``: 47,040,016 bytes). CIFAR and SVHN files have no
+    fixed size; they are only reported when reading them fails (see :func:`load_pool`).
+
+    Raises
+    ------
+    ValueError
+        Unknown data set.
+    """
+    if _spec(dataset).embedded:
+        return []
+    folder, files, _ = _LAYOUT[dataset]
+    folder = resolve_data_root(data_root) / folder
+    found = (_check_file(dataset, folder / f) for f in files if (folder / f).is_file())
+    return [e for e in found if e is not None]
+
+
 def dataset_status(dataset: str, data_root: str | os.PathLike | None = None) -> str:
     """Say whether a data set can be used right now.
 
@@ -229,8 +328,10 @@ def dataset_status(dataset: str, data_root: str | os.PathLike | None = None) -> 
     -------
     str
         ``"embedded"`` (ships inside an installed package), ``"on disk"`` (all expected files
-        are under the data root) or ``"downloadable"`` (files missing; :func:`load_pool` with
-        ``download=True`` fetches them when network access exists).
+        are under the data root and pass the checks of :func:`dataset_problems`),
+        ``"corrupt"`` (a file is there but damaged: see :func:`dataset_problems`) or
+        ``"downloadable"`` (files missing; :func:`load_pool` with ``download=True`` fetches
+        them when network access exists).
 
     Raises
     ------
@@ -239,6 +340,8 @@ def dataset_status(dataset: str, data_root: str | os.PathLike | None = None) -> 
     """
     if _spec(dataset).embedded:
         return "embedded"
+    if dataset_problems(dataset, data_root):
+        return "corrupt"
     folder, files, _ = _LAYOUT[dataset]
     folder = resolve_data_root(data_root) / folder
     return "on disk" if all((folder / f).is_file() for f in files) else "downloadable"
@@ -266,6 +369,20 @@ def _unpickle(path: Path) -> dict:
         return pickle.load(f, encoding="bytes")
 
 
+def _read_or_corrupt(dataset: str, path: Path, read):
+    """``read(path)``, turning a failure to parse the file into a :class:`DatasetCorruptError`
+    that names it (a truncated pickle or .mat file otherwise surfaces as a bare EOFError)."""
+    try:
+        return read(path)
+    except (OSError, EOFError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as err:
+        _, files, hint = _LAYOUT[dataset]
+        size = path.stat().st_size if path.exists() else 0
+        raise DatasetCorruptError(dataset, path, size, None,
+                                  f"({size:,} bytes) could not be read "
+                                  f"({type(err).__name__}: {str(err)[:120]})", list(files),
+                                  hint) from err
+
+
 def _read_cifar(dataset: str, folder: Path):
     # Read the batches directly: torchvision's loaders verify md5 sums, which only the official
     # archives pass.
@@ -273,16 +390,24 @@ def _read_cifar(dataset: str, folder: Path):
         batches, key = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], b"labels"
     else:
         batches, key = ["train", "test"], b"coarse_labels"
-    parts = [_unpickle(folder / b) for b in batches]
-    images = np.concatenate([np.asarray(p[b"data"], dtype=np.uint8) for p in parts])
-    labels = np.concatenate([np.asarray(p[key], dtype=np.int64) for p in parts])
+    def read(path: Path):
+        p = _unpickle(path)
+        return np.asarray(p[b"data"], dtype=np.uint8).reshape(-1, 3072), np.asarray(p[key], dtype=np.int64)
+
+    parts = [_read_or_corrupt(dataset, folder / b, read) for b in batches]
+    images = np.concatenate([x for x, _ in parts])
+    labels = np.concatenate([y for _, y in parts])
     return images.reshape(-1, 3, 32, 32), labels
 
 
 def _read_svhn(folder: Path):
     from scipy.io import loadmat
 
-    parts = [loadmat(folder / f) for f in ("train_32x32.mat", "test_32x32.mat")]
+    def read(path: Path):
+        m = loadmat(path)
+        return {"X": m["X"], "y": m["y"]}
+
+    parts = [_read_or_corrupt("svhn", folder / f, read) for f in ("train_32x32.mat", "test_32x32.mat")]
     images = np.concatenate([p["X"].transpose(3, 2, 0, 1) for p in parts])  # HWCN -> NCHW
     labels = np.concatenate([p["y"].reshape(-1) for p in parts]).astype(np.int64) % 10
     return np.ascontiguousarray(images, dtype=np.uint8), labels
@@ -335,7 +460,7 @@ def _cached_pool(dataset: str, root: Path | None):
 
 def load_pool(dataset: str, data_root: str | os.PathLike | None = None,
               download: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Load the pooled train ∪ test split of a data set (METHOD.md §5).
+    """Load the pooled train ∪ test split of a data set (docs/method.md §5).
 
     Parameters
     ----------
@@ -362,10 +487,16 @@ def load_pool(dataset: str, data_root: str | os.PathLike | None = None,
         Unknown data set.
     DatasetUnavailableError
         Files missing and ``download`` is False, or the download failed.
+    DatasetCorruptError
+        A file is there but damaged (wrong size or header, unreadable); the message names it,
+        with its size and the expected size where the format fixes it.
     """
     if _spec(dataset).embedded:
         return _cached_pool(dataset, None)
     root = resolve_data_root(data_root).resolve()
+    problems = dataset_problems(dataset, root)
+    if problems:  # a download would not replace a file that is there: say which one is bad
+        raise problems[0]
     if dataset_status(dataset, root) != "on disk":
         if not download:
             raise _unavailable(dataset, root)
@@ -377,7 +508,7 @@ def load_pool(dataset: str, data_root: str | os.PathLike | None = None,
     return _cached_pool(dataset, root)
 
 
-def to_model_input(images_uint8: np.ndarray) -> torch.Tensor:
+def to_model_input(images_uint8: np.ndarray) -> "torch.Tensor":
     """Turn stored images into the network's input.
 
     Parameters
@@ -398,6 +529,9 @@ def to_model_input(images_uint8: np.ndarray) -> torch.Tensor:
     ValueError
         Unsupported shape.
     """
+    import torch
+    import torch.nn.functional as F
+
     x = np.asarray(images_uint8)
     if x.ndim == 3:
         x = x[:, None]
@@ -416,7 +550,7 @@ def to_model_input(images_uint8: np.ndarray) -> torch.Tensor:
 
 @dataclass
 class ContaminatedSet:
-    """One contaminated one-vs-all set (METHOD.md §5), in random order.
+    """One contaminated one-vs-all set (docs/method.md §5), in random order.
 
     Attributes
     ----------
@@ -471,13 +605,6 @@ class ContaminatedSet:
                 "source": self.source, "max_samples": self.max_samples}
 
 
-def _min_samples(rho: float) -> int:
-    m = max(1, math.floor(1 / rho))
-    while int(m * rho) < 1:
-        m += 1
-    return m
-
-
 def _subsample(rng, normal, anomalies, size: int, rho: float):
     n_anom = min(int(size * rho), len(anomalies))
     n_normal = min(size - n_anom, len(normal))
@@ -488,7 +615,7 @@ def _subsample(rng, normal, anomalies, size: int, rho: float):
 def make_contaminated(dataset: str, normal_class: int | str, rho: float = 0.1, seed: int = 0,
                       data_root: str | os.PathLike | None = None, max_samples: int | None = None,
                       download: bool = True, cap: int = DEFAULT_CAP) -> ContaminatedSet:
-    """Build the contaminated one-vs-all set of METHOD.md §5 (paper §4.3).
+    """Build the contaminated one-vs-all set of docs/method.md §5 (paper §4.3).
 
     All pooled (train ∪ test) images of ``normal_class`` are normal; ``int(n_normal·ρ/(1−ρ))``
     anomalies are drawn uniformly without replacement from the other classes. If the set is

@@ -3,13 +3,21 @@
 Layout of ``<runs_root>/<run_id>/``::
 
     config.json      the TrainConfig, data summary, seed, versions, device (written first)
-    status.json      running | completed | stopped | failed, with the error message if any
+    status.json      running | completed | stopped | failed, the error message if any, and
+                     who writes the run: pid, host, heartbeat (unix time, refreshed every epoch
+                     and every HEARTBEAT_PERIOD_S seconds while the run is open)
     metrics.jsonl    one JSON record per epoch, appended and flushed every epoch
     snapshots/epoch_NNNN.npz   latent codes (float16) and scores at chosen epochs
     final.npz        final scores per rule, latents, is_anomaly, labels
     model.pt         method state (weights, c, R); load with ``weights_only=True``
 
 The runs root is ``./runs`` unless given or set by ``IAEAD_RUNS_DIR``.
+
+A run's *live status* (:attr:`Run.live_status`) is what status.json says, corrected for runs
+whose process died without closing the folder (``kill -9``, a power cut): a run that says
+"running" is reported "interrupted" when its process is gone from this host, or when its
+heartbeat is older than :data:`HEARTBEAT_TIMEOUT_S` (a run written on another machine).
+Folders that cannot be read as runs are listed with live status "corrupt" and the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,10 +34,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+
+# torch is imported inside the functions that read or write weights, so that listing runs
+# (`python -m iaead_core runs`) does not load it.
 
 __all__ = ["RunWriter", "Run", "RunError", "resolve_runs_root", "list_runs", "load_run",
-           "delete_run", "new_run_id"]
+           "delete_run", "new_run_id", "LIVE_STATUSES", "HEARTBEAT_PERIOD_S",
+           "HEARTBEAT_TIMEOUT_S"]
+
+#: Every value of :attr:`Run.live_status`.
+LIVE_STATUSES = ("running", "completed", "stopped", "failed", "interrupted", "corrupt")
+#: Seconds between heartbeats of an open run (a background thread of :class:`RunWriter`,
+#: besides the heartbeat written with every epoch record).
+HEARTBEAT_PERIOD_S = 30.0
+#: A "running" run whose heartbeat is older than this is reported "interrupted": 20 missed
+#: heartbeats, so a loaded machine or a slow disk does not trip it. On the run's own host a
+#: vanished process is detected at once, without waiting for this.
+HEARTBEAT_TIMEOUT_S = 600.0
+# A folder without config.json younger than this may be a run being created (RunWriter
+# creates the folder, then writes config.json): not yet reported as corrupt.
+_CREATION_GRACE_S = 10.0
+_RUN_FILES = ("config.json", "status.json", "metrics.jsonl", "snapshots", "model.pt", "final.npz")
 
 
 class RunError(RuntimeError):
@@ -71,33 +98,71 @@ class RunWriter:
         JSON-able description written to ``config.json`` at once (config, data summary,
         versions, device, seed).
 
+    heartbeat_period : float
+        Seconds between background heartbeats (default :data:`HEARTBEAT_PERIOD_S`); 0 turns
+        the background thread off (the heartbeat is then refreshed only with each record).
+
     Raises
     ------
     RunError
         If the folder already exists.
+
+    Notes
+    -----
+    ``status.json`` always holds ``pid`` and ``host`` (this process) and ``heartbeat`` (unix
+    time of the last sign of life), so a reader can tell a live run from one whose process
+    died (:attr:`Run.live_status`). Call :meth:`close` when the run ends.
     """
 
-    def __init__(self, runs_root: str | os.PathLike, run_id: str, meta: dict[str, Any]) -> None:
+    def __init__(self, runs_root: str | os.PathLike, run_id: str, meta: dict[str, Any],
+                 heartbeat_period: float = HEARTBEAT_PERIOD_S) -> None:
         self.dir = Path(runs_root) / run_id
         try:
             (self.dir / "snapshots").mkdir(parents=True, exist_ok=False)
         except FileExistsError:
             raise RunError(f"run folder {self.dir} already exists") from None
         self.run_id = run_id
+        self._lock = threading.Lock()  # status.json is written from two threads
+        self._closed = threading.Event()
+        self._status: dict[str, Any] = {}
         _write_json(self.dir / "config.json", meta)
         self.set_status("running")
         self._metrics = open(self.dir / "metrics.jsonl", "a", encoding="utf-8")
+        self._beat: threading.Thread | None = None
+        if heartbeat_period > 0:
+            self._beat = threading.Thread(target=self._beat_loop, args=(heartbeat_period,),
+                                          name=f"heartbeat-{run_id}", daemon=True)
+            self._beat.start()
+
+    def _beat_loop(self, period: float) -> None:
+        while not self._closed.wait(period):
+            self.heartbeat()
 
     def set_status(self, status: str, error: str | None = None, **extra: Any) -> None:
-        """Record the run's state: ``running``, ``completed``, ``stopped`` or ``failed``."""
-        _write_json(self.dir / "status.json",
-                    {"status": status, "error": error, "updated": time.time(), **extra})
+        """Record the run's state: ``running``, ``completed``, ``stopped`` or ``failed``
+        (with ``pid``, ``host`` and a fresh ``heartbeat``)."""
+        now = time.time()
+        with self._lock:
+            self._status = {"status": status, "error": error, "updated": now,
+                            "pid": os.getpid(), "host": socket.gethostname(), "heartbeat": now,
+                            **extra}
+            _write_json(self.dir / "status.json", self._status)
+
+    def heartbeat(self) -> None:
+        """Refresh ``heartbeat`` in ``status.json`` (no-op once the writer is closed)."""
+        with self._lock:
+            if self._closed.is_set() or not self._status:
+                return
+            self._status["heartbeat"] = time.time()
+            _write_json(self.dir / "status.json", self._status)
 
     def append_record(self, record: dict[str, Any]) -> None:
-        """Append one epoch record to ``metrics.jsonl`` and flush it to disk."""
+        """Append one epoch record to ``metrics.jsonl``, flush it to disk, and refresh the
+        heartbeat."""
         self._metrics.write(json.dumps(record, default=_json_default) + "\n")
         self._metrics.flush()
         os.fsync(self._metrics.fileno())
+        self.heartbeat()
 
     def save_snapshot(self, epoch: int, z: np.ndarray, scores: dict[str, np.ndarray],
                       centre: np.ndarray | None, R: float) -> None:
@@ -110,21 +175,69 @@ class RunWriter:
 
     def save_final(self, z: np.ndarray, scores: dict[str, np.ndarray], is_anomaly: np.ndarray,
                    labels: np.ndarray, centre: np.ndarray | None, R: float) -> None:
-        """Save the final latents ``(N, d)`` float32, scores ``(N,)`` per rule, ground truth."""
+        """Save the final latents ``(N, d)`` float32, scores ``(N,)`` per rule, ground truth
+        (``is_anomaly`` None, for a set without labels, is left out of the file)."""
         arrays = {f"score_{k}": np.asarray(v, np.float64) for k, v in scores.items()}
+        if is_anomaly is not None:
+            arrays["is_anomaly"] = is_anomaly
         if centre is not None:
             arrays["centre"] = np.asarray(centre, np.float32)
-        np.savez(self.dir / "final.npz", z=z.astype(np.float32), is_anomaly=is_anomaly,
+        np.savez(self.dir / "final.npz", z=z.astype(np.float32),
                  labels=labels, R=np.float64(R), **arrays)
 
     def save_weights(self, state: dict[str, Any]) -> None:
         """Save the method state (:meth:`Method.state`) to ``model.pt``."""
+        import torch
+
         tmp = self.dir / "model.pt.tmp"
         torch.save(state, tmp)
         os.replace(tmp, self.dir / "model.pt")
 
     def close(self) -> None:
+        """Stop the heartbeat and close ``metrics.jsonl`` (the last status stays as written)."""
+        self._closed.set()
+        if self._beat is not None and self._beat is not threading.current_thread():
+            self._beat.join(timeout=5)
         self._metrics.close()
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (a zombie, killed but not yet reaped by
+    its parent, counts as gone)."""
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL_C there: rely on the heartbeat
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, under another user
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): os.kill said it exists
+
+
+def _gone_reason(status: dict[str, Any], now: float | None = None) -> str | None:
+    """Why a run that says "running" is not, or None if it may well be running."""
+    now = time.time() if now is None else now
+    beat = status.get("heartbeat", status.get("updated"))
+    if isinstance(beat, (int, float)) and now - beat > HEARTBEAT_TIMEOUT_S:
+        return f"no heartbeat for {_duration(now - beat)}"
+    pid, host = status.get("pid"), status.get("host")
+    if isinstance(pid, int) and host == socket.gethostname() and not _pid_alive(pid):
+        return f"its process {pid} on this host is gone"
+    return None
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 @dataclass
@@ -134,9 +247,12 @@ class Run:
     Attributes
     ----------
     run_id, dir
-    meta : dict — contents of ``config.json`` (``meta["config"]`` is the TrainConfig dict).
-    status : dict — contents of ``status.json``.
+    meta : dict — contents of ``config.json`` (``meta["config"]`` is the TrainConfig dict);
+        empty for a corrupt folder.
+    status : dict — contents of ``status.json`` (empty if unreadable).
     records : list of dict — per-epoch records (a torn last line, from a crash, is skipped).
+    problem : str or None — why the folder is not a sound run (corrupt or missing
+        ``config.json`` or ``status.json``), in words; None for a sound run.
     """
 
     run_id: str
@@ -144,15 +260,48 @@ class Run:
     meta: dict[str, Any]
     status: dict[str, Any]
     records: list[dict[str, Any]] = field(default_factory=list)
+    problem: str | None = None
 
     @property
     def config(self) -> dict[str, Any]:
         return self.meta.get("config", {})
 
     @property
+    def live_status(self) -> str:
+        """One of :data:`LIVE_STATUSES`.
+
+        ``"corrupt"`` when :attr:`problem` is set; otherwise status.json's status, except that
+        ``"running"`` becomes ``"interrupted"`` when the run's process is gone from this host
+        (pid no longer alive) or its heartbeat is older than :data:`HEARTBEAT_TIMEOUT_S`.
+        Computed afresh on every access.
+        """
+        if self.problem:
+            return "corrupt"
+        s = self.status.get("status")
+        if s == "running":
+            return "interrupted" if _gone_reason(self.status) else "running"
+        return s if s in LIVE_STATUSES else "corrupt"
+
+    @property
+    def status_note(self) -> str:
+        """One line explaining :attr:`live_status` where it needs it: the problem of a corrupt
+        folder, why a run counts as interrupted, a failed run's error; else ``""``."""
+        live = self.live_status
+        if live == "corrupt":
+            return self.problem or f"unknown status {self.status.get('status')!r} in status.json"
+        if live == "interrupted":
+            return (f"interrupted: {_gone_reason(self.status)}; the "
+                    f"{len(self.records)} completed epoch(s) are kept")
+        if live in ("failed", "stopped"):
+            return str(self.status.get("error") or "")
+        return ""
+
+    @property
     def final_metrics(self) -> dict[str, dict[str, float]]:
-        """Metrics of the last recorded epoch: rule → {auroc, aupr_in, aupr_out}."""
-        return self.records[-1]["metrics"] if self.records else {}
+        """Metrics of the last recorded epoch: rule → {auroc, aupr_in, aupr_out, ...}; empty
+        when there is no record or it holds no metrics (a damaged or label-free run)."""
+        metrics = self.records[-1].get("metrics") if self.records else None
+        return metrics if isinstance(metrics, dict) else {}
 
     def snapshot_epochs(self) -> list[int]:
         """1-based epochs that have a latent snapshot, ascending."""
@@ -172,26 +321,30 @@ class Run:
         """Arrays of ``final.npz`` (see :meth:`RunWriter.save_final`). Raises RunError."""
         return _load_npz(self.dir / "final.npz")
 
-    def load_weights(self, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-        """The method state from ``model.pt``, loaded with ``weights_only=True``.
+    def load_weights(self, map_location: Any = "cpu") -> dict[str, Any]:
+        """The method state from ``model.pt``, loaded with ``weights_only=True`` (no pickled
+        code is ever run).
 
         Raises
         ------
         RunError
-            If the file is missing, corrupt, or not an iaead method state.
+            If the file is missing, corrupt, or not an iaead method state. The message gives a
+            short reason in the project's words (torch's own text is kept as the cause).
         """
+        import torch
+
         path = self.dir / "model.pt"
         if not path.exists():
             raise RunError(f"{path} does not exist (the run ended before weights were saved)")
         try:
             state = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as e:  # torch raises several types for corrupt / foreign files
-            raise RunError(f"{path} is corrupt or not a weights file saved by iaead: {e}") from e
+            raise RunError(f"{path} could not be loaded: {_weights_reason(e)}") from e
         if not isinstance(state, dict) or "model" not in state or "method" not in state:
             raise RunError(f"{path} is not an iaead checkpoint (expected keys 'method' and 'model')")
         return state
 
-    def load_method(self, device: str | torch.device = "cpu"):
+    def load_method(self, device: Any = "cpu"):
         """The trained method (model in eval mode with the saved weights, ``c`` and ``R``),
         without rebuilding the data set.
 
@@ -205,7 +358,9 @@ class Run:
         from .methods import build_method
 
         cfg = TrainConfig.from_dict(self.config)
-        method = build_method(cfg, DATASETS[cfg.dataset].channels, device)
+        # Sets that are not benchmarks (a folder of images, an array) record their channels.
+        channels = self.meta.get("data", {}).get("channels") or DATASETS[cfg.dataset].channels
+        method = build_method(cfg, int(channels), device)
         state = self.load_weights(map_location=device)
         try:
             method.load_state(state)
@@ -214,7 +369,7 @@ class Run:
         method.model.eval()
         return method
 
-    def restore(self, device: str | torch.device = "cpu", data_root: str | os.PathLike | None = None):
+    def restore(self, device: Any = "cpu", data_root: str | os.PathLike | None = None):
         """Rebuild the trained method and the exact data draw of this run.
 
         Parameters
@@ -236,11 +391,28 @@ class Run:
         from .data import make_contaminated
 
         cfg = self.config
+        if "manifest" in self.meta.get("data", {}):  # trained on image files: read them again
+            from .images import restore_image_set
+
+            return self.load_method(device), restore_image_set(self, data_root)
         seed = self.meta.get("data", {}).get("seed", cfg.get("seed", 0))  # the draw's seed
         data = make_contaminated(cfg["dataset"], cfg["normal_class"], cfg["rho"], seed=seed,
                                  data_root=data_root or cfg.get("data_root"),
                                  max_samples=cfg.get("max_samples"), download=False)
         return self.load_method(device), data
+
+
+def _weights_reason(e: Exception) -> str:
+    """A short reason for a failed ``torch.load``, without torch's advice on ``weights_only``
+    (which would tell a user to unpickle a file of unknown origin)."""
+    text = str(e)
+    if "weights only" in text.lower() or "weights_only" in text:
+        return ("it holds Python objects besides tensors, so it is not a weights file saved by "
+                "iaead (such files are not unpickled here, for safety)")
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    if len(first) > 160:
+        first = first[:157] + "..."
+    return f"the file is truncated, corrupt or not a torch file ({type(e).__name__}: {first})"
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
@@ -256,60 +428,111 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def _read_json(path: Path) -> tuple[Any, str | None]:
+    """(content, None), or (None, reason) for a missing or unreadable file."""
+    try:
+        return json.loads(path.read_text()), None
+    except FileNotFoundError:
+        return None, f"{path.name} is missing"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return None, f"{path.name} is corrupt ({type(e).__name__}: {e})"
+
+
+def _read_folder(d: Path) -> tuple[Run, str | None]:
+    """Read whatever a run folder holds; never raises. Returns the Run (``problem`` set if the
+    folder is not sound) and the config.json problem alone (None if config.json is sound)."""
+    meta, config_problem = _read_json(d / "config.json")
+    if config_problem is None and not (isinstance(meta, dict) and isinstance(meta.get("config"), dict)):
+        config_problem = "config.json holds no run configuration"
+    if config_problem is not None:
+        meta = {}
+    status, status_problem = _read_json(d / "status.json")
+    if status_problem is None and not isinstance(status, dict):
+        status_problem = "status.json holds no status"
+    if status_problem is not None:
+        status = {}
+    records = []
+    metrics = d / "metrics.jsonl"
+    try:
+        lines = metrics.read_text().splitlines() if metrics.exists() else []
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line torn by a crash mid-write
+        if isinstance(rec, dict):
+            records.append(rec)
+    problem = "; ".join(p for p in (config_problem, status_problem) if p) or None
+    return Run(run_id=d.name, dir=d, meta=meta, status=status, records=records,
+               problem=problem), config_problem
+
+
 def load_run(run_dir: str | os.PathLike) -> Run:
     """Read a run folder (config, status, per-epoch records).
+
+    A missing or corrupt ``status.json`` does not raise: the run is returned with
+    :attr:`Run.problem` set (live status "corrupt"), its records intact.
 
     Raises
     ------
     RunError
-        If ``config.json`` is missing or not valid JSON.
+        If the folder does not exist, or ``config.json`` is missing, not valid JSON or holds
+        no run configuration.
     """
     d = Path(run_dir)
-    try:
-        meta = json.loads((d / "config.json").read_text())
-    except FileNotFoundError:
-        raise RunError(f"{d} is not an iaead run folder (no config.json)") from None
-    except json.JSONDecodeError as e:
-        raise RunError(f"{d / 'config.json'} is corrupt: {e}") from e
-    try:
-        status = json.loads((d / "status.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        status = {"status": "unknown", "error": "status.json missing or corrupt"}
-    records = []
-    metrics = d / "metrics.jsonl"
-    if metrics.exists():
-        for line in metrics.read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line torn by a crash mid-write
-    return Run(run_id=d.name, dir=d, meta=meta, status=status, records=records)
+    if not d.is_dir():
+        raise RunError(f"{d} does not exist (the run may have been deleted)")
+    run, config_problem = _read_folder(d)
+    if config_problem is not None:
+        raise RunError(f"{d} is not a readable iaead run: {config_problem}")
+    return run
+
+
+def _looks_like_run(d: Path) -> bool:
+    """A folder holding any file a run writes (so a damaged run, not some other folder)."""
+    return any((d / name).exists() for name in _RUN_FILES)
 
 
 def list_runs(runs_root: str | os.PathLike | None = None) -> list[Run]:
-    """Every readable run under the runs root, oldest first (folders that are not runs are
-    skipped)."""
+    """Every run folder under the runs root, oldest first.
+
+    Folders that hold run files but cannot be read as a run (missing or corrupt
+    ``config.json`` or ``status.json``) are listed too, with :attr:`Run.live_status`
+    ``"corrupt"`` and the reason in :attr:`Run.problem`; whatever records they hold are kept.
+    Hidden folders, folders holding no run file, and a folder without config.json created in
+    the last few seconds (a run being set up) are skipped. Never raises for a bad folder.
+    """
     root = resolve_runs_root(runs_root)
     if not root.is_dir():
         return []
     runs = []
-    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
-            runs.append(load_run(d))
-        except RunError:
+            if not _looks_like_run(d):
+                continue
+            if (not (d / "config.json").exists()
+                    and time.time() - d.stat().st_mtime < _CREATION_GRACE_S):
+                continue
+            runs.append(_read_folder(d)[0])
+        except OSError:  # deleted while we looked: it is simply gone
             continue
     return runs
 
 
 def delete_run(run_dir: str | os.PathLike) -> None:
-    """Delete a run folder.
+    """Delete a run folder, sound or corrupt.
 
     Raises
     ------
     RunError
-        If the folder is not an iaead run (no ``config.json``), so nothing else is deleted.
+        If the folder does not exist or holds none of the files a run writes (so nothing
+        else is ever deleted).
     """
     d = Path(run_dir)
-    if not (d / "config.json").exists():
+    if not d.is_dir():
+        raise RunError(f"{d} does not exist (already deleted?)")
+    if not _looks_like_run(d):
         raise RunError(f"refusing to delete {d}: not an iaead run folder")
     shutil.rmtree(d)

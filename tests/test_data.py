@@ -1,8 +1,9 @@
-"""Tests of iaead_core.data: the data protocol of METHOD.md §5 on real and format-true files."""
+"""Tests of iaead_core.data: the data protocol of docs/method.md §5 on real and format-true files."""
 
 import inspect
 import json
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,10 @@ import torch
 from scipy.io import savemat
 
 from iaead_core import data
-from iaead_core.data import (DATASETS, DatasetUnavailableError, class_index, dataset_status,
-                             load_pool, make_contaminated, resolve_data_root, to_model_input)
+from iaead_core.cli import main
+from iaead_core.data import (DATASETS, DatasetCorruptError, DatasetUnavailableError, class_index,
+                             dataset_problems, dataset_status, load_pool, make_contaminated,
+                             resolve_data_root, to_model_input)
 
 
 def scaled(v) -> float:
@@ -130,10 +133,11 @@ def test_fashion_counts_by_name_and_index(shared_data_root):
     check_protocol(bag, 8, 0.1)
 
 
-def test_seed_reproducibility(shared_data_root):
-    a = make_contaminated("mnist", 3, seed=5, data_root=shared_data_root, download=False)
-    b = make_contaminated("mnist", 3, seed=5, data_root=shared_data_root, download=False)
-    c = make_contaminated("mnist", 3, seed=6, data_root=shared_data_root, download=False)
+def test_seed_reproducibility(real_digits):
+    kw = dict(data_root=real_digits.data_root, download=False)
+    a = make_contaminated(real_digits.dataset, 3, seed=5, **kw)
+    b = make_contaminated(real_digits.dataset, 3, seed=5, **kw)
+    c = make_contaminated(real_digits.dataset, 3, seed=6, **kw)
     np.testing.assert_array_equal(a.indices, b.indices)
     assert torch.equal(a.images, b.images)
     assert set(a.indices[~a.is_anomaly]) == set(c.indices[~c.is_anomaly])
@@ -158,12 +162,13 @@ def test_cap_and_max_samples_on_mnist(shared_data_root):
         make_contaminated("mnist", 0, rho=0.3, data_root=shared_data_root, max_samples=3)
 
 
-def test_summary_is_json(shared_data_root):
-    s = make_contaminated("mnist", 1, data_root=shared_data_root, download=False, max_samples=50)
+def test_summary_is_json(real_digits):
+    name = real_digits.dataset
+    s = make_contaminated(name, 1, data_root=real_digits.data_root, download=False, max_samples=50)
     summary = json.loads(json.dumps(s.summary()))
-    assert summary == {"dataset": "mnist", "normal_class": 1, "class_name": "1", "rho": 0.1,
+    assert summary == {"dataset": name, "normal_class": 1, "class_name": "1", "rho": 0.1,
                        "seed": 0, "n_normal": 45, "n_anomalies": 5, "n": 50,
-                       "source": DATASETS["mnist"].source, "max_samples": 50}
+                       "source": DATASETS[name].source, "max_samples": 50}
 
 
 def test_status(shared_data_root, tmp_data_root):
@@ -272,6 +277,109 @@ def test_unavailable(tmp_data_root, dataset, folder, first_file):
     msg = str(err)
     assert str(err.folder) in msg and all(f in msg for f in err.expected)
     assert "mnist-5k" in msg and err.hint in msg
+    # Neutral: no function argument or command-line flag; each interface adds its own.
+    assert "download=True" not in msg and "--download" not in msg
+    assert not isinstance(err, DatasetCorruptError)
+
+
+# --- damaged files: named, with their size and the size they must have --------------------------
+
+# Sizes fixed by the IDX format: 16-byte header + 28·28 bytes per image, 8 + 1 per label.
+MNIST_SIZES = {"train-images-idx3-ubyte": 47_040_016, "train-labels-idx1-ubyte": 60_008,
+               "t10k-images-idx3-ubyte": 7_840_016, "t10k-labels-idx1-ubyte": 10_008}
+
+
+def test_mnist_sizes_match_the_real_files(shared_data_root):
+    for folder in ("MNIST", "FashionMNIST"):
+        for name, size in MNIST_SIZES.items():
+            assert (shared_data_root / folder / "raw" / name).stat().st_size == size
+    assert dataset_problems("mnist", shared_data_root) == []
+
+
+def test_truncated_real_mnist_file_is_named(shared_data_root, tmp_data_root, capsys):
+    raw = tmp_data_root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in MNIST_SIZES:
+        (raw / name).symlink_to(shared_data_root / "MNIST" / "raw" / name)
+    # A copy cut short, as an interrupted download or copy leaves it.
+    cut = raw / "train-images-idx3-ubyte"
+    cut.unlink()
+    with open(shared_data_root / "MNIST" / "raw" / cut.name, "rb") as f:
+        cut.write_bytes(f.read(1_000_000))
+    assert dataset_status("mnist", tmp_data_root) == "corrupt"
+    (problem,) = dataset_problems("mnist", tmp_data_root)
+    assert (problem.path, problem.size, problem.expected_size) == (cut, 1_000_000, 47_040_016)
+    for download in (False, True):  # a download would not replace a file that is there
+        with pytest.raises(DatasetCorruptError) as info:
+            make_contaminated("mnist", 0, data_root=tmp_data_root, download=download)
+        msg = str(info.value)
+        # Before: "Data set 'mnist' is not available: expected the files ..." (all four named).
+        assert str(cut) in msg and "1,000,000 bytes, expected 47,040,016" in msg
+        assert "t10k-images" not in msg and isinstance(info.value, DatasetUnavailableError)
+
+    assert main(["datasets", "--data-root", str(tmp_data_root)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^mnist\s+corrupt", out, re.M)
+    assert "damaged: train-images-idx3-ubyte is 1,000,000 bytes, expected 47,040,016" in out
+    assert main(["train", "--dataset", "mnist", "--data-root", str(tmp_data_root),
+                 "--out", str(tmp_data_root / "runs")]) == 3
+    err = capsys.readouterr().err
+    assert "1,000,000 bytes, expected 47,040,016" in err and "hint: delete the damaged file" in err
+
+
+def write_idx(raw: Path, sizes=MNIST_SIZES) -> None:
+    """Files of the right size and header (images all zero): enough for the size checks."""
+    raw.mkdir(parents=True, exist_ok=True)
+    for name, size in sizes.items():
+        magic, n = (2051, (size - 16) // 784) if "images" in name else (2049, size - 8)
+        with open(raw / name, "wb") as f:
+            f.write(magic.to_bytes(4, "big") + n.to_bytes(4, "big"))
+            f.truncate(size)  # sparse: no 47 MB written
+
+
+def test_idx_header_and_size_checks(tmp_data_root):
+    raw = tmp_data_root / "FashionMNIST" / "raw"
+    write_idx(raw)
+    assert dataset_status("fashion-mnist") == "on disk" and dataset_problems("fashion-mnist") == []
+    labels = raw / "t10k-labels-idx1-ubyte"
+    with open(labels, "r+b") as f:
+        f.write((2051).to_bytes(4, "big"))  # an image header on a label file
+    (problem,) = dataset_problems("fashion-mnist")
+    assert problem.path == labels and "not the header of an IDX file of 10,000 labels" in str(problem)
+    labels.write_bytes(b"\0" * 10_009)  # one byte too many
+    (problem,) = dataset_problems("fashion-mnist")
+    assert "10,009 bytes, expected 10,008" in str(problem)
+    assert dataset_status("fashion-mnist") == "corrupt"
+    (raw / "train-images-idx3-ubyte").unlink()  # damaged beats missing: say what is wrong
+    assert dataset_status("fashion-mnist") == "corrupt"
+
+
+def test_truncated_cifar_and_svhn_files_are_named(tmp_data_root):
+    write_cifar10(tmp_data_root)
+    batch = tmp_data_root / "cifar-10-batches-py" / "data_batch_3"
+    batch.write_bytes(batch.read_bytes()[:100])
+    # No fixed size for pickles: found on reading, and named.
+    assert dataset_status("cifar10") == "on disk"
+    with pytest.raises(DatasetCorruptError) as info:
+        load_pool("cifar10")
+    assert info.value.path == batch and str(batch) in str(info.value)
+    assert "(100 bytes) could not be read" in str(info.value)
+
+    write_svhn(tmp_data_root)
+    mat = tmp_data_root / "SVHN" / "test_32x32.mat"
+    mat.write_bytes(mat.read_bytes()[:300])
+    with pytest.raises(DatasetCorruptError, match="test_32x32.mat"):
+        load_pool("svhn")
+
+
+def test_data_module_loads_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from iaead_core.data import dataset_status, DATASETS; "
+            "[dataset_status(d) for d in DATASETS]; print('torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "False", proc.stderr
 
 
 # --- names, roots, conversion, embedded sets ---------------------------------------------------
