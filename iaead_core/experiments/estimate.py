@@ -1,0 +1,150 @@
+"""How long an experiment will take: per-run estimates before and during a run.
+
+A run's time is modelled as ``epochs × images / 1000 × rate + overhead``, where ``rate`` is the
+seconds per thousand image-epochs (training step plus the per-epoch evaluation pass) of that
+method and network size on that kind of device. Rates come, in order of preference, from
+
+1. finished runs of the same method, width and latent size on the same kind of device (in this
+   experiment's folder: the machine measures itself as the experiment goes), then
+2. :data:`MEASURED_RATES` (see the table's comment for where each number comes from), with a
+   method that has no entry taking IAEAD's rate, and another network size scaled from the
+   nearest measured width by the square of the width ratio (the cost of the inner
+   convolutions grows as width², an estimate, not a measurement).
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Iterable
+
+from ..config import TrainConfig
+from .spec import PlannedRun
+from .store import RunInfo
+
+__all__ = ["MEASURED_RATES", "OVERHEAD_S", "set_size", "run_seconds", "learn_rates",
+           "format_duration"]
+
+#: Seconds per 1,000 image-epochs, by (device type, width, latent size) → method.
+#: The quick preset's IAEAD run (3,000 images × 30 epochs) takes about a minute on the
+#: project's 2-core development CPU (README, "quick" preset): 60 s / 90 thousand image-epochs.
+#: Re-measure on an idle machine with ``python -m iaead_core.experiments.estimate`` and add
+#: rows (other methods, the paper's width 64, a GPU); until then finished runs of the
+#: experiment replace these numbers as soon as there are any.
+MEASURED_RATES: dict[tuple[str, int, int], dict[str, float]] = {
+    ("cpu", 16, 64): {"iaead": 0.67, "cae": 0.67},
+}
+
+#: Seconds per run besides the epochs (data draw, model set-up, writing the folder).
+OVERHEAD_S = 3.0
+
+# Pool sizes (train ∪ test) and class counts, for the size of a contaminated set.
+_POOL = {"mnist": (70_000, 10), "fashion-mnist": (70_000, 10), "cifar10": (60_000, 10),
+         "cifar100": (60_000, 20), "svhn": (99_289, 10), "mnist-5k": (5_000, 10),
+         "digits": (1_797, 10)}
+_CAP = 12_000
+
+
+def set_size(cfg: TrainConfig) -> int:
+    """Approximate size of the run's contaminated set: the normal class's share of the pool
+    divided by (1 − ρ), capped at 12,000 and at ``max_samples``."""
+    pool, classes = _POOL.get(cfg.dataset, (70_000, 10))
+    n = int(pool / classes / (1 - cfg.rho))
+    n = min(n, _CAP)
+    if cfg.max_samples:
+        n = min(n, int(cfg.max_samples))
+    return max(n, 1)
+
+
+def _key(method: str, width: int, latent: int, device: str) -> tuple:
+    return (method, int(width), int(latent), device.split(":")[0])
+
+
+def learn_rates(plans: Iterable[PlannedRun], infos: dict[str, RunInfo]) -> dict[tuple, float]:
+    """Rates (seconds per 1,000 image-epochs) measured by finished runs, keyed by
+    ``(method, width, latent_dim, device type)``; the median over runs of each key."""
+    samples: dict[tuple, list[float]] = {}
+    for p in plans:
+        info = infos.get(p.run_id)
+        if (info is None or info.state != "completed" or not info.seconds or not info.epochs_done
+                or not info.n_images or not info.device):
+            continue
+        c = p.config
+        rate = info.seconds / (info.epochs_done * info.n_images / 1000)
+        samples.setdefault(_key(c.method, c.width, c.latent_dim, info.device), []).append(rate)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def run_seconds(cfg: TrainConfig, device: str = "cpu", learned: dict[tuple, float] | None = None) -> float:
+    """Estimated wall time of one run, in seconds (see the module docstring)."""
+    dev = device.split(":")[0]
+    rate = (learned or {}).get(_key(cfg.method, cfg.width, cfg.latent_dim, dev))
+    if rate is None:
+        table = MEASURED_RATES.get((dev, cfg.width, cfg.latent_dim)) or MEASURED_RATES.get(
+            ("cpu", cfg.width, cfg.latent_dim))
+        if table is None:  # another network size: scale the nearest by its width squared
+            w, lat = min(((w, lat) for (_, w, lat) in MEASURED_RATES),
+                         key=lambda k: abs(k[0] - cfg.width))
+            base = MEASURED_RATES[("cpu", w, lat)]
+            table = {m: r * (cfg.width / w) ** 2 for m, r in base.items()}
+        rate = table.get(cfg.method, table["iaead"])
+    return cfg.epochs * set_size(cfg) / 1000 * rate + OVERHEAD_S
+
+
+def format_duration(seconds: float | None) -> str:
+    """``42 s``, ``3 min 20 s``, ``2 h 05 min``, ``1.5 d``; ``?`` for None."""
+    if seconds is None:
+        return "?"
+    s = max(0.0, float(seconds))
+    if s < 60:
+        return f"{s:.0f} s"
+    if s < 3600:
+        return f"{int(s // 60)} min {int(s % 60):02d} s"
+    if s < 48 * 3600:
+        return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
+    return f"{s / 86400:.1f} d"
+
+
+def _measure(argv: list[str] | None = None) -> None:  # pragma: no cover - run by hand
+    """Print the rate of registered methods at the presets' network sizes (MEASURED_RATES).
+
+    ``python -m iaead_core.experiments.estimate [--presets quick,paper] [--methods a,b]
+    [--epochs 4] [--images 1000]``: MNIST class 0 at ρ = 0.1; the first epoch is not timed.
+    """
+    import argparse
+    import time
+
+    from ..data import make_contaminated
+    from ..engine import Trainer
+    from ..methods import METHODS
+    from .spec import _build_config
+
+    p = argparse.ArgumentParser(description=_measure.__doc__.splitlines()[0])
+    p.add_argument("--presets", default="quick,paper")
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--images", type=int, default=1000)
+    args = p.parse_args(argv)
+    data = make_contaminated("mnist", 0, 0.1, max_samples=args.images, download=False)
+    for preset in args.presets.split(","):
+        for method in args.methods.split(","):
+            try:
+                cfg = _build_config(preset, method, {"epochs": args.epochs,
+                                                     "max_samples": args.images})
+            except ValueError as e:
+                print(preset, method, "skipped:", e)
+                continue
+            times = []
+            t_last = [time.perf_counter()]
+
+            def tick(rec, times=times, t_last=t_last):
+                now = time.perf_counter()
+                times.append(now - t_last[0])
+                t_last[0] = now
+            Trainer(cfg, data=data, runs_root=False).run(tick)
+            rate = statistics.median(times[1:]) / (len(data) / 1000)
+            print(f"{preset:<6} {method:<10} width {cfg.width:>3} latent {cfg.latent_dim:>3}: "
+                  f"{rate:.3f} s per 1,000 image-epochs")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _measure()

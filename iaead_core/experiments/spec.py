@@ -1,0 +1,666 @@
+"""Experiment specs: the axes of a study, their expansion into runs, and content-hash run ids.
+
+An experiment is a declarative spec (a TOML file or a Python dict) of *axes*: data sets,
+normal classes, ρ values, methods, λ values, ν values, seeds, and any other
+:class:`~iaead_core.config.TrainConfig` field or method option. It expands to one run per
+combination (the cartesian product), each with a run id that is a hash of the run's full
+resolved config. The id names the run folder, so re-running an experiment finds the runs that
+already finished and never trains the same config twice.
+
+TOML layout (every key but ``name`` is optional)::
+
+    name = "my-study"               # folder name (with the preset appended)
+    kind = "fig4-lambda"            # table2 | fig2-rho | fig4-lambda | ablation | custom
+    preset = "quick"                # quick | paper (see iaead_core.config.PRESETS)
+    description = "λ on two digits"
+    datasets = ["mnist"]
+    classes = [0, 1]                # "all", a list (indices or names), or per data set:
+                                    # { mnist = [0, 2], fashion-mnist = "all" }
+    rho = [0.1]
+    methods = ["iaead", "cae"]      # or "all": every method in iaead_core.methods.METHODS
+    lam = [0, 5e-5, 0.5]
+    nu = [1.0]
+    seeds = 3                       # 3 means seeds 0, 1, 2; or a list such as [0, 7]
+    rules = ["latent_mean", "reconstruction"]   # scoring rules to report (default: each
+                                                # method's own rule); not a training axis
+
+    [axes]                          # any other TrainConfig field or method option, varied
+    init = ["released", "pytorch"]
+
+    [config]                        # fixed settings of every run
+    epochs = 10
+    max_samples = 1000
+
+    [config.deep-svdd]              # fixed settings of one method's runs only
+    warmup_epochs = 5
+
+Settings a method ignores
+-------------------------
+An axis value that a method ignores does not multiply that method's runs: the CAE ignores λ
+and ν, Deep SVDD ignores λ and ``init`` (and ν with its one-class objective), IAEAD ignores ν
+when λ = 0 (the SVDD term has no weight, so ν changes neither the weights nor any score), and
+only Deep SVDD reads ``objective``. Such a setting is reset to its TrainConfig default in the
+run's config and shown as ``None`` in the run's *point* (its axis values), so e.g. a λ grid
+with ``methods = ["iaead", "cae"]`` gives one CAE run per (data, seed), drawn as a flat
+reference line. A method can declare its own ignored fields with a classmethod
+``ignored_config_fields(cfg) -> set[str]``; a method that does neither is assumed to use
+every setting (never merging two runs that differ).
+
+Run ids
+-------
+``<method>-<dataset>-<class>-s<seed>-<12 hex>``, the hex being the start of a SHA-256 of the
+canonical config: every TrainConfig field except those that do not change the result
+(``device``, ``data_root``, ``download``, ``eval_batch_size``, ``preset``) plus the method's
+options from ``extra``. Fields added to TrainConfig after this scheme was written, and method
+options, enter the hash only when they differ from their default, so adding a setting to the
+code (whose default keeps the old behaviour) does not orphan finished runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import hashlib
+import itertools
+import json
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import PRESETS, TrainConfig
+
+__all__ = ["ExperimentSpec", "PlannedRun", "KINDS", "BUILTIN_SPECS", "FIG4_LAMBDA_GRID",
+           "builtin_spec", "load_spec", "expand", "canonical_config", "config_hash", "run_id_for",
+           "ignored_fields", "method_names"]
+
+#: Spec kinds; the kind chooses the report's main view (every report also has Table 2 and 3).
+KINDS = ("table2", "fig2-rho", "fig4-lambda", "ablation", "custom")
+
+#: The λ grid of Fig. 4: λ = 0 (the CAE objective) and half-decades 5e-8 … 50.
+FIG4_LAMBDA_GRID: tuple[float, ...] = (0.0, 5e-8, 5e-7, 5e-6, 5e-5, 5e-4, 5e-3, 5e-2, 0.5, 5.0,
+                                       50.0)
+
+_LIST_AXES = ("datasets", "rho", "methods", "lam", "nu", "seeds")
+_TOP_KEYS = ("name", "kind", "preset", "description", "classes", "rules", "axes", "config",
+             *_LIST_AXES)
+# Spec axis → TrainConfig field.
+_AXIS_FIELD = {"datasets": "dataset", "rho": "rho", "methods": "method", "lam": "lam",
+               "nu": "nu", "seeds": "seed", "classes": "normal_class"}
+# Fields that never change a run's result: left out of the hash.
+_NOT_HASHED = frozenset({"device", "data_root", "download", "eval_batch_size", "preset", "extra"})
+# The TrainConfig fields when this hash scheme was written: always hashed. Fields added later
+# are hashed only when they differ from their default (see the module docstring).
+_HASHED_V1 = frozenset({
+    "dataset", "normal_class", "rho", "method", "lam", "nu", "objective", "epochs",
+    "warmup_epochs", "lr", "lr_step", "lr_gamma", "batch_size", "svdd_lr", "svdd_weight_decay",
+    "svdd_bias", "width", "latent_dim", "init", "max_samples", "seed"})
+_HASH_SCHEME = 1
+
+
+def method_names() -> list[str]:
+    """Every registered method, in registry order (read at call time: the registry grows)."""
+    from ..methods import METHODS
+
+    return list(METHODS)
+
+
+@functools.lru_cache(maxsize=1)
+def _fields() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _default(name: str) -> Any:
+    f = _fields()[name]
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory()  # type: ignore[misc]
+
+
+def _method_options(method: str) -> dict[str, Any]:
+    """The method's options (``extra`` keys) → their :class:`Option` objects (empty if none)."""
+    from ..methods import METHODS
+
+    return dict(getattr(METHODS.get(method), "options", None) or {})
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+@dataclass
+class ExperimentSpec:
+    """A study: axes whose cartesian product gives the runs (see the module docstring).
+
+    Attributes
+    ----------
+    name : str
+        Letters, digits, ``-``, ``_`` and ``.``; with the preset it names the experiment folder.
+    kind : str
+        One of :data:`KINDS`; chooses the report's main view.
+    preset : str
+        A key of :data:`iaead_core.config.PRESETS`.
+    datasets : list of str
+    classes : "all", list, or dict data set → ("all" or list)
+        Normal classes, by index or name.
+    rho, lam, nu : lists of float (``lam``/``nu`` ``None``: the method's default)
+    methods : list of str, or "all"
+    seeds : list of int
+    axes : dict field → list
+        Other TrainConfig fields or method options to vary.
+    config : dict
+        Fixed TrainConfig fields / method options; a value that is a dict under a method's
+        name applies to that method only.
+    rules : list of str or None
+        Scoring rules the report shows (``None``: each method's primary rule).
+    description : str
+    """
+
+    name: str
+    kind: str = "custom"
+    preset: str = "quick"
+    datasets: list[str] = field(default_factory=lambda: ["mnist"])
+    classes: Any = "all"
+    rho: list[float] = field(default_factory=lambda: [0.1])
+    methods: Any = field(default_factory=lambda: ["iaead"])
+    lam: list[float] | None = None
+    nu: list[float | None] | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    axes: dict[str, list[Any]] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    rules: list[str] | None = None
+    description: str = ""
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ExperimentSpec":
+        """Build and validate a spec from a dict (a parsed TOML file or a literal).
+
+        ``seeds`` may be a count (``3`` → ``[0, 1, 2]``); every list axis may be a single
+        value. Raises ``ValueError`` naming the offending key and the allowed values.
+        """
+        if not isinstance(d, dict):
+            raise ValueError(f"an experiment spec is a table (dict) of axes, got {type(d).__name__}")
+        unknown = sorted(set(d) - set(_TOP_KEYS))
+        if unknown:
+            raise ValueError(f"unknown spec key(s) {', '.join(unknown)}; allowed: "
+                             f"{', '.join(_TOP_KEYS)} (other TrainConfig fields go under [axes] "
+                             f"or [config])")
+        if "name" not in d:
+            raise ValueError("an experiment spec needs a name (it names the experiment folder)")
+        d = copy.deepcopy(d)
+        seeds = d.get("seeds", [0])
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            if seeds < 1:
+                raise ValueError(f"seeds = {seeds}: give a count ≥ 1 or a list of seeds")
+            seeds = list(range(seeds))
+        kw: dict[str, Any] = {"name": d["name"], "seeds": _as_list(seeds)}
+        for key in ("kind", "preset", "description", "classes"):
+            if key in d:
+                kw[key] = d[key]
+        for key in ("datasets", "rho", "lam", "nu"):
+            if key in d and not (key in ("lam", "nu") and d[key] is None):
+                kw[key] = _as_list(d[key])
+        if "methods" in d:
+            kw["methods"] = "all" if d["methods"] == "all" else _as_list(d["methods"])
+        if "rules" in d:
+            kw["rules"] = None if d["rules"] is None else _as_list(d["rules"])
+        kw["axes"] = {k: _as_list(v) for k, v in (d.get("axes") or {}).items()}
+        kw["config"] = dict(d.get("config") or {})
+        return cls(**kw).validate()
+
+    def validate(self) -> "ExperimentSpec":
+        """Check names and values without touching data; returns ``self``.
+
+        Raises
+        ------
+        ValueError
+            For a bad name, kind, preset, data set, class, method, rule, axis field, or an
+            empty axis.
+        """
+        from ..data import DATASETS, class_index
+
+        if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
+            raise ValueError(f"spec name {self.name!r}: use letters, digits, '-', '_' and '.' "
+                             "(it names a folder)")
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        for key in ("datasets", "rho", "seeds"):
+            if not getattr(self, key):
+                raise ValueError(f"axis {key!r} is empty")
+        for ds in self.datasets:
+            if ds not in DATASETS:
+                raise ValueError(f"unknown data set {ds!r}; choose from {', '.join(DATASETS)}")
+        for ds in self.datasets:
+            for k in self._raw_classes(ds):
+                class_index(ds, k)  # its message lists the classes
+        known = method_names()
+        for m in self.method_list():
+            if m not in known:
+                raise ValueError(f"unknown method {m!r}; registered: {', '.join(known)}")
+        if self.rules is not None:
+            from ..methods import SCORE_RULES
+
+            for r in self.rules:
+                if r not in SCORE_RULES:
+                    raise ValueError(f"unknown scoring rule {r!r}; choose from {', '.join(SCORE_RULES)}")
+        for key in ("lam", "nu"):
+            if getattr(self, key) is not None and not getattr(self, key):
+                raise ValueError(f"axis {key!r} is empty (leave it out for the method's default)")
+        options = {o for m in self.method_list() for o in _method_options(m)}
+        fields = set(_fields())
+        for name, values in self.axes.items():
+            if name in _AXIS_FIELD.values() or name in ("dataset", "method"):
+                raise ValueError(f"{name!r} is a top-level axis; set it outside [axes]")
+            if name not in fields and name not in options:
+                raise ValueError(f"[axes] {name!r} is neither a TrainConfig field nor an option "
+                                 f"of the chosen methods")
+            if not values:
+                raise ValueError(f"[axes] {name!r} is empty")
+        for name, value in self.config.items():
+            if isinstance(value, dict):
+                if name not in known:
+                    raise ValueError(f"[config.{name}]: {name!r} is not a registered method")
+                bad = set(value) - fields - set(_method_options(name))
+            else:
+                bad = {name} - fields - options
+            if bad:
+                raise ValueError(f"[config] {', '.join(sorted(bad))}: not a TrainConfig field or a "
+                                 "method option")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict that :meth:`from_dict` reads back to an equal spec."""
+        return dataclasses.asdict(self)
+
+    def method_list(self) -> list[str]:
+        """The methods, with ``"all"`` resolved against the registry."""
+        return method_names() if self.methods == "all" else list(self.methods)
+
+    def _raw_classes(self, dataset: str) -> list[Any]:
+        from ..data import DATASETS
+
+        c = self.classes
+        if isinstance(c, dict):
+            if dataset not in c:
+                raise ValueError(f"classes has no entry for data set {dataset!r} "
+                                 f"(it lists {', '.join(c)})")
+            c = c[dataset]
+        if c == "all":
+            return list(range(len(DATASETS[dataset].classes)))
+        return _as_list(c)
+
+    def classes_for(self, dataset: str) -> list[int]:
+        """Normal class indices of ``dataset``, in spec order without repeats."""
+        from ..data import class_index
+
+        out: list[int] = []
+        for k in self._raw_classes(dataset):
+            i = class_index(dataset, k)
+            if i not in out:
+                out.append(i)
+        return out
+
+    def narrowed(self, preset: str | None = None, seeds: list[int] | None = None,
+                 datasets: list[str] | None = None, classes: Any = None,
+                 methods: list[str] | None = None) -> "ExperimentSpec":
+        """A copy with some axes replaced (the command line's ``--preset``, ``--seeds``,
+        ``--dataset``, ``--classes``, ``--methods``). ``None`` keeps an axis.
+
+        A class list given with several data sets applies to each of them. Raises
+        ``ValueError`` as :meth:`validate`.
+        """
+        s = copy.deepcopy(self)
+        if preset is not None:
+            s.preset = preset
+        if seeds is not None:
+            s.seeds = list(seeds)
+        if datasets is not None:
+            if isinstance(s.classes, dict):  # keep per-data-set classes where they exist
+                s.classes = {ds: s.classes.get(ds, "all") for ds in datasets}
+            s.datasets = list(datasets)
+        if classes is not None:
+            s.classes = classes
+        if methods is not None:
+            s.methods = list(methods)
+        return s.validate()
+
+    @property
+    def folder_name(self) -> str:
+        """``<name>-<preset>``: quick and paper runs of one spec live apart."""
+        return f"{self.name}-{self.preset}"
+
+
+# -------------------------------------------------------------------------- ignored settings
+
+def ignored_fields(cfg: TrainConfig) -> set[str]:
+    """The settings of ``cfg`` that its method ignores (see the module docstring).
+
+    A method class may answer for itself with a classmethod ``ignored_config_fields(cfg)``.
+    Otherwise: λ is ignored when ``cfg.effective_lam`` does not follow ``cfg.lam``; the
+    known rules of IAEAD, CAE and Deep SVDD apply; any other method uses everything.
+    """
+    from ..methods import METHODS
+
+    hook = getattr(METHODS.get(cfg.method), "ignored_config_fields", None)
+    if callable(hook):
+        return set(hook(cfg))
+    out: set[str] = set()
+    if cfg.replace(lam=1.0).effective_lam != 1.0:
+        out.add("lam")
+    if cfg.method == "iaead":
+        out.add("objective")
+        if cfg.lam == 0:  # L = L_rec: ν only sets R, which neither trains nor scores
+            out.add("nu")
+    elif cfg.method == "cae":
+        out |= {"lam", "nu", "objective"}
+    elif cfg.method == "deep-svdd":
+        out |= {"lam", "init"}  # its bias-free LeNet has its own initialisation
+        if cfg.objective == "one-class":
+            out.add("nu")
+    return out
+
+
+def canonical_config(cfg: TrainConfig) -> tuple[TrainConfig, set[str]]:
+    """``cfg`` with every ignored setting reset to its TrainConfig default, the class as its
+    index, and ν resolved to the method's default where it is used.
+
+    Returns
+    -------
+    (TrainConfig, set of str)
+        The config to run and hash, and the names of the ignored settings.
+    """
+    from ..data import class_index
+
+    ignored = ignored_fields(cfg)
+    changes: dict[str, Any] = {name: _default(name) for name in ignored if name in _fields()}
+    if "nu" not in ignored:
+        changes["nu"] = float(cfg.resolved_nu)
+    changes["normal_class"] = class_index(cfg.dataset, cfg.normal_class)
+    return cfg.replace(**changes), ignored
+
+
+@functools.lru_cache(maxsize=None)
+def _hint_kinds(name: str) -> tuple[type, ...]:
+    hint = typing.get_type_hints(TrainConfig).get(name)
+    args = typing.get_args(hint) or (hint,)
+    return tuple(a for a in args if isinstance(a, type))
+
+
+def _normalise(name: str, value: Any) -> Any:
+    """Same value, same JSON: ints in float fields become floats (``nu = 1`` ≡ ``1.0``)."""
+    if isinstance(value, int) and not isinstance(value, bool) and float in _hint_kinds(name):
+        return float(value)
+    return value
+
+
+def _hash_payload(cfg: TrainConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in _fields():
+        if name in _NOT_HASHED:
+            continue
+        value = _normalise(name, getattr(cfg, name))
+        if name in _HASHED_V1 or value != _normalise(name, _default(name)):
+            out[name] = value
+    options = _method_options(cfg.method)
+    extra = cfg.extra or {}
+    opts = {k: extra[k] for k, o in options.items() if k in extra and extra[k] != o.default}
+    if opts:
+        out["options"] = opts
+    return out
+
+
+def config_hash(cfg: TrainConfig) -> str:
+    """SHA-256 (hex) of the canonical config (see the module docstring).
+
+    Stable across processes, machines and data roots; the same for ``nu=None`` and the
+    method's default ν, for ``normal_class`` given by name or index, and for ``1`` and ``1.0``.
+    """
+    canon, _ = canonical_config(cfg)
+    payload = {"scheme": _HASH_SCHEME, "config": _hash_payload(canon)}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def run_id_for(cfg: TrainConfig) -> str:
+    """Folder name of ``cfg``'s run: ``<method>-<dataset>-<class>-s<seed>-<12 hex>``."""
+    from ..data import class_index
+
+    k = class_index(cfg.dataset, cfg.normal_class)
+    return f"{cfg.method}-{cfg.dataset}-{k}-s{cfg.seed}-{config_hash(cfg)[:12]}"
+
+
+# ------------------------------------------------------------------------------- expansion
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of an expanded experiment.
+
+    Attributes
+    ----------
+    run_id : str
+        See :func:`run_id_for`.
+    config : TrainConfig
+        Canonical and validated, with the driver's data root and device filled in.
+    point : dict
+        The run's axis values: ``dataset, normal_class (int), class_name, rho, method, lam, nu,
+        seed`` and every ``[axes]`` name; ``None`` where the method ignores that setting.
+    """
+
+    run_id: str
+    config: TrainConfig
+    point: dict[str, Any]
+
+    @property
+    def draw_key(self) -> tuple:
+        """What fixes the data draw: runs with the same key train on the same images."""
+        c = self.config
+        return (c.dataset, c.normal_class, c.rho, c.seed, c.max_samples)
+
+
+def _build_config(preset: str, method: str, settings: dict[str, Any]) -> TrainConfig:
+    """TrainConfig from a preset and spec settings (fields and method options). When the
+    spec changes ``epochs``, the warm-up and lr step scale with it unless given too."""
+    from ..analysis import scaled_config
+
+    fields = set(_fields())
+    options = _method_options(method)
+    direct = {k: v for k, v in settings.items() if k in fields}
+    extra = dict(direct.pop("extra", None) or {})
+    extra.update({k: v for k, v in settings.items() if k in options})
+    if extra:
+        direct["extra"] = extra
+    epochs = direct.pop("epochs", None)
+    if "max_samples" in direct and direct["max_samples"] is None:
+        direct["max_samples"] = 0  # preset_config reads 0 as "the full set"
+    cfg = scaled_config(preset, method, epochs=epochs, **direct)
+    cls = None
+    try:
+        from ..methods import METHODS
+
+        cls = METHODS.get(method)
+    except ImportError:  # pragma: no cover
+        pass
+    if cls is not None and callable(getattr(cls, "check_options", None)):
+        cls.check_options(cfg.extra or {})
+    return cfg
+
+
+def expand(spec: ExperimentSpec, data_root: str | None = None, device: str = "auto",
+           download: bool = False) -> list[PlannedRun]:
+    """Expand a spec into its runs: the cartesian product of its axes, one run per distinct
+    canonical config.
+
+    Order: data set, class, ρ, seed (so consecutive runs share a data draw), then method,
+    λ, ν and the ``[axes]`` in spec order.
+
+    Parameters
+    ----------
+    spec : ExperimentSpec
+    data_root, device, download
+        Written into every config (not hashed: the same run on another machine has the same
+        id).
+
+    Returns
+    -------
+    list of PlannedRun
+        Unique run ids, in expansion order.
+
+    Raises
+    ------
+    ValueError
+        Naming the combination when a config is invalid (e.g. ``max_samples`` too small for a
+        ρ, or a warm-up longer than the run).
+    """
+    spec.validate()
+    axis_names = list(spec.axes)
+    plans: dict[str, PlannedRun] = {}
+    for ds in spec.datasets:
+        combos = itertools.product(spec.classes_for(ds), spec.rho, spec.seeds, spec.method_list(),
+                                   spec.lam if spec.lam is not None else [None],
+                                   spec.nu if spec.nu is not None else [None],
+                                   *spec.axes.values())
+        for k, rho, seed, method, lam, nu, *others in combos:
+            plan = _plan(spec, ds, k, rho, seed, method, lam, nu, dict(zip(axis_names, others)),
+                         dict(data_root=data_root, device=device, download=download))
+            plans.setdefault(plan.run_id, plan)  # a repeat: the method ignores that axis
+    return list(plans.values())
+
+
+def _plan(spec: ExperimentSpec, ds: str, k: int, rho: float, seed: int, method: str,
+          lam: float | None, nu: float | None, axis_values: dict[str, Any],
+          machine: dict[str, Any]) -> PlannedRun:
+    """One combination of axis values → its canonical config, run id and point."""
+    from ..data import DATASETS
+
+    own = spec.config.get(method)
+    settings = {key: v for key, v in spec.config.items() if not isinstance(v, dict)}
+    settings.update(own if isinstance(own, dict) else {})
+    settings.update(dataset=ds, normal_class=k, rho=rho, seed=seed, **axis_values)
+    settings.update({key: v for key, v in (("lam", lam), ("nu", nu)) if v is not None})
+    try:
+        cfg, ignored = canonical_config(_build_config(spec.preset, method, settings))
+        cfg = cfg.replace(**machine, extra={**(cfg.extra or {}), "experiment": spec.name}).validate()
+    except ValueError as e:
+        where = ", ".join([f"{method} on {ds} class {k}", f"rho={rho}", f"seed={seed}"]
+                          + [f"{n}={v}" for n, v in (("lam", lam), ("nu", nu)) if v is not None]
+                          + [f"{n}={v}" for n, v in axis_values.items()])
+        raise ValueError(f"invalid run in experiment {spec.name!r} ({where}): {e}") from None
+    point = {"dataset": ds, "normal_class": k, "class_name": DATASETS[ds].classes[k],
+             "rho": float(rho), "method": method,
+             "lam": None if "lam" in ignored else float(cfg.lam),
+             "nu": None if "nu" in ignored else float(cfg.resolved_nu), "seed": int(seed)}
+    for name, value in axis_values.items():
+        if name in ignored:
+            point[name] = None
+        else:
+            point[name] = getattr(cfg, name) if name in _fields() else (cfg.extra or {}).get(name, value)
+    return PlannedRun(run_id_for(cfg), cfg, point)
+
+
+# --------------------------------------------------------------------------------- builtins
+
+def _table2(preset: str) -> dict[str, Any]:
+    datasets = (["mnist", "fashion-mnist", "svhn", "cifar10", "cifar100"] if preset == "paper"
+                else ["mnist", "fashion-mnist"])
+    return dict(kind="table2", datasets=datasets, classes="all", rho=[0.1, 0.2], methods="all",
+                seeds=5, description="Table 2/3: every method, every class, ρ = 10 % and 20 %, "
+                                     "5 seeds.")
+
+
+def _fig2(preset: str) -> dict[str, Any]:
+    return dict(kind="fig2-rho", datasets=["mnist", "fashion-mnist"], classes="all",
+                rho=[0.05, 0.1, 0.15, 0.2, 0.25], methods="all", seeds=5,
+                description="Fig. 2: class-averaged AUROC of every method against ρ = 5 … 25 %.")
+
+
+def _fig4(preset: str) -> dict[str, Any]:
+    return dict(kind="fig4-lambda", datasets=["mnist", "fashion-mnist"], classes="all",
+                rho=[0.1], methods=["iaead"], lam=list(FIG4_LAMBDA_GRID), seeds=5,
+                description="Fig. 4: IAEAD's AUROC against λ (0 and 5e-8 … 50) at ρ = 10 %.")
+
+
+def _ablation(preset: str) -> dict[str, Any]:
+    return dict(kind="ablation", datasets=["mnist", "fashion-mnist"],
+                classes={"mnist": [0, 2, 8], "fashion-mnist": [0, 6]}, rho=[0.1],
+                methods=["iaead"], lam=[0.0, 5e-5], nu=[0.1, 1.0],
+                axes={"init": ["released", "pytorch"]},
+                rules=["latent_mean", "latent_c", "reconstruction"],
+                seeds=5 if preset == "paper" else 1,
+                description="What drives IAEAD's gain over the CAE: the loss (λ, ν), the scoring "
+                            "rule or the initialisation. λ = 0 with the reconstruction rule and "
+                            "the released init is the CAE.")
+
+
+_BUILDERS = {"table2": _table2, "fig2-rho": _fig2, "fig4-lambda": _fig4, "ablation": _ablation}
+
+#: Built-in specs: name → one-line description (build one with :func:`builtin_spec`).
+BUILTIN_SPECS: dict[str, str] = {name: b("quick")["description"] for name, b in _BUILDERS.items()}
+
+
+def builtin_spec(name: str, preset: str = "quick") -> ExperimentSpec:
+    """A built-in spec at ``quick`` (CPU) or ``paper`` scale.
+
+    * ``table2``: every registered method, every class, ρ 10 % and 20 %, 5 seeds; MNIST and
+      Fashion-MNIST (quick) or also SVHN, CIFAR-10 and CIFAR-100 (paper).
+    * ``fig2-rho``: every method, ρ = 5, 10, 15, 20, 25 %, MNIST and Fashion-MNIST, 5 seeds.
+    * ``fig4-lambda``: IAEAD on :data:`FIG4_LAMBDA_GRID`, MNIST and Fashion-MNIST, 5 seeds.
+    * ``ablation``: IAEAD, init released/pytorch × λ ∈ {0, 5e-5} × ν ∈ {0.1, 1}, reported
+      under three scoring rules; MNIST 0, 2, 8 and Fashion-MNIST 0, 6; 1 seed (quick) or 5.
+
+    Narrow any of them with :meth:`ExperimentSpec.narrowed`.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or preset.
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown built-in experiment {name!r}; choose one of {', '.join(_BUILDERS)}")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    return ExperimentSpec.from_dict({"name": name, "preset": preset, **_BUILDERS[name](preset)})
+
+
+def load_spec(source: str | Path | dict[str, Any], preset: str | None = None) -> ExperimentSpec:
+    """A spec from a built-in name, a ``.toml`` / ``.json`` file, an experiment folder (its
+    saved ``spec.json``) or a dict.
+
+    ``preset`` picks the built-in's scale (default quick) and overrides a file's preset.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, a missing or unreadable file, invalid TOML, or an invalid spec.
+    """
+    if isinstance(source, dict):
+        spec = ExperimentSpec.from_dict(source)
+    elif str(source) in _BUILDERS:
+        return builtin_spec(str(source), preset or "quick")
+    else:
+        path = Path(source)
+        if path.is_dir():
+            path = path / "spec.json"
+        if not path.is_file():
+            raise ValueError(f"{source!r} is neither a built-in experiment "
+                             f"({', '.join(_BUILDERS)}) nor a spec file or experiment folder")
+        text = path.read_text()
+        try:
+            if path.suffix == ".json":
+                data = json.loads(text)
+            else:
+                import tomllib
+
+                data = tomllib.loads(text)
+        except (ValueError, json.JSONDecodeError) as e:  # tomllib.TOMLDecodeError is a ValueError
+            raise ValueError(f"{path} is not a valid spec file: {e}") from None
+        data.setdefault("name", path.stem if path.name != "spec.json" else path.parent.name)
+        spec = ExperimentSpec.from_dict(data)
+    if preset is not None:
+        spec = spec.narrowed(preset=preset)
+    return spec

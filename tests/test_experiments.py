@@ -1,0 +1,387 @@
+"""Experiments: spec expansion, content-hash run ids, resume after kill -9, local vs Ray,
+failure isolation and reports.
+
+The training tests use tiny specs (MNIST, 200 images, 2 epochs, a narrow network) so that the
+file stays well under three minutes; they check bookkeeping (which runs ran, what the tables
+say), not detection quality.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from iaead_core.config import preset_config
+from iaead_core.experiments import (ExperimentSpec, builtin_spec, expand, load_spec,
+                                    plan_experiment, run_experiment, run_id_for)
+from iaead_core.experiments.executors import (TEST_CRASH_ENV, LocalExecutor, RayExecutor, gpu_slots,
+                                              run_memory_bytes)
+from iaead_core.experiments.report import aggregate, cell_text, results_frame, write_report
+from iaead_core.methods import METHODS
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Tiny runs: 200 images (20 anomalies at ρ = 0.1), 2 epochs, a narrow network. PyTorch's
+# default init keeps the codes from collapsing in 2 epochs, so the scores carry information.
+TINY_CONFIG = {"epochs": 2, "max_samples": 200, "width": 8, "latent_dim": 16, "batch_size": 50,
+               "init": "pytorch"}
+
+
+def tiny_spec(name="tiny", classes=(0, 1), seeds=1, **axes):
+    d = {"name": name, "kind": "custom", "datasets": ["mnist"], "classes": list(classes),
+         "rho": [0.1], "methods": ["cae", "iaead"], "seeds": seeds, "config": dict(TINY_CONFIG)}
+    d.update(axes)
+    return ExperimentSpec.from_dict(d)
+
+
+# ------------------------------------------------------------------------------ expansion
+
+def test_builtin_expansion_counts_follow_the_registry():
+    n_methods = len(METHODS)  # never hard-coded: the registry grows
+    assert len(expand(builtin_spec("table2", "quick"))) == n_methods * 2 * 10 * 2 * 5
+    # 11 λ values × MNIST and Fashion-MNIST × 10 classes × 5 seeds, IAEAD only.
+    assert len(expand(builtin_spec("fig4-lambda", "quick"))) == 11 * 2 * 10 * 5
+    one_seed = builtin_spec("fig2-rho", "quick").narrowed(seeds=[0])
+    assert builtin_spec("fig2-rho", "quick").seeds == [0, 1, 2, 3, 4]
+    assert len(expand(one_seed)) == n_methods * 5 * 2 * 10
+    # Ablation per (class, seed): 2 inits × (λ = 0: ν has no effect → 1 run; λ = 5e-5: 2 ν).
+    abl = expand(builtin_spec("ablation", "quick"))
+    assert len(abl) == 6 * (3 + 2) * 1
+    assert all(p.point["nu"] is None for p in abl if p.point["lam"] == 0.0)
+    assert {p.point["init"] for p in abl} == {"released", "pytorch"}
+    paper = builtin_spec("table2", "paper")
+    assert paper.datasets == ["mnist", "fashion-mnist", "svhn", "cifar10", "cifar100"]
+    assert paper.seeds == [0, 1, 2, 3, 4]
+    # One seed: 4 data sets of 10 classes and CIFAR-100's 20 superclasses, 2 ρ, every method.
+    runs = expand(paper.narrowed(seeds=[0]))
+    assert len(runs) == n_methods * (4 * 10 + 20) * 2
+    assert {p.config.epochs for p in runs if p.config.method == "iaead"} == {250}
+
+
+def test_methods_that_ignore_lambda_get_one_run_per_draw():
+    spec = tiny_spec(lam=[0.0, 5e-5, 0.5], nu=[0.1, 1.0], classes=[0], seeds=2)
+    runs = expand(spec)
+    per_method = {m: [p for p in runs if p.point["method"] == m] for m in ("cae", "iaead")}
+    assert len(per_method["cae"]) == 2  # one per seed: λ and ν ignored
+    assert all(p.point["lam"] is None and p.point["nu"] is None for p in per_method["cae"])
+    # IAEAD: λ = 0 (ν has no effect) + 2 λ > 0 × 2 ν, per seed.
+    assert len(per_method["iaead"]) == 2 * (1 + 2 * 2)
+    assert len({p.run_id for p in runs}) == len(runs)
+    svdd = ExperimentSpec.from_dict({"name": "s", "methods": ["deep-svdd"], "classes": [0],
+                                     "lam": [0.0, 1.0], "nu": [0.1, 0.5]})
+    assert len(expand(svdd)) == 1  # one-class Deep SVDD ignores λ and ν
+    soft = ExperimentSpec.from_dict({"name": "s", "methods": ["deep-svdd"], "classes": [0],
+                                     "nu": [0.1, 0.5], "config": {"objective": "soft-boundary"}})
+    assert len(expand(soft)) == 2  # the soft-boundary objective uses ν
+
+
+def test_per_method_config_and_scaled_warmup():
+    spec = tiny_spec(classes=[0], methods=["iaead", "deep-svdd"],
+                     config={**TINY_CONFIG, "epochs": 6, "deep-svdd": {"warmup_epochs": 2}})
+    by = {p.config.method: p.config for p in expand(spec)}
+    assert by["deep-svdd"].warmup_epochs == 2 and by["deep-svdd"].epochs == 6
+    assert by["iaead"].warmup_epochs == 1  # quick: 5 of 30 warm-up epochs → 1 of 6
+    assert all(c.max_samples == 200 and c.width == 8 for c in by.values())
+
+
+def test_run_id_is_a_content_hash():
+    a = preset_config("quick", "iaead", normal_class=0, seed=3, data_root="/a", device="cpu")
+    same = [a.replace(data_root="/elsewhere", device="auto", eval_batch_size=77, preset="x"),
+            a.replace(nu=1.0), a.replace(nu=1), a.replace(extra={"note": "bookkeeping"})]
+    assert {run_id_for(c) for c in same} == {run_id_for(a)}
+    assert run_id_for(a).startswith("iaead-mnist-0-s3-")
+    fm = preset_config("quick", "iaead", dataset="fashion-mnist", normal_class=0)
+    assert run_id_for(fm.replace(normal_class="t-shirt")) == run_id_for(fm)
+    different = [a.replace(lr=0.05), a.replace(seed=4), a.replace(lam=5e-4), a.replace(rho=0.2),
+                 a.replace(nu=0.5), a.replace(init="pytorch"), a.replace(max_samples=2000)]
+    assert len({run_id_for(c) for c in [a, *different]}) == 1 + len(different)
+    # The same id in a fresh interpreter with another string-hash seed.
+    code = ("from iaead_core.config import preset_config; from iaead_core.experiments import run_id_for;"
+            "print(run_id_for(preset_config('quick', 'iaead', normal_class=0, seed=3)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         env={**os.environ, "PYTHONHASHSEED": "123"}, timeout=120)
+    assert out.stdout.strip() == run_id_for(a), out.stderr
+    # Expanding twice gives the same ids in the same order.
+    assert [p.run_id for p in expand(tiny_spec())] == [p.run_id for p in expand(tiny_spec())]
+
+
+def test_spec_from_toml_and_bad_specs(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text('kind = "fig4-lambda"\ndatasets = ["fashion-mnist"]\nclasses = ["t-shirt", 6]\n'
+                    'methods = ["iaead"]\nlam = [0, 5e-5]\nseeds = 2\n\n[axes]\ninit = ["released", "pytorch"]\n'
+                    '\n[config]\nepochs = 4\n')
+    spec = load_spec(path)
+    assert spec.name == "study" and spec.classes_for("fashion-mnist") == [0, 6]
+    assert spec.seeds == [0, 1] and len(expand(spec)) == 2 * 2 * (1 + 1) * 2
+    assert ExperimentSpec.from_dict(spec.to_dict()) == spec
+    for bad, needle in [({"name": "x", "methods": ["nope"]}, "registered"),
+                        ({"name": "x", "colour": 1}, "unknown spec key"),
+                        ({"name": "x", "axes": {"banana": [1]}}, "banana"),
+                        ({"name": "x", "classes": [12]}, "12"),
+                        ({"name": "x", "preset": "huge"}, "huge"),
+                        ({"name": "x", "config": {"max_samples": 5}}, "max_samples"),
+                        ({"name": "a/b"}, "folder")]:
+        with pytest.raises(ValueError, match=needle):
+            expand(ExperimentSpec.from_dict(bad))
+
+
+def test_gpu_slots_from_memory():
+    runs = expand(tiny_spec(classes=[0]))
+    need = max(run_memory_bytes(p.config) for p in runs)
+    # 200 images + 1,024-image eval batches of an 8-channel net + 256 MiB: about half a GiB.
+    assert 256 * 2**20 < need < 2**30
+    assert gpu_slots(runs, 0) == 1
+    assert gpu_slots(runs, int(5 * need / 0.8) + 1) == 5  # 80 % of the free memory is used
+    assert gpu_slots(runs, 2**40) == 8  # at most MAX_GPU_SLOTS
+    paper = expand(builtin_spec("table2", "paper").narrowed(datasets=["mnist"], classes=[0], seeds=[0]))
+    assert 1 <= gpu_slots(paper, 8 * 2**30) < gpu_slots(runs, 8 * 2**30)
+
+
+def test_time_estimates_prefer_finished_runs():
+    from iaead_core.experiments.estimate import MEASURED_RATES, learn_rates, run_seconds
+    from iaead_core.experiments.store import RunInfo
+
+    quick = preset_config("quick", "iaead")
+    rate = MEASURED_RATES[("cpu", 16, 64)]["iaead"]
+    assert run_seconds(quick) == pytest.approx(30 * 3000 / 1000 * rate + 3.0)
+    # A method without its own entry takes IAEAD's rate; the paper's width 64 costs 16×.
+    assert run_seconds(preset_config("quick", "memae").replace(epochs=30)) == pytest.approx(run_seconds(quick))
+    paper = preset_config("paper", "iaead", max_samples=3000).replace(epochs=30)
+    assert run_seconds(paper) - 3.0 == pytest.approx(16 * (run_seconds(quick) - 3.0))
+    # A finished run of the same method and size: 45 s for 3 epochs of 1,500 images.
+    plan = expand(tiny_spec(classes=[0], methods=["iaead"]))[0]
+    info = RunInfo(plan.run_id, "completed", seconds=45.0, epochs_done=3, n_images=1500,
+                   device="cpu")
+    learned = learn_rates([plan], {plan.run_id: info})
+    assert learned == {("iaead", 8, 16, "cpu"): pytest.approx(10.0)}
+    assert run_seconds(plan.config, "cpu", learned) == pytest.approx(2 * 200 / 1000 * 10.0 + 3.0)
+    assert run_seconds(plan.config, "cuda", learned) != run_seconds(plan.config, "cpu", learned)
+
+
+# ----------------------------------------------------------------------- local training
+
+def _states(folder):
+    out = {}
+    for d in sorted((folder / "runs").iterdir()):
+        try:
+            out[d.name] = json.loads((d / "status.json").read_text())["status"]
+        except (OSError, ValueError):
+            out[d.name] = "unreadable"
+    return out
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_runs_only_missing_runs(shared_data_root, tmp_path):
+    spec_path = tmp_path / "killme.toml"
+    spec_path.write_text(
+        'name = "killme"\ndatasets = ["mnist"]\nclasses = [0, 1]\nmethods = ["cae", "iaead"]\n'
+        'lam = [5e-5]\nseeds = 2\n[config]\n' + "".join(
+            f"{k} = {json.dumps(v)}\n" for k, v in TINY_CONFIG.items()))
+    out = tmp_path / "exp"
+    cmd = [sys.executable, "-m", "iaead_core.cli_experiments", "experiment", "run", str(spec_path),
+           "--out", str(out), "--data-root", str(shared_data_root), "--threads", "1", "--stack", "off",
+           "--no-report"]
+    folder = out / "killme-quick"
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 150
+        while time.time() < deadline:
+            states = _states(folder) if (folder / "runs").is_dir() else {}
+            if sum(s == "completed" for s in states.values()) >= 2:
+                break
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    before = _states(folder)
+    finished = {r for r, s in before.items() if s == "completed"}
+    assert 2 <= len(finished) < 8, before  # killed midway
+    stamps = {r: (folder / "runs" / r / "status.json").stat().st_mtime_ns for r in finished}
+
+    spec = load_spec(spec_path)
+    summary = run_experiment(spec, LocalExecutor(threads=1, stack=False), root=out, data_root=str(shared_data_root))
+    assert summary.total == 8 and summary.skipped == len(finished)
+    log = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+    starts = [i for i, e in enumerate(log) if e["event"] == "start"]
+    assert len(starts) == 2 and log[starts[1]]["to_run"] == 8 - len(finished)
+    rerun = [e["run_id"] for e in log[starts[1]:] if e["event"] == "run"]
+    all_ids = {p.run_id for p in expand(spec)}
+    assert sorted(rerun) == sorted(all_ids - finished)  # only the missing runs ran
+    # A run the kill caught mid-way was cleared (as interrupted) before it ran again.
+    cleared = [e for e in log[starts[1]:] if e["event"] == "cleared"]
+    assert {e["run_id"] for e in cleared} == {r for r, s in before.items() if s != "completed"}
+    assert all(e["previous"] in ("interrupted", "corrupt") for e in cleared)
+    after = _states(folder)
+    assert set(after) == all_ids and set(after.values()) == {"completed"}  # no duplicates
+    assert all((folder / "runs" / r / "status.json").stat().st_mtime_ns == t for r, t in stamps.items())
+    # A third run has nothing to do.
+    again = run_experiment(spec, LocalExecutor(threads=1, stack=False), root=out, data_root=str(shared_data_root))
+    assert again.ran == 0 and again.skipped == 8
+
+
+@pytest.mark.slow
+def test_a_failing_run_is_recorded_and_the_rest_continue(shared_data_root, tmp_path):
+    # lr = 1e30 makes the loss overflow in the first epoch: NonFiniteLossError.
+    spec = tiny_spec(name="fails", classes=[0], methods=["cae"], axes={"lr": [0.1, 1e30]})
+    summary = run_experiment(spec, LocalExecutor(threads=1, stack=False), root=tmp_path,
+                             data_root=str(shared_data_root))
+    assert (summary.completed, summary.failed) == (1, 1)
+    plan = plan_experiment(spec, tmp_path)
+    states = {p.point["lr"]: plan.infos[p.run_id] for p in plan.runs}
+    assert states[0.1].state == "completed"
+    assert states[1e30].state == "failed" and "diverged" in states[1e30].error
+    res = results_frame(plan)
+    cells = aggregate(res, plan)
+    text = {r["lr"]: cell_text(r) for _, r in cells.iterrows()}
+    assert text[1e30].startswith("0/1 runs (1 failed")
+    assert text[0.1][0].isdigit() and "runs" not in text[0.1]
+
+
+@pytest.mark.slow
+def test_stacked_runs_keep_their_content_hash_ids(shared_data_root, tmp_path):
+    # One data draw: IAEAD at three λ and the CAE train as one stack of four models.
+    spec = tiny_spec(name="stacked", classes=[0], lam=[0.0, 5e-5, 0.5])
+    summary = run_experiment(spec, LocalExecutor(threads=1, stack=True), root=tmp_path,
+                             data_root=str(shared_data_root))
+    assert (summary.completed, summary.failed) == (4, 0)
+    plan = plan_experiment(spec, tmp_path)
+    runs_dir = plan.folder.runs_dir
+    assert sorted(d.name for d in runs_dir.iterdir()) == sorted(p.run_id for p in plan.runs)
+    for p in plan.runs:
+        meta = json.loads((runs_dir / p.run_id / "config.json").read_text())
+        assert meta["config"]["extra"]["stacked"] == 4  # trained in the stack
+        assert plan.infos[p.run_id].state == "completed" and plan.infos[p.run_id].epochs_done == 2
+    again = run_experiment(spec, LocalExecutor(threads=1, stack=True), root=tmp_path,
+                           data_root=str(shared_data_root))
+    assert again.ran == 0 and again.skipped == 4
+
+
+# ---------------------------------------------------------------------------- local vs Ray
+
+@pytest.fixture(scope="module")
+def ray_and_local(shared_data_root, tmp_path_factory):
+    """The same tiny spec through both executors. On Ray the workers training class 2 end
+    their own process after one epoch (the test-only crash hook)."""
+    pytest.importorskip("ray")
+    root = tmp_path_factory.mktemp("exp")
+    spec3 = tiny_spec(name="both", classes=[0, 1, 2], lam=[0.0, 5e-5])
+    spec2 = spec3.narrowed(classes=[0, 1])
+    local_root, ray_root = root / "local", root / "ray"
+    local = run_experiment(spec2, LocalExecutor(threads=1, stack=False), root=local_root,
+                           data_root=str(shared_data_root))
+    os.environ[TEST_CRASH_ENV] = "normal_class=2"
+    try:
+        ray_exec = RayExecutor(cpus_per_run=1, init_kwargs={"num_cpus": 2,
+                                                            "object_store_memory": 100 * 2**20})
+        ray_summary = run_experiment(spec3, ray_exec, root=ray_root, data_root=str(shared_data_root))
+    finally:
+        del os.environ[TEST_CRASH_ENV]
+    return dict(spec2=spec2, spec3=spec3, local_root=local_root, ray_root=ray_root, local=local,
+                ray=ray_summary, data_root=str(shared_data_root))
+
+
+@pytest.mark.slow
+def test_local_and_ray_give_the_same_table(ray_and_local):
+    r = ray_and_local
+    assert r["local"].completed == 6 and r["local"].failed == 0
+    local_plan = plan_experiment(r["spec2"], r["local_root"])
+    # The runs of classes 0 and 1 in the Ray experiment have the same content-hash ids.
+    ray_plan = plan_experiment(r["spec2"], r["ray_root"])
+    assert all(i.state == "completed" for i in ray_plan.infos.values())
+    cols = ["method", "lam", "rule", "k", "n", "auroc_mean", "aupr_in_mean", "aupr_out_mean"]
+    a = aggregate(results_frame(local_plan), local_plan)[cols]
+    b = aggregate(results_frame(ray_plan), ray_plan)[cols]
+    assert len(a) == 3  # CAE, IAEAD λ = 0, IAEAD λ = 5e-5
+    assert a.equals(b), (a, b)
+    per_class_a = aggregate(results_frame(local_plan), local_plan, by_class=True)["auroc_mean"]
+    per_class_b = aggregate(results_frame(ray_plan), ray_plan, by_class=True)["auroc_mean"]
+    assert per_class_a.tolist() == per_class_b.tolist()
+    assert a["auroc_mean"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_several_runs_at_once_give_the_same_table(ray_and_local, tmp_path):
+    # Two slots (what a GPU gets when runs fit): threads share the process, one engine each.
+    r = ray_and_local
+    two = run_experiment(r["spec2"], LocalExecutor(threads=1, slots=2, stack=False), root=tmp_path,
+                         data_root=r["data_root"])
+    assert (two.completed, two.failed) == (6, 0)
+    cols = ["method", "lam", "k", "n", "auroc_mean", "aupr_in_mean", "aupr_out_mean"]
+    plans = [plan_experiment(r["spec2"], root) for root in (r["local_root"], tmp_path)]
+    a, b = (aggregate(results_frame(p), p)[cols] for p in plans)
+    assert a.equals(b), (a, b)
+
+
+@pytest.mark.slow
+def test_a_dead_ray_worker_fails_only_its_run_and_a_rerun_retries_it(ray_and_local):
+    r = ray_and_local
+    assert (r["ray"].completed, r["ray"].failed) == (6, 3)
+    plan = plan_experiment(r["spec3"], r["ray_root"])
+    for p in plan.runs:
+        info = plan.infos[p.run_id]
+        if p.point["normal_class"] == 2:
+            assert info.state == "failed" and "Ray worker" in info.error and "died" in info.error
+        else:
+            assert info.state == "completed" and info.epochs_done == 2
+            run_dir = plan.folder.runs_dir / p.run_id
+            assert {"config.json", "metrics.jsonl", "final.npz", "model.pt"} <= {f.name for f in run_dir.iterdir()}
+    # Report while class 2 is missing: its cells say how many runs they have.
+    paths = write_report(plan)
+    t2 = paths["table2.md"].read_text()
+    assert "2/3 runs (1 failed; paper 56.56)" in t2  # CAE on MNIST at ρ = 10 %, Table 2
+    assert "Not the paper's protocol" in t2
+    t3 = paths["table3.md"].read_text()
+    assert "0/1 runs (1 failed" in t3
+    # Rerun on this machine: only the three failed runs train.
+    again = run_experiment(r["spec3"], LocalExecutor(threads=1, stack=False), root=r["ray_root"],
+                           data_root=r["data_root"])
+    assert (again.skipped, again.ran, again.completed) == (6, 3, 3)
+
+
+@pytest.mark.slow
+def test_report_files_with_paper_values(ray_and_local):
+    r = ray_and_local
+    plan = plan_experiment(r["spec2"], r["local_root"])
+    paths = write_report(plan)
+    for name in ("runs.csv", "results.csv", "table2.csv", "table3.csv", "table2.md", "table3.md",
+                 "report.html"):
+        assert paths[name].is_file() and paths[name].stat().st_size > 0
+    t2 = paths["table2.md"].read_text()
+    # CAE's cell: our value, then the paper's class average (56.56) and the difference.
+    cae = next(line for line in t2.splitlines() if line.startswith("| MNIST | AUROC"))
+    assert "(paper 56.56, Δ " in cae
+    # IAEAD at the paper's λ gets the paper's 92.05; at λ = 0 the paper has no value.
+    assert cae.count("paper 92.05") == 1
+    t3 = paths["table3.md"].read_text()
+    assert "paper 96.59" in t3 and "paper 99.32" in t3  # IAEAD, digits 0 and 1 (Table 3)
+    html = paths["report.html"].read_text()
+    assert "plotly" in html.lower() and "(Fig. 4)" in html  # the λ curve (λ is JSON-escaped)
+    import pandas as pd
+
+    runs = pd.read_csv(paths["runs.csv"])
+    assert len(runs) == 6 and set(runs["state"]) == {"completed"}
+    cells = pd.read_csv(paths["table2.csv"])
+    assert len(cells) == 3 and (cells["n"] == 2).all() and cells["complete"].all()
+
+
+def test_cli_dry_run_status_and_report(shared_data_root, tmp_path, capsys):
+    from iaead_core.cli_experiments import main
+
+    argv = ["--out", str(tmp_path), "--data-root", str(shared_data_root)]
+    assert main(["experiment", "run", "fig4-lambda", "--dry-run", "--seeds", "3", "--dataset",
+                 "mnist", "--classes", "0", *argv]) == 0
+    text = capsys.readouterr().out
+    assert "33 runs" in text and "estimated time" in text and "missing 33" in text
+    assert not (tmp_path / "fig4-lambda-quick").exists()  # a dry run writes nothing
+    assert main(["experiment", "status", "ablation", *argv]) == 0
+    assert "0/30 completed" in capsys.readouterr().out
+    assert main(["experiment", "run", "nosuch", *argv]) == 2
+    assert "built-in" in capsys.readouterr().err
