@@ -31,6 +31,8 @@ from typing import Any, Sequence
 
 from .config import (DEVICES, INITS, METHOD_NAMES, OBJECTIVES, PRESETS, TrainConfig,
                      preset_config)
+from .cli_experiments import add_experiment_parser, run_experiment_command
+from .cli_images import add_image_arguments, add_score_parser, run_score, train_images
 from .data import (DATASETS, OFFLINE_DEFAULT, DatasetCorruptError, DatasetUnavailableError,
                    dataset_problems, dataset_status, resolve_data_root)
 
@@ -145,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "baselines, on contaminated one-vs-all image sets.",
         epilog=f"The method, the data protocol, the equations and the sources: {docs}. "
                f"{_EXIT_CODES}.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,runs,datasets,methods}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,score,runs,datasets,methods,experiment}")
 
     t = sub.add_parser(
         "train", help="train one method on a contaminated one-vs-all set",
@@ -252,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="folder holding the data sets (default: $IAEAD_DATA_ROOT, else ./data)")
 
     sub.add_parser("methods", help="describe each method")
+    add_image_arguments(t)
+    add_score_parser(sub)
+    add_experiment_parser(sub)
     return p
 
 
@@ -275,6 +280,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def _train(args: argparse.Namespace) -> int:
+    if getattr(args, "images", None):  # a folder of the user's own images, not a benchmark
+        return train_images(args)
     # Checked in full before torch is loaded: a bad value answers at once.
     cfg = config_from_args(args)
     args._cfg = cfg
@@ -549,7 +556,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # `kill` (SIGTERM) ends a run like Ctrl-C: the run folder is closed as "stopped".
     signal.signal(signal.SIGTERM, _interrupt)
-    commands = {"train": _train, "runs": _runs, "datasets": _datasets, "methods": _methods}
+    commands = {"train": _train, "runs": _runs, "datasets": _datasets, "methods": _methods,
+                "score": run_score, "experiment": run_experiment_command}
     try:
         return commands[args.command](args)
     except DatasetUnavailableError as e:
