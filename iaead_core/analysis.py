@@ -16,8 +16,11 @@ import numpy as np
 import pandas as pd
 
 from .config import TrainConfig, preset_config
+from .health import ALERT_KINDS
+from .health import summarize as summarize_alerts
 from .metrics import latent_diagnostics
 from .paper import paper_auroc
+from .projection import umap_2d  # re-exported: fast, cached UMAP maps (projection.py)
 
 __all__ = [
     "METHOD_TITLES", "RULE_TITLES", "DEFAULT_LAMBDA_GRID", "LAMBDA_CHOICES", "METRIC_NAMES",
@@ -51,8 +54,11 @@ LAMBDA_CHOICES: tuple[float, ...] = (0.0, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e
 
 
 def format_lambda(lam: float | None) -> str:
-    """``0`` → ``"0"``, ``5e-05`` → ``"5e-5"``, ``0.5`` → ``"0.5"`` (short and unambiguous);
-    ``None`` or NaN (a method without λ, e.g. Deep SVDD) → ``"—"``."""
+    """The one λ format of the project: ``0`` → ``"0"``, ``5e-05`` → ``"5e-5"``, ``0.5`` →
+    ``"0.5"``, ``1e6`` → ``"1e6"`` (six significant digits, exponent without padding or
+    ``+``); never an SI prefix such as ``50µ`` and never a long decimal such as ``0.000005``
+    (``:g`` switches to an exponent below 1e-4). ``None`` or NaN (a method without λ, e.g.
+    Deep SVDD) → ``"—"``."""
     if lam is None or lam != lam:
         return "—"
     if lam == 0:
@@ -107,8 +113,10 @@ def scaled_config(preset: str, method: str, epochs: int | None = None, **overrid
 def curve_frame(records: Sequence[dict[str, Any]], label: str, method: str | None = None) -> pd.DataFrame:
     """Long table of per-epoch metrics: one row per (epoch, scoring rule).
 
-    Columns: ``label, method, epoch, rule, rule_title, auroc, aupr_in, aupr_out, phase``.
-    ``method`` defaults to the records' own ``method`` field.
+    Columns: ``label, method, epoch, rule, rule_title, phase, auroc, aupr_in, aupr_out,
+    degenerate`` (True where the rule's scores were float noise and the metrics are reported
+    at chance, :func:`iaead_core.metrics.detection_metrics`; False for records written before
+    the field existed). ``method`` defaults to the records' own ``method`` field.
     """
     rows = []
     for r in records:
@@ -116,8 +124,10 @@ def curve_frame(records: Sequence[dict[str, Any]], label: str, method: str | Non
         for rule, vals in (r.get("metrics") or {}).items():
             rows.append({"label": label, "method": m, "epoch": r["epoch"], "rule": rule,
                          "rule_title": RULE_TITLES.get(rule, rule), "phase": r.get("phase"),
-                         **{k: vals.get(k) for k in METRIC_NAMES}})
-    cols = ["label", "method", "epoch", "rule", "rule_title", "phase", *METRIC_NAMES]
+                         **{k: vals.get(k) for k in METRIC_NAMES},
+                         "degenerate": bool(vals.get("degenerate", False))})
+    cols = ["label", "method", "epoch", "rule", "rule_title", "phase", *METRIC_NAMES,
+            "degenerate"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -135,13 +145,14 @@ def final_frame(records: Sequence[dict[str, Any]], config: dict[str, Any], label
     """The last epoch's metrics, one row per scoring rule, with the paper's AUROC beside the
     method's own rule where the paper reports this setting (data set, class, ρ).
 
-    Columns: ``run, rule, epoch, auroc, aupr_in, aupr_out, paper_auroc, primary``. The paper's
-    value is given for the per-class table first, then the class average is not used (it is
-    a different quantity).
+    Columns: ``run, rule, epoch, auroc, aupr_in, aupr_out, degenerate, paper_auroc, primary``
+    (``degenerate``: the rule's scores were float noise, so the metrics are at chance). The
+    paper's value is given for the per-class table first, then the class average is not used
+    (it is a different quantity).
     """
     if not records:
         return pd.DataFrame(columns=["run", "rule", "epoch", "auroc", "aupr_in", "aupr_out",
-                                     "paper_auroc", "primary"])
+                                     "degenerate", "paper_auroc", "primary"])
     last = records[-1]
     method = last.get("method", config.get("method"))
     primary = last.get("primary_score")
@@ -151,6 +162,7 @@ def final_frame(records: Sequence[dict[str, Any]], config: dict[str, Any], label
     for rule, vals in last["metrics"].items():
         rows.append({"run": label, "rule": RULE_TITLES.get(rule, rule), "epoch": last["epoch"],
                      **{k: vals[k] for k in METRIC_NAMES},
+                     "degenerate": bool(vals.get("degenerate", False)),
                      "paper_auroc": paper if rule == primary else None,
                      "primary": rule == primary})
     return pd.DataFrame(rows)
@@ -200,20 +212,6 @@ def pca_2d(z: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def umap_2d(z: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
-    """2-D UMAP embedding of ``z`` ``(N, d)`` → ``(N, 2)`` float32 (umap-learn; its first call
-    in a process compiles with numba for tens of seconds). Codes that all coincide (total
-    collapse) give all zeros: UMAP has nothing to embed."""
-    z = np.asarray(z, np.float32)
-    if np.abs(z - z.mean(0)).max(initial=0.0) < 1e-9:
-        return np.zeros((len(z), 2), np.float32)
-    import umap
-
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(z) - 1),
-                        random_state=seed, n_jobs=1)
-    return reducer.fit_transform(z).astype(np.float32)
-
-
 def centre_distances(z: np.ndarray, centre: np.ndarray | None) -> np.ndarray:
     """``||z_i − centre||`` ``(N,)``; the mean code stands in for a missing centre (CAE, or
     before c is fixed)."""
@@ -246,17 +244,29 @@ def snapshot_for_epoch(available: Sequence[int], epoch: int) -> int | None:
     return max(below) if below else min(available)
 
 
-def snapshot_diagnostics(snapshot: dict[str, np.ndarray]) -> dict[str, Any]:
-    """:func:`~iaead_core.metrics.latent_diagnostics` of a saved snapshot (``z``, ``centre``)."""
+def snapshot_diagnostics(snapshot: dict[str, np.ndarray],
+                         bound: float | None = None) -> dict[str, Any]:
+    """:func:`~iaead_core.metrics.latent_diagnostics` of a saved snapshot (``z``, ``centre``);
+    ``bound``: the code activation's bound for the saturation fraction
+    (:func:`iaead_core.health.code_bound` of the method's ``code_activation``; None leaves
+    ``saturated`` None)."""
     centre = snapshot.get("centre")
-    return latent_diagnostics(snapshot["z"], centre if centre is not None and np.size(centre) else None)
+    centre = centre if centre is not None and np.size(centre) else None
+    return latent_diagnostics(snapshot["z"], centre, bound=bound)
 
 
 # -------------------------------------------------------------------------------- run tables
 
 def run_row(run_id: str, meta: dict[str, Any], status: dict[str, Any],
             records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One flat row describing a saved run (for the runs table and CSV export)."""
+    """One flat row describing a saved run (for the runs table and CSV export).
+
+    Besides the settings and the primary rule's final metrics: ``degenerate`` — the primary
+    rule's final scores were float noise (metrics at chance; None when there is no metric);
+    ``alerts`` — the training-health alert kinds raised in any epoch or at failure
+    (:mod:`iaead_core.health`), joined by ``", "`` in :data:`~iaead_core.health.ALERT_KINDS`
+    order, ``""`` for a healthy run.
+    """
     cfg = meta.get("config", {})
     last = records[-1] if records else {}
     primary = last.get("primary_score") or meta.get("primary_score")
@@ -271,11 +281,26 @@ def run_row(run_id: str, meta: dict[str, Any], status: dict[str, Any],
         "seed": cfg.get("seed"), "preset": cfg.get("preset"), "epochs": cfg.get("epochs"),
         "epochs_done": len(records), "primary_score": primary,
         "auroc": m.get("auroc"), "aupr_in": m.get("aupr_in"), "aupr_out": m.get("aupr_out"),
+        "degenerate": bool(m.get("degenerate", False)) if m else None,
         "collapsed": (last.get("diagnostics") or {}).get("collapsed"),
+        "alerts": _alert_kinds(records, status),
         "svdd_bias": cfg.get("svdd_bias"), "n": data.get("n"),
         "group": extra.get("group"), "kind": extra.get("kind"),
         "error": status.get("error"),
     }
+
+
+def _alert_kinds(records: Sequence[dict[str, Any]], status: dict[str, Any]) -> str:
+    """Alert kinds of a run's records plus its status (``diverged``), in ALERT_KINDS order."""
+    kinds = {a["kind"] for a in summarize_alerts(records)}
+    kinds |= {a.get("kind") for a in status.get("alerts") or [] if isinstance(a, dict)}
+    order = {k: i for i, k in enumerate(ALERT_KINDS)}
+    return ", ".join(sorted((k for k in kinds if k), key=lambda k: (order.get(k, len(order)), k)))
+
+
+def _flag(value: Any) -> bool:
+    """A table cell as a flag: True only for a true boolean (None, NaN, missing → False)."""
+    return isinstance(value, (bool, np.bool_)) and bool(value)
 
 
 def seed_signature(row: dict[str, Any]) -> tuple:
@@ -299,20 +324,33 @@ def seed_aggregate(curves: pd.DataFrame, value: str = "auroc") -> pd.DataFrame:
 
 def sweep_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Table of λ-sweep runs from :func:`run_row` rows: keeps those with a final metric and
-    returns ``lam, normal_class, seed, auroc, aupr_in, aupr_out, collapsed, status``."""
-    cols = ["lam", "normal_class", "seed", "auroc", "aupr_in", "aupr_out", "collapsed", "status"]
+    returns ``lam, normal_class, seed, auroc, aupr_in, aupr_out, degenerate, collapsed,
+    status`` (``degenerate`` False where a row does not say)."""
+    cols = ["lam", "normal_class", "seed", "auroc", "aupr_in", "aupr_out", "degenerate",
+            "collapsed", "status"]
     df = pd.DataFrame([{k: r.get(k) for k in cols} for r in rows], columns=cols)
+    df["degenerate"] = df["degenerate"].map(_flag)  # None (not said) → False
     return df.dropna(subset=["auroc"]).reset_index(drop=True)
 
 
 def sweep_summary(df: pd.DataFrame, metric: str = "auroc") -> pd.DataFrame:
-    """Mean ± std over seeds per (class, λ): columns ``normal_class, lam, mean, std, n,
-    collapsed`` (collapsed = any seed's final latent space collapsed), sorted by λ."""
+    """Mean ± std over seeds per (class, λ), sorted by λ.
+
+    Columns: ``normal_class, lam, mean, std, n, collapsed, degenerate, n_degenerate`` —
+    collapsed: any seed's final latent space collapsed; degenerate: every seed's metric is
+    degenerate (float noise, so the mean is exactly chance); n_degenerate: how many seeds'
+    are. A frame without a ``degenerate`` column counts as none degenerate.
+    """
+    cols = ["normal_class", "lam", "mean", "std", "n", "collapsed", "degenerate", "n_degenerate"]
     if df.empty:
-        return pd.DataFrame(columns=["normal_class", "lam", "mean", "std", "n", "collapsed"])
-    d = df.assign(collapsed=df["collapsed"].fillna(False).astype(bool))
+        return pd.DataFrame(columns=cols)
+    degen = df["degenerate"] if "degenerate" in df else pd.Series(False, index=df.index)
+    d = df.assign(collapsed=df["collapsed"].fillna(False).astype(bool),
+                  degenerate=degen.map(_flag))
     g = d.groupby(["normal_class", "lam"])
     out = g[metric].agg(["mean", "std", "count"]).reset_index().rename(columns={"count": "n"})
     out["std"] = out["std"].fillna(0.0)
     out["collapsed"] = g["collapsed"].any().values
+    out["degenerate"] = g["degenerate"].all().values
+    out["n_degenerate"] = g["degenerate"].sum().astype(int).values
     return out.sort_values(["normal_class", "lam"]).reset_index(drop=True)

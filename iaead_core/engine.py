@@ -26,7 +26,8 @@ import torch
 from .config import TrainConfig
 from .data import ContaminatedSet, make_contaminated
 from .methods import Evaluation, Method, build_method
-from .metrics import detection_metrics, latent_diagnostics
+from .health import ALERT_KINDS, code_bound, diverged_alert, epoch_alerts, summarize
+from .metrics import detection_metrics, latent_diagnostics, score_scale
 from .runs import RunWriter, new_run_id, resolve_runs_root
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "train", "select_device",
@@ -38,7 +39,12 @@ _INIT_LOCK = threading.Lock()
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite. ``epoch`` (1-based), ``batch`` and ``part`` say where;
-    the records of the completed epochs stay in the trainer and in the run folder."""
+    the records of the completed epochs stay in the trainer and in the run folder.
+
+    ``kind`` is ``"diverged"`` (:data:`iaead_core.health.ALERT_KINDS`) and :attr:`alert` the
+    alert that the run folder's ``status.json`` carries under ``alerts``."""
+
+    kind = "diverged"
 
     def __init__(self, epoch: int, batch: int, part: str, value: float, lam: float | None) -> None:
         self.epoch, self.batch, self.part, self.value = epoch, batch, part, value
@@ -46,6 +52,11 @@ class NonFiniteLossError(RuntimeError):
         super().__init__(
             f"the {part} loss became {value} at epoch {epoch}, batch {batch}: training diverged "
             f"({hint}). The {epoch - 1} completed epoch(s) are kept.")
+
+    @property
+    def alert(self) -> dict[str, str]:
+        """``{"kind": "diverged", "message": str(self)}``."""
+        return diverged_alert(str(self))
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -148,6 +159,9 @@ class Trainer:
     snapshot_every : int, optional
         Save the latent codes every this many epochs (default ``max(1, epochs // 10)``),
         plus the first epoch, the end of the warm-up and the last epoch.
+    run_id : str, optional
+        Name of the run folder (default: a new time-stamped id). Experiments pass the content
+        hash of the config (:func:`iaead_core.experiments.spec.run_id_for`).
 
     Raises
     ------
@@ -159,7 +173,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, data: ContaminatedSet | None = None,
                  runs_root: Any = None, stop_event: threading.Event | None = None,
-                 snapshot_every: int | None = None) -> None:
+                 snapshot_every: int | None = None, run_id: str | None = None) -> None:
         cfg.validate()
         self.device = select_device(cfg.device)
         self.data = data if data is not None else make_contaminated(
@@ -175,7 +189,8 @@ class Trainer:
         self.records: list[dict[str, Any]] = []
         self.status = "created"
         self.result: TrainResult | None = None
-        self.run_id = new_run_id(cfg.method, self.data.dataset, self.data.normal_class, cfg.seed)
+        self.run_id = run_id or new_run_id(cfg.method, self.data.dataset, self.data.normal_class,
+                                           cfg.seed)
         self.runs_root = None if runs_root is False else resolve_runs_root(runs_root)
         self.run_dir = None if self.runs_root is None else self.runs_root / self.run_id
 
@@ -194,7 +209,12 @@ class Trainer:
 
             epoch (1-based), epochs, phase, lr, seconds (this epoch), elapsed,
             loss: {total, reconstruction, svdd}   (means over the epoch's batches; None if absent)
-            R, metrics: {rule: {auroc, aupr_in, aupr_out}}, diagnostics: {...},
+            R, metrics: {rule: {auroc, aupr_in, aupr_out, degenerate, raw, n_nonfinite}}
+                (iaead_core.metrics.detection_metrics; degenerate = the scores differ only by
+                float noise, reported as AUROC 0.5 and AUPR at the base rates),
+            diagnostics: {...} (iaead_core.metrics.latent_diagnostics),
+            alerts: [{kind, message}, ...]  (iaead_core.health.epoch_alerts; [] when healthy)
+            method_diagnostics: {name: float}   (Method.epoch_diagnostics: DRAE's k*/B, ...)
             primary_score, method
 
         When the generator is exhausted, :attr:`result` holds the :class:`TrainResult`.
@@ -220,6 +240,8 @@ class Trainer:
                     "environment": environment_info(self.device), "created": time.time(),
                     "primary_score": method.primary_score}
             writer = RunWriter(self.runs_root, self.run_id, meta)
+            if hasattr(self.data, "save_manifest"):  # image files: which ones, in order
+                self.data.save_manifest(writer.dir)
         self.status = "running"
         evaluation: Evaluation | None = None
         last_state = None
@@ -230,7 +252,7 @@ class Trainer:
                 t0 = time.perf_counter()
                 lr = opt.param_groups[0]["lr"]
                 phase = method.phase(epoch)
-                sums = self._train_epoch(method, opt, X, gen, epoch)
+                sums = self._train_epoch(method, opt, method.training_set(X, epoch), gen, epoch)
                 if sums is None:
                     break
                 sched.step()
@@ -258,7 +280,8 @@ class Trainer:
             self.status = "failed"
             if writer:
                 error = str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}"
-                self._finish(writer, evaluation, last_state, "failed", error)
+                extra = [e.alert] if isinstance(e, NonFiniteLossError) else []
+                self._finish(writer, evaluation, last_state, "failed", error, extra)
             raise
         self.status = "stopped" if len(self.records) < cfg.epochs else "completed"
         if writer:
@@ -276,10 +299,14 @@ class Trainer:
         n, bs = len(X), self.cfg.batch_size
         perm = torch.randperm(n, generator=gen).to(self.device)
         sums = {"total": 0.0, "reconstruction": None, "svdd": None}
-        for b, i in enumerate(range(0, n, bs)):
+        starts = list(range(0, n, bs))
+        if len(starts) > 1 and n - starts[-1] == 1:  # BatchNorm cannot train on a batch of one
+            starts.pop()                              # image: it joins the previous batch
+        ends = starts[1:] + [n]
+        for b, (i, j) in enumerate(zip(starts, ends)):
             if self.stop_event.is_set():
                 return None
-            x = X[perm[i:i + bs]]
+            x = X[perm[i:j]]
             losses = method.loss(x, epoch)
             total = float(losses.total.detach())
             if not np.isfinite(total):
@@ -301,23 +328,38 @@ class Trainer:
                 ev: Evaluation, t0: float, start: float) -> dict[str, Any]:
         y = self.data.is_anomaly
         now = time.perf_counter()
+        diagnostics = latent_diagnostics(ev.z, ev.centre,
+                                         bound=code_bound(getattr(method, "code_activation", None)))
+        losses = [r["loss"]["total"] for r in self.records] + [loss["total"]]
         return {
             "epoch": epoch + 1, "epochs": self.cfg.epochs, "phase": phase, "lr": lr,
             "seconds": now - t0, "elapsed": now - start, "loss": loss, "R": method.R,
-            "metrics": {rule: detection_metrics(y, s) for rule, s in ev.scores.items()},
-            "diagnostics": latent_diagnostics(ev.z, ev.centre),
+            # A set without labels (a folder of the user's images) has rankings, no metrics.
+            "metrics": {} if y is None else {
+                rule: detection_metrics(y, s, scale=score_scale(rule, ev.z, ev.centre))
+                for rule, s in ev.scores.items()},
+            "diagnostics": diagnostics,
+            "alerts": epoch_alerts(diagnostics, losses),
+            "method_diagnostics": method.epoch_diagnostics(),
             "primary_score": method.primary_score, "method": method.name,
         }
 
     def _finish(self, writer: RunWriter, ev: Evaluation | None, state, status: str,
-                error: str | None) -> None:
+                error: str | None, extra_alerts: list[dict[str, str]] = ()) -> None:
+        """Save the final codes, scores and weights, and write ``status.json`` with the
+        summary of the run's alerts (:func:`iaead_core.health.summarize`) plus
+        ``extra_alerts`` (the ``diverged`` alert of a failed run)."""
         try:
             if ev is not None:
                 writer.save_final(ev.z, ev.scores, self.data.is_anomaly, self.data.labels,
                                   ev.centre, self.method.R)
             if state is not None:
                 writer.save_weights(state)
-            writer.set_status(status, error, epochs_done=len(self.records))
+            failed_at = len(self.records) + 1  # the epoch that did not complete
+            alerts = summarize(self.records) + [
+                {**a, "title": ALERT_KINDS[a["kind"]]["title"], "first_epoch": failed_at,
+                 "last_epoch": failed_at, "epochs": 1} for a in extra_alerts]
+            writer.set_status(status, error, epochs_done=len(self.records), alerts=alerts)
         finally:
             writer.close()
 
