@@ -224,7 +224,7 @@ def test_paper_value_for_baselines_and_missing_entries():
     assert paper_reference(svdd.to_dict()) == PaperReference(0.7803, "paper")
     biased = svdd.replace(svdd_bias=True)
     assert paper_reference(biased.to_dict()).value is None
-    for cfg in (preset_config("paper", "cae"),                       # no MNIST CAE row
+    for cfg in (preset_config("paper", "deep-svdd"),                 # no MNIST Deep SVDD row
                 preset_config("paper", dataset="mnist-5k"),          # not a data set of the paper
                 preset_config("paper", dataset="cifar10")):          # no CIFAR per-class row
         assert paper_reference(cfg.to_dict()).value is None

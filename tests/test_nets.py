@@ -1,10 +1,10 @@
-"""The paper's CAE and Deep SVDD's nets (METHOD.md §3, §6)."""
+"""The paper's CAE, Deep SVDD's nets and the baselines' networks (METHOD.md §3, §6; BASELINES.md)."""
 
 import pytest
 import torch
 from torch import nn
 
-from iaead_core.nets import CAE, DeepSVDDNet, count_parameters, init_released
+from iaead_core.nets import CAE, DAGMMNet, DeepSVDDNet, MemAENet, count_parameters, init_released
 
 
 def test_paper_cae_has_2_850_049_parameters():
@@ -68,3 +68,49 @@ def test_unregularised_deep_svdd_net_has_biases():
 def test_init_released_returns_model():
     m = nn.Linear(3, 2)
     assert init_released(m) is m and torch.count_nonzero(m.bias) == 0
+
+
+def test_cae_variants_for_the_baselines():
+    # DAGMM: linear 5-d code; RSRAE: decoder fed by a 10-d code.
+    linear = CAE(1, width=8, latent_dim=5, code_activation="linear").eval()
+    assert not isinstance(linear.encoder[-1], nn.Tanh)
+    x = torch.rand(4, 1, 32, 32) * 2 - 1
+    assert linear(x)[0].shape == (4, 5)
+    rsr = CAE(1, width=8, latent_dim=16, decoder_in=10).eval()
+    assert rsr.decode(torch.zeros(4, 10)).shape == (4, 1, 32, 32)
+    with pytest.raises(ValueError, match="code_activation"):
+        CAE(1, code_activation="relu")
+
+
+def test_keras_init_is_glorot_uniform_with_keras_batchnorm():
+    torch.manual_seed(0)
+    model = CAE(1, init="keras")
+    lin = model.encoder[4]
+    bound = (6 / (4096 + 256)) ** 0.5  # Glorot-uniform limit sqrt(6 / (fan_in + fan_out))
+    assert lin.weight.abs().max().item() <= bound
+    assert lin.weight.std().item() == pytest.approx(bound / 3**0.5, rel=0.02)
+    assert torch.count_nonzero(lin.bias) == 0
+    bn = model.encoder[0][1]
+    assert (bn.momentum, bn.eps) == (0.01, 1e-3) and torch.all(bn.weight == 1)
+
+
+def test_memae_net_round_trips_32x32_with_the_official_init():
+    torch.manual_seed(0)
+    net = MemAENet(1, slots=100)
+    z, x_hat = net.eval()(torch.rand(3, 1, 32, 32) * 2 - 1)
+    assert z.shape == (3, 1024) and x_hat.shape == (3, 1, 32, 32)
+    conv = net.encoder[1][0]
+    assert conv.weight.std().item() == pytest.approx(0.02, rel=0.1)  # N(0, 0.02)
+    bound = 1 / 64**0.5
+    assert net.memory.weight.abs().max().item() <= bound  # U(−1/√C, 1/√C)
+    with pytest.raises(ValueError, match="memae"):
+        MemAENet(1, init="released")
+
+
+def test_dagmm_net_keeps_its_mixture_in_the_state_dict():
+    net = DAGMMNet(1, width=8, code_dim=5, K=3)
+    state = net.state_dict()
+    assert state["phi"].shape == (3,) and state["mu"].shape == (3, 7)
+    assert state["cov"].shape == (3, 7, 7)
+    gamma = net.eval().estimate(torch.randn(6, 7))
+    torch.testing.assert_close(gamma.sum(1), torch.ones(6))

@@ -1,16 +1,29 @@
 """The contract between the training engine and a method.
 
-A method owns its torch model and its method state (centre ``c``, radius ``R``); it gives the
-engine a loss per mini-batch and anomaly scores for the whole set. The engine owns the loop,
-the device, the data tensor and the records, and knows nothing of any specific method.
-Adding a method (DRAE, MemAE, ...) means one new module in this package and one registry line.
+A method owns its torch model and its method state (centre ``c``, radius ``R``, RDAE's ``S``,
+DAGMM's mixture); it gives the engine a loss per mini-batch and anomaly scores for the whole
+set. The engine owns the loop, the device, the data tensor and the records, and knows nothing
+of any specific method. Adding a method means one new module in this package and one registry
+line.
+
+Hooks with defaults (a method overrides only what it needs; the defaults leave IAEAD, CAE and
+Deep SVDD exactly as before):
+
+* :meth:`Method.training_set` — the tensor an epoch iterates over (RDAE trains on ``X − S``);
+* :meth:`Method.after_step` — after each optimiser step; may take further steps with the
+  method's own optimisers (RSRAE's L_proj and L_pca steps);
+* :meth:`Method.end_epoch` — whole-set updates between epochs (Deep SVDD's centre, RDAE's
+  proximal step on ``S``);
+* :meth:`Method.epoch_diagnostics` — method-specific floats for the epoch record;
+* :attr:`Method.options` — method settings read from ``TrainConfig.extra`` with defaults,
+  checked by :meth:`Method.check_options`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -18,7 +31,8 @@ from torch import nn
 
 from ..config import TrainConfig
 
-__all__ = ["Method", "Evaluation", "StepLosses"]
+__all__ = ["Method", "Evaluation", "StepLosses", "Option", "e3outlier_adam", "constant_schedule",
+           "sum_squared_error"]
 
 
 @dataclass
@@ -47,18 +61,78 @@ class Evaluation:
     centre: np.ndarray | None
 
 
+@dataclass(frozen=True)
+class Option:
+    """A method setting kept in ``TrainConfig.extra`` under its name.
+
+    Attributes
+    ----------
+    default : the value when ``extra`` does not set it (the E3Outlier / official-code value).
+    description : one sentence for help texts.
+    choices : allowed values, or ``None`` for a number.
+    low : inclusive lower bound of a number, or ``None``.
+    """
+
+    default: Any
+    description: str
+    choices: tuple | None = None
+    low: float | None = None
+
+    def check(self, name: str, value: Any) -> None:
+        """Raise ``ValueError`` naming the allowed values if ``value`` does not fit."""
+        if self.choices is not None:
+            if value not in self.choices:
+                raise ValueError(f"option {name}={value!r}; choose one of "
+                                 f"{', '.join(map(repr, self.choices))}")
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"option {name} must be a number, got {value!r}")
+        if isinstance(self.default, int) and not isinstance(value, int):
+            raise ValueError(f"option {name} must be an integer, got {value!r}")
+        if self.low is not None and value < self.low:
+            raise ValueError(f"option {name} must be >= {self.low:g}, got {value!r}")
+
+
 class Method(ABC):
     """Base class of a training strategy (see module docstring).
 
-    Subclasses set ``name``, ``primary_score`` (the rule the method is judged by) and
-    ``score_rules`` (every rule it can report; some only in some phases).
+    Subclasses set ``name``, ``title`` (display name), ``description`` (one sentence for help
+    texts and the lab), ``primary_score`` (the rule the method is judged by), ``score_rules``
+    (every rule it can report; some only in some phases), ``code_activation`` and, if they
+    have settings beyond :class:`~iaead_core.config.TrainConfig`'s fields, ``options``.
     """
 
     name: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str]
     primary_score: ClassVar[str]
     score_rules: ClassVar[tuple[str, ...]]
+    options: ClassVar[dict[str, Option]] = {}
+    #: What bounds the latent code ``z`` of :meth:`evaluate`: ``"tanh"`` (in (−1, 1), so codes
+    #: pinned near ±1 mean saturation), ``"unit"`` (unit-normalised), ``"relu"`` (≥ 0) or
+    #: ``"linear"`` (unbounded). Health checks that assume Tanh codes apply only to ``"tanh"``.
+    code_activation: ClassVar[str] = "linear"
+
+    @classmethod
+    def check_options(cls, extra: dict[str, Any]) -> None:
+        """Check the values of this method's options in ``extra`` (other keys are ignored:
+        ``extra`` may carry settings of other methods compared on the same draw).
+
+        Raises
+        ------
+        ValueError
+            Naming the option and its allowed values.
+        """
+        for key, opt in cls.options.items():
+            if key in extra:
+                opt.check(key, extra[key])
+
+    def option(self, key: str) -> Any:
+        """The value of option ``key``: ``cfg.extra[key]`` or its default."""
+        return self.cfg.extra.get(key, self.options[key].default)
 
     def __init__(self, cfg: TrainConfig, in_channels: int, device: torch.device) -> None:
+        self.check_options(cfg.extra)
         self.cfg = cfg
         self.device = device
         self.model: nn.Module = self.build_model(in_channels).to(device)
@@ -78,10 +152,23 @@ class Method(ABC):
         """Loss of a mini-batch ``x`` ``(B, C, 32, 32)`` at 0-based ``epoch`` (train mode)."""
 
     def after_step(self) -> None:
-        """Called after each optimiser step (e.g. R's line search)."""
+        """Called after each optimiser step (e.g. R's line search). A method with several
+        optimisers per batch (RSRAE) takes its further steps here, on the batch it kept in
+        :meth:`loss`."""
 
     def start(self, X: torch.Tensor) -> None:
         """Called once before the first epoch with the whole training tensor."""
+
+    def training_set(self, X: torch.Tensor, epoch: int) -> torch.Tensor:
+        """The tensor ``(N, C, 32, 32)`` that epoch ``epoch`` draws its mini-batches from, row
+        for row aligned with ``X``. Default: ``X`` itself (RDAE trains on ``X − S``)."""
+        return X
+
+    def epoch_diagnostics(self) -> dict[str, float]:
+        """Method-specific floats for the record of the epoch just evaluated (the engine
+        stores them as ``record["method_diagnostics"]``); the method resets its per-epoch
+        accumulators here. Default: none."""
+        return {}
 
     def end_epoch(self, epoch: int, X: torch.Tensor) -> bool:
         """Called after each epoch's optimiser steps; returns True when the optimiser must be
@@ -149,6 +236,43 @@ class Method(ABC):
         self.model.load_state_dict(state["model"])
         self.c = None if state.get("c") is None else state["c"].to(self.device)
         self.R = float(state.get("R", 0.0))
+
+
+    @torch.inference_mode()
+    def eval_pass(self, X: torch.Tensor, batch_size: int,
+                  fn: Callable[..., dict[str, torch.Tensor]],
+                  *aligned: torch.Tensor) -> dict[str, np.ndarray]:
+        """Eval-mode pass over ``X`` in batches.
+
+        ``fn(x, *a)`` gets a slice of ``X`` and the same rows of every tensor in ``aligned``
+        and returns per-image tensors (first axis the batch); they are concatenated on the CPU
+        (``z`` as float32, everything else as float64) and returned as numpy arrays.
+        """
+        self.model.eval()
+        parts: dict[str, list[torch.Tensor]] = {}
+        for i in range(0, len(X), batch_size):
+            rows = slice(i, i + batch_size)
+            for k, v in fn(X[rows], *(a[rows] for a in aligned)).items():
+                parts.setdefault(k, []).append(v.float().cpu() if k == "z" else v.double().cpu())
+        return {k: torch.cat(v).numpy() for k, v in parts.items()}
+
+
+def e3outlier_adam(params, lr: float = 1e-3, weight_decay: float = 5e-4) -> torch.optim.Adam:
+    """E3Outlier's optimiser for its CAE-based baselines (BASELINES.md §1): Adam with
+    ``betas=(0.9, 0.999)``, ``eps=1e-7`` and *coupled* weight decay 5e-4 (added to the
+    gradient, not AdamW)."""
+    return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-7, weight_decay=weight_decay)
+
+
+def constant_schedule(opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+    """A scheduler that never changes the learning rate (the baselines use none)."""
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0)
+
+
+def sum_squared_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Per-image ``||x − x̂||²`` summed over all pixels: ``(B, C, H, W)`` twice → ``(B,)``
+    (E3Outlier's reconstruction error)."""
+    return ((x - x_hat) ** 2).flatten(1).sum(1)
 
 
 def distance_to(z: np.ndarray, centre: np.ndarray) -> np.ndarray:

@@ -37,6 +37,9 @@ class DeepSVDD(Method):
     """
 
     name = "deep-svdd"
+    title = "Deep SVDD"
+    description = ("A bias-free encoder, pre-trained as an autoencoder, then trained to map the "
+                   "data close to a fixed centre c; scored by ||z − c||².")
     primary_score = "svdd"
     score_rules = ("svdd", "latent_mean", "reconstruction")
 

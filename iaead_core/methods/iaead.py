@@ -31,8 +31,13 @@ class IAEAD(Method):
     """
 
     name = "iaead"
+    title = "IAEAD"
+    description = ("The paper's method: a convolutional autoencoder whose codes are also pulled "
+                   "into a soft-boundary hypersphere (L_rec + λ·L_svdd), scored by the distance "
+                   "of each code to the mean code (eq. 9).")
     primary_score = "latent_mean"
     score_rules = ("latent_mean", "latent_c", "reconstruction")
+    code_activation = "tanh"
 
     def __init__(self, cfg, in_channels, device):
         super().__init__(cfg, in_channels, device)
@@ -102,6 +107,9 @@ class CAEBaseline(IAEAD):
     """
 
     name = "cae"
+    title = "CAE"
+    description = ("The same convolutional autoencoder trained on reconstruction alone (SGD), "
+                   "scored by its reconstruction error.")
     primary_score = "reconstruction"
     score_rules = ("latent_mean", "reconstruction")
 
