@@ -255,7 +255,12 @@ def latent_diagnostics(z: np.ndarray, c: np.ndarray | None = None,
     centred = z - mean
     std = z.std(axis=0)
     spread = math.sqrt(float((centred**2).sum(axis=1).mean()))
-    sv = np.linalg.svd(centred, compute_uv=False)
+    if centred.shape[1] > 256 and len(centred) > centred.shape[1]:
+        # Wide codes (MemAE's 1024): the d×d Gram matrix's eigenvalues are the squared singular
+        # values and cost a fraction of an (N, d) SVD, which dominated MemAE's epochs.
+        sv = np.sqrt(np.clip(np.linalg.eigvalsh(centred.T @ centred), 0.0, None))[::-1]
+    else:
+        sv = np.linalg.svd(centred, compute_uv=False)
     total = sv.sum()
     if total > 0:
         p = sv[sv > 0] / total
