@@ -10,6 +10,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# UMAP's kernels compile (or load from numba's cache) in the background from the start; this
+# also sets numba's cache folder, so it comes before anything imports umap. Idempotent.
+from iaead_core.projection import warm_up as warm_up_umap  # noqa: E402
+
+warm_up_umap()
+
 import streamlit as st  # noqa: E402
 
 st.set_page_config(page_title="IAEAD lab", page_icon=":material/search:", layout="wide")
@@ -20,5 +26,7 @@ nav = st.navigation([
     st.Page(PAGES / "latent.py", title="Latent space", icon=":material/scatter_plot:"),
     st.Page(PAGES / "sensitivity.py", title="λ sensitivity", icon=":material/show_chart:"),
     st.Page(PAGES / "runs.py", title="Runs", icon=":material/folder_open:"),
+    st.Page(PAGES / "experiments.py", title="Experiments", icon=":material/science:"),
+    st.Page(PAGES / "images.py", title="Your images", icon=":material/photo_library:"),
 ])
 nav.run()

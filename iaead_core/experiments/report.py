@@ -354,8 +354,10 @@ def figure_rho(agg: pd.DataFrame, results: pd.DataFrame, plan: Plan):
     colours: dict[str, str] = {}
     for col, ds in enumerate(datasets, start=1):
         block = done[done["dataset"] == ds]
-        for label, g in block.groupby(block.apply(lambda r: _setting_label(r, varying), axis=1),
-                                      sort=False):
+        # (an empty block: no cell of this data set has all its runs yet)
+        labels = (block.apply(lambda r: _setting_label(r, varying), axis=1) if not block.empty
+                  else pd.Series(index=block.index, dtype=object))
+        for label, g in block.groupby(labels, sort=False):
             colour = colours.setdefault(label, qualitative.Plotly[len(colours) % 10])
             g = g.sort_values("rho")
             fig.add_trace(go.Scatter(x=100 * g["rho"], y=100 * g["auroc_mean"], mode="lines+markers",

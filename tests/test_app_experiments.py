@@ -1,0 +1,293 @@
+"""The Experiments page through streamlit.testing.v1.AppTest: a built-in spec's cost before it
+starts, a tiny spec (MNIST class 0, 300 images, 2 epochs, the quick preset's light network)
+started, filled in, resumed and stopped, its cells opened on the Runs page, and bad input in
+words. Needs the real MNIST files (skipped without them, like the other real-data tests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from app import experiments_view as xv  # noqa: E402
+from app import state  # noqa: E402
+from iaead_core.experiments import ExperimentSpec, builtin_spec, expand  # noqa: E402
+from iaead_core.experiments.estimate import format_duration, run_seconds  # noqa: E402
+from iaead_core.engine import select_device  # noqa: E402
+from iaead_core.runs import load_run  # noqa: E402
+
+PAGE = ROOT / "app" / "pages" / "experiments.py"
+#: The tiny spec of these tests, as the page's fields.
+TINY = {"exp_name": "tiny", "exp_kind": "fig4-lambda", "exp_lam": "0, 5e-5", "exp_epochs": 2,
+        "exp_max_samples": 300}
+
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch, shared_data_root):
+    """Fresh runs and experiments folders (so a fresh job registry), the real data; the
+    registry's jobs are stopped afterwards."""
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("IAEAD_RUNS_DIR", str(runs))
+    monkeypatch.setenv("IAEAD_EXPERIMENTS_DIR", str(tmp_path / "experiments"))
+    monkeypatch.setenv("IAEAD_DATA_ROOT", str(shared_data_root))
+    yield tmp_path
+    state._registry(str(runs.resolve())).shutdown()
+
+
+def page() -> AppTest:
+    return AppTest.from_file(str(PAGE), default_timeout=120).run()
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def markdown(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def progress(at: AppTest) -> str:
+    return " | ".join(p.proto.text for p in at.get("progress"))
+
+
+def wait_for(at: AppTest, pred, timeout: float = 150.0) -> AppTest:
+    """Re-run the page (as its polling fragment does) until ``pred(at)`` holds."""
+    end = time.time() + timeout
+    while True:
+        ok(at.run())
+        if pred(at):
+            return at
+        assert time.time() < end, f"the page never got there; progress: {progress(at)}"
+        time.sleep(0.5)
+
+
+def compose_tiny(at: AppTest, **more) -> AppTest:
+    at.selectbox(key="exp_base").set_value("custom").run()
+    for key, value in {**TINY, **more}.items():
+        widget = (at.number_input(key=key) if key in ("exp_epochs", "exp_max_samples")
+                  else at.selectbox(key=key) if key == "exp_kind" else at.text_input(key=key))
+        widget.set_value(value)
+    return ok(at.run())
+
+
+def final_auroc(run_dir: Path) -> float:
+    """The last epoch's AUROC of the run's own score, read from its folder."""
+    run = load_run(run_dir)
+    last = run.records[-1]
+    return last["metrics"][last["primary_score"]]["auroc"]
+
+
+def figure(at: AppTest, i: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[i].proto.spec)
+
+
+def trace_ys(fig: dict) -> list[list[float]]:
+    """y values of every trace (plotly sends arrays as base64 typed arrays)."""
+    import base64
+
+    out = []
+    for t in fig["data"]:
+        y = t.get("y")
+        if isinstance(y, dict):
+            y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist()
+        out.append(list(y or []))
+    return out
+
+
+# ------------------------------------------------------------------------- spec ↔ fields
+
+@pytest.mark.parametrize("name", ["table2", "fig2-rho", "fig4-lambda", "ablation"])
+@pytest.mark.parametrize("preset", ["quick", "paper"])
+def test_fields_give_back_every_built_in_spec(name, preset):
+    spec = builtin_spec(name, preset)
+    again = xv.spec_from_fields(xv.fields_from_spec(spec))
+    assert [p.run_id for p in expand(again)] == [p.run_id for p in expand(spec)]
+    assert again.folder_name == spec.folder_name and again.rules == spec.rules
+
+
+def test_field_parsers_read_what_the_help_says():
+    assert xv.parse_classes("all") == "all"
+    assert xv.parse_classes("0, 2 8") == [0, 2, 8]
+    assert xv.parse_classes("mnist: 0, 2; fashion-mnist: all") == {"mnist": [0, 2],
+                                                                    "fashion-mnist": "all"}
+    assert xv.parse_seeds("3") == 3 and xv.parse_seeds("0, 4, 7") == [0, 4, 7]
+    assert xv.parse_floats("0, 5e-5 0.5", "λ") == [0.0, 5e-5, 0.5]
+    assert xv.parse_floats("  ", "λ") is None
+    with pytest.raises(ValueError, match="λ: 'abc' is not a number"):
+        xv.parse_floats("0, abc", "λ")
+    with pytest.raises(ValueError, match="seeds"):
+        xv.parse_seeds("two")
+    more = xv.toml_text({"axes": {"init": ["released", "pytorch"]},
+                         "config": {"warmup_epochs": 1, "lr": 5e-05, "deep-svdd": {"objective": "soft-boundary"}}})
+    import tomllib
+
+    assert tomllib.loads(more) == {"axes": {"init": ["released", "pytorch"]},
+                                   "config": {"warmup_epochs": 1, "lr": 5e-05,
+                                              "deep-svdd": {"objective": "soft-boundary"}}}
+
+
+def test_figures_of_an_experiment_with_no_finished_run_hold_only_the_papers_values(tmp_path):
+    """Fig. 2 before any cell is complete (it raised on an empty data-set panel): no curve of
+    ours, only the paper's Table 2 values as crosses."""
+    spec = builtin_spec("fig2-rho", "quick").narrowed(methods=["iaead", "cae"])
+    plan = xv.ExperimentWatch().plan(spec, tmp_path, None, "cpu")
+    results, agg, ids = xv.cells(plan)
+    assert not agg["complete"].any() and len(ids) == len(agg)
+    (fig,) = xv.figures(plan, results, agg)
+    assert {t.name for t in fig.data} == {"paper: IAEAD", "paper: CAE"}
+    # The paper's class-averaged AUROC of IAEAD on MNIST at ρ = 10 % (Table 2), in %.
+    from iaead_core.paper import paper_auroc
+
+    mnist = [t for t in fig.data if t.name == "paper: IAEAD" and t.xaxis == "x"][0]
+    assert list(mnist.y) == pytest.approx([100 * paper_auroc("mnist", "iaead", r) for r in (0.1, 0.2)])
+
+
+# ----------------------------------------------------------------------------- the page
+
+def test_built_in_specs_show_their_size_and_cost_before_starting(lab):
+    at = ok(page())
+    assert at.title[0].value == "Experiments"
+    # With no saved experiment the page starts from Fig. 4 at quick scale:
+    # 2 data sets × 10 classes × 11 λ values × 5 seeds (hand count of the spec).
+    assert "1100 runs" in markdown(at)
+    spec = builtin_spec("fig4-lambda", "quick")
+    device = select_device("auto").type  # the estimates are for this machine's device
+    total = sum(run_seconds(p.config, device) for p in expand(spec))
+    assert "**1100 of 1100 runs to train**" in markdown(at)
+    assert f"about **{format_duration(total)}**" in markdown(at)
+    assert "0 of 1100 runs completed · 1100 not started" in progress(at)
+    # The ablation: (3 MNIST + 2 Fashion-MNIST classes) × 2 inits × (λ = 0, where ν is
+    # unused, + λ = 5e-5 × 2 values of ν) × 1 seed = 30 runs.
+    at.selectbox(key="exp_base").set_value("ablation").run()
+    assert "**30 of 30 runs to train**" in markdown(ok(at))
+    # Table 2 at paper scale: 8 methods × (10 + 10 + 10 + 10 + 20 classes) × 2 ρ × 5 seeds.
+    at.selectbox(key="exp_base").set_value("table2").run()
+    at.radio(key="exp_preset").set_value("paper").run()
+    assert "table2-paper" in markdown(ok(at)) and "4800 runs" in markdown(at)
+
+
+def test_a_tiny_spec_fills_in_resumes_and_opens_its_cells(lab):
+    at = compose_tiny(page())
+    assert "**2 of 2 runs to train**" in markdown(at)
+    at.button(key="exp_start").click()
+    ok(at.run())
+    assert any("queued 2 run(s) of tiny-quick" in s.value for s in at.success)
+    at = wait_for(at, lambda a: "2 of 2 runs completed" in progress(a))
+    runs = lab / "experiments" / "tiny-quick" / "runs"
+    spec = ExperimentSpec.from_dict(json.loads((runs.parent / "spec.json").read_text()))
+    plans = {p.point["lam"]: p for p in expand(spec)}
+    auroc = {lam: final_auroc(runs / p.run_id) for lam, p in plans.items()}
+
+    # Fig. 4 filled in: λ = 0 in its own panel, 5e-5 on the log axis, AUROC in %.
+    ys = [y for y in trace_ys(figure(at)) if y]
+    assert sorted(round(v, 6) for y in ys for v in y) == sorted(round(100 * a, 6) for a in auroc.values())
+    # Table 2: each cell is the run's AUROC in %, the paper's value beside λ = 5e-5 only.
+    table = at.dataframe[0].value
+    cells = dict(zip(table["λ"], table["AUROC %"]))
+    assert cells["0"] == f"{100 * auroc[0.0]:.2f}"
+    assert cells["5e-5"].startswith(f"{100 * auroc[5e-5]:.2f} (paper 92.05, Δ ")
+    # Each cell links to its runs on the Runs page.
+    links = dict(zip(table["λ"], table["runs"]))
+    assert links["0"] == f"runs?experiment=tiny-quick&runs={plans[0.0].run_id}"
+    # The report the downloads give holds the same numbers, and the HTML is also written.
+    plan = xv.ExperimentWatch().plan(spec, lab / "experiments", str(state.data_root()))
+    assert f"{100 * auroc[0.0]:.2f}" in xv.report_markdown(plan)
+    assert b"<html>" in xv.report_html(plan)[:200]
+    assert (runs.parent / "report" / "report.html").is_file()
+    assert {b.proto.label for b in at.get("download_button")} == {
+        "Report (HTML)", "Tables (Markdown)", "Runs (CSV)"}
+
+    # Resume with one more λ: only the new run trains; finished folders are not touched.
+    stamps = {p.run_id: (runs / p.run_id / "status.json").stat().st_mtime_ns for p in plans.values()}
+    at.text_input(key="exp_lam").set_value("0, 5e-5, 5e-4").run()
+    assert "**1 of 3 runs to train**" in markdown(ok(at))
+    at.button(key="exp_start").click()
+    ok(at.run())
+    assert any("queued 1 run(s)" in s.value for s in at.success)
+    at = wait_for(at, lambda a: "3 of 3 runs completed" in progress(a))
+    assert {r: (runs / r / "status.json").stat().st_mtime_ns for r in stamps} == stamps
+    jobs = state._registry(str((lab / "runs").resolve())).jobs("experiment-tiny-quick")
+    assert len(jobs) == 3 and all(j.status == "completed" for j in jobs)
+
+    # The cell's link opens exactly its run on the Runs page, with its AUROC.
+    runs_page = AppTest.from_file(str(ROOT / "app" / "pages" / "runs.py"), default_timeout=120)
+    runs_page.query_params["experiment"] = "tiny-quick"
+    runs_page.query_params["runs"] = plans[0.0].run_id
+    ok(runs_page.run())
+    shown = runs_page.dataframe[0].value
+    assert list(shown["run_id"]) == [plans[0.0].run_id]
+    assert float(shown["auroc"].iloc[0]) == pytest.approx(auroc[0.0])
+
+
+def test_stop_keeps_what_finished_and_start_resumes(lab):
+    at = compose_tiny(page(), exp_epochs=300)
+    at.button(key="exp_start").click()
+    reg = state._registry(str((lab / "runs").resolve()))
+    at = wait_for(at, lambda a: any(j.status == "running" and j.records
+                                    for j in reg.jobs("experiment-tiny-quick")))
+    at.button(key="exp_stop").click()
+    ok(at.run())
+    end = time.time() + 30
+    while reg.group_active("experiment-tiny-quick"):
+        assert time.time() < end, "the experiment did not stop"
+        time.sleep(0.2)
+    at = wait_for(at, lambda a: "1 stopped" in progress(a))
+    assert "0 of 2 runs completed · 1 stopped · 1 not started" in progress(at)
+    folder = lab / "experiments" / "tiny-quick"
+    stopped = [d for d in (folder / "runs").iterdir()]
+    assert len(stopped) == 1 and load_run(stopped[0]).status["status"] == "stopped"
+    # Resume: the stopped run's folder is cleared (and logged) and both runs are queued again.
+    at.button(key="exp_start").click()
+    ok(at.run())
+    assert any("queued 2 run(s)" in s.value for s in at.success)
+    events = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+    assert [e["previous"] for e in events if e["event"] == "cleared"] == ["stopped"]
+    assert sum(j.active for j in reg.jobs("experiment-tiny-quick")) == 2
+    reg.stop_group("experiment-tiny-quick")
+
+
+def test_bad_input_and_a_busy_experiment_are_said_in_words(lab):
+    at = compose_tiny(page())
+    at.text_input(key="exp_lam").set_value("0, abc").run()
+    assert any("λ: 'abc' is not a number" in e.value for e in ok(at).error)
+    at.text_input(key="exp_lam").set_value("0, 5e-5")
+    at.text_input(key="exp_classes").set_value("12").run()
+    assert any("This spec cannot run" in e.value and "12" in e.value for e in ok(at).error)
+    at.text_input(key="exp_classes").set_value("0")
+    at.text_area(key="exp_more").set_value("[axes]\nwidht = [8, 16]").run()
+    assert any("'widht' is neither a TrainConfig field" in e.value for e in ok(at).error)
+    at.text_area(key="exp_more").set_value("").run()
+    # The command line holds the experiment (a live process in driver.json): no start.
+    folder = lab / "experiments" / "tiny-quick"
+    folder.mkdir(parents=True)
+    (folder / "driver.json").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                                    "heartbeat": time.time()}))
+    at.button(key="exp_start").click()
+    ok(at.run())
+    assert any("Not started" in e.value and f"process {os.getpid()}" in e.value for e in at.error)
+    assert state._registry(str((lab / "runs").resolve())).jobs("experiment-tiny-quick") == []
+
+
+def test_the_lab_lists_both_pages_and_starts_umaps_warm_up(lab):
+    from iaead_core.projection import warm_up_state
+
+    at = ok(AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120).run())
+    assert at.title[0].value == "Train"
+    # main.py started UMAP's warm-up before anything imported umap (it sets numba's cache).
+    assert warm_up_state()["state"] in ("warming", "warm") and os.environ.get("NUMBA_CACHE_DIR")
+    at.switch_page("pages/experiments.py")
+    assert ok(at.run()).title[0].value == "Experiments"
+    at.switch_page("pages/images.py")
+    assert ok(at.run()).title[0].value == "Your images"

@@ -1,0 +1,230 @@
+"""The Your images page through streamlit.testing.v1.AppTest, on folders written from real
+Fashion-MNIST: read (counts, files skipped and why, preview), train (losses only without
+labels, AUROC with them), rank with a moving threshold, download, score a second folder, a
+zip upload, and bad input in words. Needs the real Fashion-MNIST files."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from app import state  # noqa: E402
+from iaead_core.detector import Detector, score_images  # noqa: E402
+from iaead_core.images import load_image_folder  # noqa: E402
+from iaead_core.runs import load_run  # noqa: E402
+
+PAGE = ROOT / "app" / "pages" / "images.py"
+SNEAKER, BAG = 7, 8  # Fashion-MNIST classes
+
+
+@pytest.fixture(scope="module")
+def fashion(shared_data_root):
+    from iaead_core.data import load_pool
+
+    return load_pool("fashion-mnist", shared_data_root)
+
+
+def write_pngs(folder: Path, images: np.ndarray, prefix: str, resize_every: int = 0) -> None:
+    """One PNG per image; every ``resize_every``-th one enlarged to 40×40 (mixed sizes)."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for j, a in enumerate(images):
+        im = Image.fromarray(a[0])
+        if resize_every and j % resize_every == 0:
+            im = im.resize((40, 40))
+        im.save(folder / f"{prefix}_{j:03d}.png")
+
+
+def pick(fashion, cls: int, n: int, seed: int, other: bool = False) -> np.ndarray:
+    x, y = fashion
+    rng = np.random.default_rng(seed)
+    return x[rng.choice(np.flatnonzero((y != cls) if other else (y == cls)), n, replace=False)]
+
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch, shared_data_root):
+    """A fresh runs folder (so a fresh job registry); its jobs are stopped afterwards."""
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("IAEAD_RUNS_DIR", str(runs))
+    monkeypatch.setenv("IAEAD_DATA_ROOT", str(shared_data_root))
+    yield tmp_path
+    state._registry(str(runs.resolve())).shutdown()
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def settle(at: AppTest, busy=lambda a: any(w in i.value for i in a.info for w in ("Reading", "Scoring")),
+           timeout: float = 120.0) -> AppTest:
+    """Re-run (as the polling fragment does) until nothing is being read or scored."""
+    end = time.time() + timeout
+    while True:
+        ok(at.run())
+        if not busy(at):
+            return at
+        assert time.time() < end, [i.value for i in at.info]
+        time.sleep(0.3)
+
+
+def read_folder(at: AppTest, path: Path) -> AppTest:
+    at.text_input(key="img_path").set_value(str(path))
+    at.button(key="img_read").click()
+    return settle(at)
+
+
+def train(at: AppTest, method: str, epochs: int, runs: Path) -> AppTest:
+    at.selectbox(key="img_method").set_value(method)
+    at.number_input(key="img_epochs_quick").set_value(epochs)
+    at.button(key="img_start").click()
+    end = time.time() + 150
+    while True:
+        ok(at.run())
+        if any("completed after" in p.proto.text for p in at.get("progress")):
+            return settle(at, lambda a: any("Reading the images" in i.value for i in a.info))
+        assert time.time() < end, [p.proto.text for p in at.get("progress")]
+        time.sleep(0.5)
+
+
+def the_run(runs: Path):
+    (d,) = [d for d in runs.iterdir() if (d / "config.json").exists()]
+    return load_run(d)
+
+
+def test_read_train_rank_threshold_and_score_a_second_folder(lab, fashion):
+    # 100 sneakers (a third enlarged to 40×40, half in a sub-folder) and 10 other garments,
+    # plus a corrupt PNG and a text file.
+    folder = lab / "shop"
+    write_pngs(folder, pick(fashion, SNEAKER, 50, 0), "sneaker", resize_every=3)
+    write_pngs(folder / "more", pick(fashion, SNEAKER, 50, 1), "sneaker")
+    write_pngs(folder, pick(fashion, SNEAKER, 10, 2, other=True), "other")
+    (folder / "broken.png").write_bytes(b"not really a png")
+    (folder / "notes.txt").write_text("shelf 3")
+
+    at = read_folder(ok(AppTest.from_file(str(PAGE), default_timeout=120).run()), folder)
+    assert at.title[0].value == "Your images"
+    m = metrics(at)
+    assert (m["images used"], m["unreadable, skipped"], m["other files, ignored"],
+            m["channels"], m["labels"]) == ("110", "1", "1", "1", "none")
+    left_out = at.dataframe[0].value
+    assert dict(zip(left_out["file"], left_out["kind"])) == {"broken.png": "unreadable image",
+                                                            "notes.txt": "not an image"}
+    assert "not a readable image" in left_out["not used because"].iloc[0]
+    assert len(at.get("image")[0].proto.imgs) == 24  # the preview's first page
+
+    runs = lab / "runs"
+    at = train(at, "cae", 4, runs)
+    charts = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert charts == ["Losses and radius per epoch", "Scores of the training images"]  # no AUROC
+    assert any("the curves show the losses only" in c.value for c in at.caption)
+
+    run = the_run(runs)
+    assert run.meta["data"]["n"] == 110 and run.config["dataset"] == "folder"
+    scores = run.load_final()["score_reconstruction"].astype(np.float64)
+    # Contamination ρ = 10 % (the guess at training): the (1 − ρ)-quantile of the scores.
+    thr = np.quantile(scores, 0.9)
+    assert metrics(at)["flagged"] == f"{int((scores > thr).sum())} of 110"
+    hist = json.loads(at.get("plotly_chart")[1].proto.spec)
+    assert hist["layout"]["shapes"][0]["x0"] == pytest.approx(thr)
+    at.slider(key="img_thr_rho").set_value(0.2).run()
+    assert metrics(ok(at))["flagged"] == f"{int((scores > np.quantile(scores, 0.8)).sum())} of 110"
+    at.radio(key="img_thr_kind").set_value("quantile").run()
+    at.slider(key="img_thr_q").set_value(0.95).run()
+    assert metrics(ok(at))["flagged"] == f"{int((scores > np.quantile(scores, 0.95)).sum())} of 110"
+    # The ranked images, most anomalous first, 24 a page; page 5 holds the last 14.
+    page1 = at.get("image")[1].proto.imgs
+    top = np.sort(scores)[::-1][:24]
+    assert [i.caption.split(" · ")[1] for i in page1] == [f"{s:.3g}" for s in top]
+    assert page1[0].caption.startswith("#1 · ")
+    at.number_input(key="img_page").set_value(5).run()
+    assert len(ok(at).get("image")[1].proto.imgs) == 110 - 4 * 24
+    # The run folder got the ranking the CLI writes, with its threshold.
+    ranking = (run.dir / "ranking.csv").read_text().splitlines()
+    assert ranking[0].startswith("path,score,rank,flagged") and len(ranking) == 111
+    assert "contamination 0.1" in ranking[1]
+    assert [float(line.split(",")[1]) for line in ranking[1:25]] == pytest.approx(top.tolist())
+
+    # Score a second folder: 10 new sneakers and 5 bags, at q = 0.95 of the training scores.
+    new = lab / "new"
+    write_pngs(new, pick(fashion, SNEAKER, 10, 3), "sneaker")
+    write_pngs(new, pick(fashion, BAG, 5, 4), "bag")
+    at.text_input(key="img_new_path").set_value(str(new))
+    at.button(key="img_score").click()
+    at = settle(at)
+    det = Detector.from_run(run)
+    data = load_image_folder(new, channels=1, min_images=1)
+    expected = score_images(det.method_, data.images, rule="reconstruction",
+                            reference_latent=det.latent_mean_, epoch=det.epoch_)
+    n_flag = int((expected > np.quantile(scores, 0.95)).sum())
+    said = [m.value for m in at.markdown if "new images" in m.value]
+    assert said and "**15 new images**" in said[0] and f"**{n_flag} flagged**" in said[0]
+    (csv,) = (run.dir / "scored").glob("*.csv")
+    assert len(csv.read_text().splitlines()) == 1 + 15 + 110
+
+
+def test_labelled_folders_show_the_auroc_curve_too(lab, fashion):
+    folder = lab / "labelled"
+    write_pngs(folder / "normal", pick(fashion, SNEAKER, 60, 5), "s")
+    write_pngs(folder / "anomaly", pick(fashion, BAG, 6, 6), "b")
+    at = read_folder(ok(AppTest.from_file(str(PAGE), default_timeout=120).run()), folder)
+    assert metrics(at)["labels"] == "60 normal + 6 anomalies"
+    at = train(at, "iaead", 3, lab / "runs")
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert titles[0].startswith("AUROC per epoch") and titles[1] == "Losses and radius per epoch"
+    run = the_run(lab / "runs")
+    auroc = run.records[-1]["metrics"]["latent_mean"]["auroc"]
+    assert any(f"AUROC {auroc:.3f}" in c.value for c in at.caption)
+    # IAEAD learns a radius R: flag the codes farther than R from c (eq. 7).
+    final = run.load_final()
+    at.radio(key="img_thr_kind").set_value("radius").run()
+    outside = int((final["score_latent_c"] > float(final["R"])).sum())
+    assert metrics(ok(at))["flagged"] == f"{outside} of 66" and metrics(at)["score"] == "latent_c"
+
+
+def test_a_zip_upload_and_bad_input_in_words(lab, fashion):
+    at = ok(AppTest.from_file(str(PAGE), default_timeout=120).run())
+    at.button(key="img_read").click().run()
+    assert "Give the path of a folder" in ok(at).sidebar.error[0].value
+    at = read_folder(at, lab / "nowhere")
+    assert any("does not exist" in e.value for e in at.error)
+    few = lab / "few"
+    write_pngs(few, pick(fashion, SNEAKER, 10, 7), "s")
+    at = read_folder(at, few)
+    assert any("holds 10 readable image(s); at least 50" in e.value for e in at.error)
+
+    at.radio(key="img_how").set_value("zip").run()
+    at.file_uploader(key="img_zip").set_value(("notes.zip", b"plain text", "application/zip"))
+    at.button(key="img_read").click().run()
+    assert "notes.zip is not a zip archive" in ok(at).sidebar.error[0].value
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for j, a in enumerate(pick(fashion, SNEAKER, 60, 8)):
+            png = io.BytesIO()
+            from PIL import Image
+
+            Image.fromarray(a[0]).save(png, "PNG")
+            z.writestr(f"photos/{j:02d}.png", png.getvalue())
+    at.file_uploader(key="img_zip").set_value(("photos.zip", buf.getvalue(), "application/zip"))
+    at.button(key="img_read").click()
+    at = settle(at)
+    assert metrics(at)["images used"] == "60" and not at.sidebar.error
+    (kept,) = (lab / "runs" / ".uploads").glob("*-photos.zip")
+    assert kept.read_bytes() == buf.getvalue()
