@@ -46,15 +46,15 @@ def add_image_arguments(train_parser: argparse.ArgumentParser) -> None:
         "fraction, and the top ρ of the ranking are flagged.")
     g.add_argument("--images", metavar="PATH", default=None,
                    help="folder (nested allowed) or .zip of PNG, JPEG, BMP or TIFF images, at "
-                        "least 50; over 100,000 are subsampled")
+                        "least 50; over 100,000 are subsampled (default: none, train on --dataset)")
     g.add_argument("--channels", default="auto", choices=("auto", "1", "3"),
-                   help="1 (grey) or 3 (colour); auto: 3 when any image is in colour")
+                   help="1 (grey) or 3 (colour); auto: 3 when any image is in colour (default: auto)")
     g.add_argument("--fit", default="pad", choices=FITS,
                    help="how images become 32x32: pad (aspect kept, black borders) or crop "
-                        "(centre crop)")
+                        "(centre crop) (default: pad)")
     g.add_argument("--labels", metavar="CSV", default=None,
                    help="optional CSV of filename,label (normal/anomaly) for metrics; folders "
-                        "named normal/ and anomaly/ also give labels")
+                        "named normal/ and anomaly/ also give labels (default: none)")
 
 
 def add_score_parser(subparsers: Any) -> argparse.ArgumentParser:
