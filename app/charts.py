@@ -1,7 +1,15 @@
-"""Plotly figures of the lab, built from records, tables and arrays (no Streamlit here)."""
+"""Plotly figures of the lab, built from records, tables and arrays (no Streamlit here).
+
+Conventions: colour = method (or class), line dash = scoring rule, marker symbol = method (so
+two curves that coincide stay visible: the one drawn first is wider and shows around the
+other); a metric reported as *degenerate* (its scores differ only by float noise) is drawn as
+an open marker and says so on hover; log axes say "(log scale)" and carry one tick per decade
+written like λ (``1e-5``), never with SI prefixes (``10µ``).
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,14 +17,18 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from iaead_core.analysis import METRIC_NAMES, RULE_TITLES, curve_frame, format_lambda, loss_frame
+from iaead_core.analysis import METRIC_NAMES, curve_frame, format_lambda, loss_frame
 
-from .views import RunItem
+from .explain import DEGENERATE_WHY, metric_text, rule_name, single_value
+from .views import RunItem, radius_series
 
 __all__ = ["auroc_chart", "loss_chart", "projection_chart", "hypersphere_chart", "sweep_chart",
-           "compare_chart", "METHOD_COLOURS"]
+           "compare_chart", "log_ticks", "class_name", "METHOD_COLOURS"]
 
-METHOD_COLOURS = {"iaead": "#2c6fbb", "cae": "#e07b22", "deep-svdd": "#2a9d55"}
+METHOD_COLOURS = {"iaead": "#2c6fbb", "cae": "#e07b22", "deep-svdd": "#2a9d55",
+                  "drae": "#c0392b", "rdae": "#8e44ad", "dagmm": "#16a085", "memae": "#d4a017",
+                  "rsrae": "#34495e"}
+_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "cross", "star", "hexagon", "pentagon"]
 _PALETTE = ["#2c6fbb", "#e07b22", "#2a9d55", "#c0392b", "#8e44ad", "#16a085", "#7f8c8d",
             "#d4a017", "#34495e", "#e84393"]
 _DASH = {"latent_mean": "solid", "latent_c": "dash", "reconstruction": "dot", "svdd": "dashdot"}
@@ -27,6 +39,40 @@ def class_name(k: int, class_names) -> str:
     """``"3"`` for digits, ``"3 · dress"`` for named classes (no "0 0" legends)."""
     name = class_names[k] if k < len(class_names) else str(k)
     return name if name == str(k) else f"{k} · {name}"
+
+
+def log_ticks(values, max_ticks: int = 8) -> tuple[list[float], list[str]]:
+    """Tick positions and labels for a log axis: one per decade spanning the positive finite
+    ``values`` (every second or third decade when there are many), written ``1e-5``, ``0.1``,
+    ``1``, ``10`` (:func:`iaead_core.analysis.format_lambda`)."""
+    v = np.asarray([x for x in np.ravel(values) if x is not None], np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0:
+        return [], []
+    lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
+    if lo == hi:
+        hi += 1
+    step = max(1, math.ceil((hi - lo + 1) / max_ticks))
+    vals = [10.0 ** k for k in range(lo, hi + 1, step)]
+    return vals, [format_lambda(x) for x in vals]
+
+
+def _flat_band(values: np.ndarray, rtol: float = 1e-3) -> list[float] | None:
+    """An axis range of ±5 % around values that vary by less than ``rtol`` of their size
+    (plotly would zoom into the float noise and write seven-digit ticks); None otherwise."""
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return None
+    mid, span = float(np.median(v)), float(np.ptp(v))
+    if span > rtol * abs(mid) or mid == 0:
+        return None
+    return [mid - 0.05 * abs(mid), mid + 0.05 * abs(mid)]
+
+
+def _width(i: int) -> float:
+    """Line width of the ``i``-th curve: earlier curves are wider, so a later curve drawn on
+    top of one it coincides with leaves a visible border."""
+    return max(2.0, 6.0 - 2.0 * i)
 
 
 def _colour(item: RunItem, i: int) -> str:
@@ -49,42 +95,78 @@ def _epoch_axis(fig: go.Figure, items: Sequence[RunItem]) -> None:
 
 
 def auroc_chart(items: Sequence[RunItem], metric: str = "auroc") -> go.Figure:
-    """One line per run × scoring rule: colour = method, dash = scoring rule."""
+    """One line per run × scoring rule: colour and marker = method, dash = scoring rule; the
+    legend groups the rules under their method. Degenerate points are open markers."""
     fig = go.Figure()
     for i, item in enumerate(items):
         df = curve_frame(item.records, item.label, item.method)
+        by_epoch = {r["epoch"]: r.get("metrics") or {} for r in item.records}
         for rule, part in df.groupby("rule", sort=False):
+            ms = [by_epoch.get(e, {}).get(rule) for e in part["epoch"]]
+            degen = [bool(isinstance(m, dict) and m.get("degenerate")) for m in ms]
+            hover = [metric_text(m, metric) for m in ms]
             fig.add_trace(go.Scatter(
-                x=part["epoch"], y=part[metric], mode="lines+markers", marker=dict(size=5),
-                name=f"{item.label} · {RULE_TITLES.get(rule, rule)}",
-                line=dict(color=_colour(item, i), dash=_DASH.get(rule, "solid"), width=2)))
+                x=part["epoch"], y=part[metric], mode="lines+markers",
+                name=rule_name(rule, item.method), legendgroup=item.label,
+                legendgrouptitle_text=item.label,
+                customdata=hover,
+                hovertemplate=f"{item.label} · {rule_name(rule, item.method)}<br>"
+                              "epoch %{x}: %{customdata}<extra></extra>",
+                marker=dict(size=[11 if d else _width(i) + 4 for d in degen],
+                            symbol=[f"{_SYMBOLS[i % len(_SYMBOLS)]}-open" if d else _SYMBOLS[i % len(_SYMBOLS)]
+                                    for d in degen]),
+                # earlier runs are drawn wider, so a later curve on top leaves them visible
+                line=dict(color=_colour(item, i), dash=_DASH.get(rule, "solid"),
+                          width=_width(i))))
+    if any(isinstance(m, dict) and m.get("degenerate") for it in items for r in it.records
+           for m in (r.get("metrics") or {}).values()):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"degenerate ({DEGENERATE_WHY})",
+                                 marker=dict(symbol="circle-open", size=10, color="#555")))
     _epoch_axis(fig, items)
     fig.update_yaxes(title=METRIC_NAMES[metric], range=[0, 1.02])
     fig.add_hline(y=0.5, line=dict(color="#999", dash="dot", width=1),
                   annotation_text="chance", annotation_position="bottom right")
     fig = _layout(fig, f"{METRIC_NAMES[metric]} per epoch, every method × scoring rule "
-                       "(oracle monitoring)", 460)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.15, x=0, xanchor="left"),
+                       "(oracle monitoring)", 480)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.15, x=0, xanchor="left",
+                                  groupclick="toggleitem"),
                       margin=dict(b=40))
     return fig
 
 
 def loss_chart(items: Sequence[RunItem]) -> go.Figure:
-    """Reconstruction loss, SVDD loss (log axis) and radius R per epoch, one colour per run."""
-    fig = make_subplots(rows=1, cols=3, subplot_titles=("reconstruction loss", "SVDD loss",
-                                                        "radius R"))
+    """Reconstruction loss, SVDD loss (log axis) and radius R per epoch, one colour per run.
+    R is drawn only for methods that have one, and only where it is defined (not during
+    IAEAD's warm-up or Deep SVDD's pre-training)."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=(
+        "reconstruction loss", "SVDD loss (log scale)", "radius R (IAEAD, soft-boundary SVDD)"))
     shown = set()  # one legend entry per run, in the first panel that has it
+    svdd_values = []
     for i, item in enumerate(items):
         df = loss_frame(item.records, item.label)
+        df["R"] = radius_series(item.records, item.config)
         for col, key in enumerate(("reconstruction", "svdd", "R"), start=1):
-            if df[key].notna().any():
+            y = pd.to_numeric(df[key], errors="coerce")
+            if key == "svdd":
+                y = y.where(y > 0)  # a log axis cannot show 0
+                svdd_values += list(y.dropna())
+            if y.notna().any():
                 first = item.label not in shown
                 shown.add(item.label)
-                fig.add_trace(go.Scatter(x=df["epoch"], y=df[key], mode="lines+markers",
-                                         marker=dict(size=4), name=item.label,
-                                         legendgroup=item.label, showlegend=first,
-                                         line=dict(color=_colour(item, i))), row=1, col=col)
-    fig.update_yaxes(type="log", row=1, col=2)
+                fig.add_trace(go.Scatter(x=df["epoch"], y=y, mode="lines+markers",
+                                         marker=dict(size=_width(i) + 2, symbol=_SYMBOLS[i % len(_SYMBOLS)]),
+                                         name=item.label, legendgroup=item.label,
+                                         showlegend=first,
+                                         line=dict(color=_colour(item, i), width=_width(i))),
+                              row=1, col=col)
+    vals, text = log_ticks(svdd_values)
+    fig.update_yaxes(type="log", row=1, col=2, tickvals=vals or None, ticktext=text or None)
+    for col in (1, 3):  # a flat curve: a readable band around it, not 7.472613…7.472616
+        ys = np.concatenate([np.asarray(t.y, np.float64) for t in fig.data
+                             if t.xaxis == ("x" if col == 1 else f"x{col}")] or [np.zeros(0)])
+        band = _flat_band(ys)
+        if band is not None:
+            fig.update_yaxes(range=band, tickformat=".4~g", row=1, col=col)
     _epoch_axis(fig, items)
     fig = _layout(fig, "Losses and radius per epoch", 340)
     fig.update_layout(margin=dict(t=80), legend=dict(y=1.12))
@@ -117,52 +199,84 @@ def projection_chart(xy: np.ndarray, is_anomaly: np.ndarray, labels: np.ndarray,
 
 
 def hypersphere_chart(dist: np.ndarray, is_anomaly: np.ndarray, R: float | None,
-                      centre_name: str) -> go.Figure:
-    """Overlaid histograms of the distance to the centre, normals vs anomalies, R marked."""
+                      name: str, scale: float = 0.0) -> go.Figure:
+    """Histograms (image counts) of one distance per image, normals vs anomalies, R marked
+    when given.
+
+    When every distance is the same up to float noise (:func:`~app.explain.single_value`;
+    ``scale``: the codes' size, the yardstick for distances that are all ~0) a
+    histogram has nothing to draw (zero-width bins, densities of 1e12): one bar per group is
+    drawn instead, at that value, labelled with it.
+    """
+    d = np.asarray(dist, np.float64)
+    y = np.asarray(is_anomaly, bool)
     fig = go.Figure()
-    span = float(np.ptp(dist)) if len(dist) else 0.0
-    bins = dict(start=float(dist.min()), end=float(dist.max()) + 1e-12, size=max(span / 40, 1e-12))
-    for flag, name, colour in ((False, "normal", _NORMAL), (True, "anomaly", _ANOMALY)):
-        fig.add_trace(go.Histogram(x=dist[is_anomaly == flag], name=name, xbins=bins,
-                                   marker_color=colour, opacity=0.6, histnorm="probability density"))
-    fig.update_layout(barmode="overlay")
-    if R is not None and R > 0:
-        fig.add_vline(x=R, line=dict(color="#333", dash="dash"), annotation_text=f"R = {R:.3g}")
-    fig.update_xaxes(title=f"distance to {centre_name}")
-    fig.update_yaxes(title="density")
-    return _layout(fig, "Hypersphere view", 280)
+    if d.size and single_value(d, scale):
+        value = float(np.median(d[np.isfinite(d)])) if np.isfinite(d).any() else float("nan")
+        label = f"{value:.4g} for all {d.size:,} images (all within {np.ptp(d):.1g})"
+        for flag, group, colour in ((False, "normal", _NORMAL), (True, "anomaly", _ANOMALY)):
+            count = int((y == flag).sum())
+            fig.add_trace(go.Bar(x=[label], y=[count], name=group, marker_color=colour,
+                                 text=[f"{count:,}"], textposition="auto"))
+        fig.update_layout(barmode="stack")
+        fig.update_xaxes(title=name, type="category")
+    else:
+        span = float(np.ptp(d)) if d.size else 0.0
+        bins = dict(start=float(d.min()), end=float(d.max()) + span * 1e-6, size=span / 40) if d.size else None
+        for flag, group, colour in ((False, "normal", _NORMAL), (True, "anomaly", _ANOMALY)):
+            fig.add_trace(go.Histogram(x=d[y == flag], name=group, xbins=bins, marker_color=colour,
+                                       opacity=0.6))
+        fig.update_layout(barmode="overlay")
+        if R is not None and math.isfinite(R) and R > 0:
+            fig.add_vline(x=R, line=dict(color="#333", dash="dash"), annotation_text=f"R = {R:.3g}")
+        fig.update_xaxes(title=name, tickformat=".3~g")
+    fig.update_yaxes(title="images")
+    return _layout(fig, "Histogram, per image", 300)
 
 
 def sweep_chart(summary: pd.DataFrame, metric: str, best_lam: float) -> go.Figure:
     """Metric against λ: λ = 0 in its own narrow panel, the rest on a log axis; mean ± std
-    over seeds per class; collapsed points drawn as red crosses; the paper's best λ marked."""
+    over seeds per class; collapsed points drawn as red crosses, degenerate metrics as open
+    markers; the paper's best λ marked."""
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.1, 0.9],
                         horizontal_spacing=0.02)
+    has_degen = "degenerate" in summary.columns
     for i, (cls, part) in enumerate(summary.groupby("normal_class", sort=True)):
         colour = _PALETTE[i % len(_PALETTE)]
         for col, sel in ((1, part["lam"] == 0), (2, part["lam"] > 0)):
             p = part[sel]
             if p.empty:
                 continue
+            degen = p["degenerate"].astype(bool).tolist() if has_degen else [False] * len(p)
             fig.add_trace(go.Scatter(
                 x=["0"] * len(p) if col == 1 else p["lam"], y=p["mean"],
                 error_y=dict(type="data", array=p["std"], visible=True),
                 mode="lines+markers" if col == 2 else "markers", name=f"class {cls}",
                 legendgroup=str(cls), showlegend=bool(col == 2 or (part["lam"] > 0).sum() == 0),
-                marker=dict(size=9, color=colour), line=dict(color=colour),
-                customdata=np.stack([p["n"], [format_lambda(v) for v in p["lam"]]], axis=1),
-                hovertemplate="λ=%{customdata[1]}<br>mean %{y:.3f}<br>seeds %{customdata[0]}"),
+                marker=dict(size=[12 if d else 9 for d in degen], color=colour,
+                            symbol=["circle-open" if d else "circle" for d in degen],
+                            line=dict(width=2, color=colour)),
+                line=dict(color=colour),
+                customdata=np.stack([p["n"].astype(str), [format_lambda(v) for v in p["lam"]],
+                                     ["degenerate: " + DEGENERATE_WHY if d else "" for d in degen]],
+                                    axis=1),
+                hovertemplate="λ=%{customdata[1]}<br>mean %{y:.3f}<br>seeds %{customdata[0]}"
+                              "<br>%{customdata[2]}<extra></extra>"),
                 row=1, col=col)
-            bad = p[p["collapsed"]]
+            bad = p[p["collapsed"].astype(bool)]
             if not bad.empty:
                 fig.add_trace(go.Scatter(
                     x=["0"] * len(bad) if col == 1 else bad["lam"], y=bad["mean"], mode="markers",
-                    name="collapsed", legendgroup="collapsed", showlegend=False,
+                    name="collapsed", legendgroup="collapsed", showlegend=False, hoverinfo="skip",
                     marker=dict(symbol="x", size=14, color="#d62728", line=dict(width=2))),
                     row=1, col=col)
-    if summary["collapsed"].any():
+    if summary["collapsed"].astype(bool).any():
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="latent space collapsed",
                                  marker=dict(symbol="x", size=12, color="#d62728")), row=1, col=2)
+    if has_degen and summary["degenerate"].astype(bool).any():
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers",
+                                 name=f"degenerate ({DEGENERATE_WHY})",
+                                 marker=dict(symbol="circle-open", size=12, color="#555")), row=1, col=2)
     # The paper's best λ as a trace (shapes on log axes take log10 coordinates and are easy
     # to get wrong); the axis range is set from the data so one point cannot stretch it.
     lo = float(summary["mean"].min() - summary["std"].max() - 0.02) if len(summary) else 0.4
@@ -170,17 +284,20 @@ def sweep_chart(summary: pd.DataFrame, metric: str, best_lam: float) -> go.Figur
                              name=f"paper's best λ = {format_lambda(best_lam)}",
                              line=dict(color="#555", dash="dash")), row=1, col=2)
     fig.add_hline(y=0.5, line=dict(color="#999", dash="dot", width=1))
-    pos = summary.loc[summary["lam"] > 0, "lam"]
-    lams = np.log10(np.concatenate([pos.to_numpy(float), [best_lam]]))
-    fig.update_xaxes(type="log", title="λ (log scale)", row=1, col=2,
+    pos = summary.loc[summary["lam"] > 0, "lam"].to_numpy(float)
+    lams = np.log10(np.concatenate([pos, [best_lam]]))
+    vals, text = log_ticks(np.concatenate([pos, [best_lam]]))
+    fig.update_xaxes(type="log", title="λ (log scale)", row=1, col=2, tickvals=vals, ticktext=text,
                      range=[lams.min() - 0.5, lams.max() + 0.5])
     fig.update_xaxes(title="λ = 0", row=1, col=1, type="category")
     fig.update_yaxes(title=f"final {METRIC_NAMES[metric]} (mean ± std over seeds)", row=1, col=1)
     return _layout(fig, f"λ sensitivity: final {METRIC_NAMES[metric]} of IAEAD", 440)
 
 
-def compare_chart(agg: pd.DataFrame, metric: str) -> go.Figure:
-    """Per-epoch mean ± std bands, one per setting (``setting, epoch, mean, std, n``)."""
+def compare_chart(agg: pd.DataFrame, metric: str, degenerate: set | None = None) -> go.Figure:
+    """Per-epoch mean ± std bands, one per setting (``setting, epoch, mean, std, n``);
+    ``degenerate``: the (setting, epoch) points whose metric is degenerate (open markers)."""
+    degenerate = degenerate or set()
     fig = go.Figure()
     for i, (setting, part) in enumerate(agg.groupby("setting", sort=False)):
         colour = _PALETTE[i % len(_PALETTE)]
@@ -191,9 +308,22 @@ def compare_chart(agg: pd.DataFrame, metric: str) -> go.Figure:
                 y=np.concatenate([part["mean"] + part["std"], (part["mean"] - part["std"])[::-1]]),
                 fill="toself", fillcolor=colour, opacity=0.18, line=dict(width=0),
                 hoverinfo="skip", showlegend=False, legendgroup=setting))
-        fig.add_trace(go.Scatter(x=part["epoch"], y=part["mean"], mode="lines", name=setting,
-                                 legendgroup=setting, line=dict(color=colour, width=2)))
-    fig.update_xaxes(title="epoch")
+        degen = [(setting, e) in degenerate for e in part["epoch"]]
+        sym = _SYMBOLS[i % len(_SYMBOLS)]
+        fig.add_trace(go.Scatter(x=part["epoch"], y=part["mean"], mode="lines+markers",
+                                 name=setting, legendgroup=setting,
+                                 customdata=[f"degenerate ({DEGENERATE_WHY})" if d else "" for d in degen],
+                                 hovertemplate="epoch %{x}: %{y:.3f} %{customdata}",
+                                 marker=dict(size=[11 if d else _width(i) + 3 for d in degen],
+                                             symbol=[f"{sym}-open" if d else sym for d in degen]),
+                                 line=dict(color=colour, width=_width(i))))
+    if degenerate:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"degenerate ({DEGENERATE_WHY})",
+                                 marker=dict(symbol="circle-open", size=10, color="#555")))
+    last = int(agg["epoch"].max()) if len(agg) else 1
+    fig.update_xaxes(title="epoch", tick0=0, dtick=None if last > 12 else 1, tickformat="d")
     fig.update_yaxes(title=METRIC_NAMES[metric])
-    return _layout(fig, f"{METRIC_NAMES[metric]} of each run's own score per epoch "
-                        "(mean ± std over seeds)", 400)
+    fig = _layout(fig, f"{METRIC_NAMES[metric]} of each run's own score per epoch "
+                       "(mean ± std over seeds)", 420)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.15, x=0, xanchor="left"))
+    return fig

@@ -31,7 +31,7 @@ from iaead_core.config import TrainConfig
 from iaead_core.data import ContaminatedSet, DatasetUnavailableError, make_contaminated
 from iaead_core.engine import NonFiniteLossError, Trainer
 
-__all__ = ["Job", "JobRegistry", "BackgroundTasks", "ACTIVE", "FINISHED", "config_key",
+__all__ = ["Job", "JobRegistry", "BackgroundTasks", "Starter", "ACTIVE", "FINISHED", "config_key",
            "default_slots"]
 
 log = logging.getLogger("iaead.app.jobs")
@@ -56,6 +56,22 @@ def default_slots(device: str = "auto") -> int:
     return 1
 
 
+@dataclass(frozen=True)
+class Starter:
+    """Who asked for a group of jobs: one browser session of the lab.
+
+    Attributes
+    ----------
+    session : str — an id of the browser session (tab) that pressed Start.
+    where : str — how to recognise it in words (browser and address), may be "".
+    at : float — ``time.time()`` when it pressed Start.
+    """
+
+    session: str
+    where: str = ""
+    at: float = field(default_factory=time.time)
+
+
 @dataclass
 class Job:
     """One training run as the registry sees it. Pages get copies (:meth:`JobRegistry.jobs`);
@@ -70,8 +86,13 @@ class Job:
     records : per-epoch record dicts so far (kept when the run fails).
     error : words for a failed run (a diverged run names the epoch), else None.
     error_kind : "data" (data set unavailable), "diverged", "config" or "crash".
-    run_id, run_dir : the run folder, once the job has started.
+    run_id, run_dir : the run folder, once the job has started (``run_id`` may be given at
+        submission: an experiment's content-hash id).
     submitted, started, finished : ``time.time()`` stamps.
+    data : a ready data set to train on instead of the draw ``cfg`` describes (an
+        :class:`~iaead_core.images.ImageSet` of the user's images); dropped when the job ends.
+    runs_root : where its folder goes, if not the registry's runs root (an experiment's
+        ``runs/``).
     """
 
     key: str
@@ -88,6 +109,8 @@ class Job:
     started: float | None = None
     finished: float | None = None
     stop_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    data: Any = field(default=None, repr=False)
+    runs_root: Path | None = None
 
     @property
     def active(self) -> bool:
@@ -127,6 +150,7 @@ class JobRegistry:
         self._groups: dict[str, list[str]] = {}  # group id -> job keys
         self._group_kind: dict[str, str] = {}
         self._active_groups: dict[str, str] = {}  # content hash -> group id while active
+        self._starters: dict[str, list[Starter]] = {}  # group id -> sessions that asked for it
         self._data: OrderedDict[tuple, ContaminatedSet] = OrderedDict()
         self._data_cache_size = data_cache_size
         self._data_lock = threading.Lock()
@@ -138,13 +162,16 @@ class JobRegistry:
             t.start()
 
     # ------------------------------------------------------------------ submitting
-    def submit_group(self, cfgs: Sequence[TrainConfig], kind: str = "compare") -> str:
+    def submit_group(self, cfgs: Sequence[TrainConfig], kind: str = "compare",
+                     starter: Starter | None = None) -> str:
         """Queue a group of runs; returns the group id.
 
         If an identical group (same configs, same kind) is still queued or running, nothing
         is queued and its id is returned: a double click, a rerun or a second tab pressing
-        Start cannot start a duplicate. Each config gets ``extra = {"group", "kind"}`` so the
-        run folders remember their group after a server restart.
+        Start cannot start a duplicate (that tab is added to the group's starters). Each
+        config gets ``extra = {"group", "kind"}`` so the run folders remember their group
+        after a server restart. ``starter`` says which browser session asked
+        (:meth:`starters`), so a Stop from another session can ask for confirmation.
 
         Raises
         ------
@@ -161,6 +188,7 @@ class JobRegistry:
         with self._lock:
             gid = self._active_groups.get(content)
             if gid is not None and any(self._jobs[k].active for k in self._groups[gid]):
+                self._add_starter(gid, starter)
                 return gid
             gid = f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{content}"
             while gid in self._groups:  # same second, same content, previous one finished
@@ -172,14 +200,32 @@ class JobRegistry:
             self._groups[gid] = list(dict.fromkeys(keys))
             self._group_kind[gid] = kind
             self._active_groups[content] = gid
+            self._add_starter(gid, starter)
             self._lock.notify_all()
             return gid
 
-    def submit(self, cfg: TrainConfig, group: str = "", kind: str = "single") -> Job:
-        """Queue one run (or return the identical queued/running job). Returns a copy."""
+    def _add_starter(self, gid: str, starter: Starter | None) -> None:
+        if starter is None:
+            return
+        known = self._starters.setdefault(gid, [])
+        if all(s.session != starter.session for s in known):
+            known.append(starter)
+
+    def submit(self, cfg: TrainConfig, group: str = "", kind: str = "single", *,
+               data: Any = None, runs_root: str | Path | None = None,
+               run_id: str | None = None) -> Job:
+        """Queue one run (or return the identical queued/running job). Returns a copy.
+
+        ``data``: a ready data set to train on (e.g. the user's images) instead of the draw
+        ``cfg`` describes; ``runs_root`` / ``run_id``: where its folder goes and its name
+        (an experiment's ``runs/`` and content-hash id) instead of the registry's root and a
+        new id.
+        """
         cfg.validate()
+        place = dict(data=data, runs_root=None if runs_root is None else Path(runs_root),
+                     run_id=run_id)
         with self._lock:
-            job = self._add(cfg, group, kind)
+            job = self._add(cfg, group, kind, **place)
             if group:
                 self._groups.setdefault(group, [])
                 if job.key not in self._groups[group]:
@@ -188,12 +234,12 @@ class JobRegistry:
             self._lock.notify_all()
             return _copy(job)
 
-    def _add(self, cfg: TrainConfig, group: str, kind: str) -> Job:
+    def _add(self, cfg: TrainConfig, group: str, kind: str, **place: Any) -> Job:
         key = config_key(cfg)
         old = self._jobs.get(key)
         if old is not None and old.active:
             return old
-        job = Job(key=key, group=group, kind=kind, cfg=cfg)
+        job = Job(key=key, group=group, kind=kind, cfg=cfg, **place)
         self._jobs.pop(key, None)  # a finished job with the same key is replaced (re-run)
         self._jobs[key] = job
         self._queue.append(key)
@@ -226,6 +272,12 @@ class JobRegistry:
         """Group ids, newest first (optionally of one kind)."""
         with self._lock:
             return [g for g in reversed(self._groups) if kind is None or self._group_kind[g] == kind]
+
+    def starters(self, group: str) -> list[Starter]:
+        """The browser sessions that asked for a group, first one first (empty for a group
+        submitted without one, or one only on disk)."""
+        with self._lock:
+            return list(self._starters.get(group, []))
 
     def group_active(self, group: str) -> bool:
         """Whether any job of the group is queued or running."""
@@ -312,8 +364,9 @@ class JobRegistry:
         try:
             if job.stop_event.is_set():
                 raise _Stopped
-            trainer = Trainer(job.cfg, data=self._dataset(job.cfg), runs_root=self.runs_root,
-                              stop_event=job.stop_event)
+            data = job.data if job.data is not None else self._dataset(job.cfg)
+            trainer = Trainer(job.cfg, data=data, runs_root=job.runs_root or self.runs_root,
+                              stop_event=job.stop_event, run_id=job.run_id)
             with self._lock:
                 job.run_id, job.run_dir = trainer.run_id, trainer.run_dir
             for record in trainer.epochs():
@@ -333,6 +386,7 @@ class JobRegistry:
             status, error, kind = "failed", f"{type(e).__name__}: {e}", "crash"
         with self._lock:
             job.status, job.error, job.error_kind, job.finished = status, error, kind, time.time()
+            job.data = None  # a user's image set can be large; its run folder lists the files
             self._lock.notify_all()
 
 

@@ -3,52 +3,95 @@ and the polling fragment. Pages stay thin: they read state and call these."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Callable, Sequence
 
 import streamlit as st
 
-from iaead_core.analysis import METHOD_TITLES, time_left
+from iaead_core.analysis import METHOD_TITLES, format_lambda, time_left
 from iaead_core.config import PRESETS
 from iaead_core.data import DATASETS, OFFLINE_DEFAULT, dataset_status
 
 from . import charts, state
+from .explain import started_words
+from .jobs import JobRegistry, Starter
 from .views import RunItem, fmt_seconds
 
 __all__ = ["kept", "keep_widget_state", "dataset_picker", "class_label", "device_picker", "preset_picker",
-           "show_data_error", "progress_panel", "queue_panel", "failures", "poll",
-           "ORACLE_NOTE", "group_picker", "method_title"]
+           "show_data_error", "progress_panel", "queue_panel", "failures", "poll", "PERSIST",
+           "ORACLE_NOTE", "group_picker", "method_title", "starter", "stop_control",
+           "RELIABILITY_NOTE"]
+
+#: What every page does when a run folder vanishes or is corrupt (shown where it happens).
+RELIABILITY_NOTE = ("Run folders are read afresh on every refresh: a folder deleted (here or "
+                    "by hand) disappears from every page, and a corrupt one is listed on the "
+                    "Runs page with the reason instead of breaking a page.")
+
+_APP_RERUN = "_rerun_whole_app"
 
 ORACLE_NOTE = ("**Oracle monitoring.** The AUROC / AUPR curves use the ground-truth labels "
                "only to draw them: training never sees the labels, and no model is selected "
                "by them (the final model is the last epoch's, as in the paper).")
 
 _STATUS_WORDS = {"on disk": "on disk", "embedded": "built in, offline",
-                 "downloadable": "not on disk — downloads on first use"}
+                 "downloadable": "not on disk — downloads on first use",
+                 "corrupt": "a file on disk is damaged"}
 
 
 _KEPT = "_kept_widget_keys"
+
+
+def _supports_persist() -> bool:
+    import inspect
+
+    try:
+        return "persist_state" in inspect.signature(st.selectbox).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+#: Keyword arguments of every settings widget: Streamlit's own ``persist_state="session"``
+#: (1.67 and later) keeps a widget's value across page switches; older versions get {} and
+#: :func:`keep_widget_state` does the job by re-saving values through Session State.
+PERSIST: dict[str, str] = {"persist_state": "session"} if _supports_persist() else {}
 
 
 def kept(key: str, default=None) -> str:
     """Register a settings widget whose value must survive page switches; returns ``key``.
 
     Streamlit drops a widget's value once its page is not drawn, so a lecturer who sets λ,
-    looks at the Latent page and comes back would find λ reset. :func:`keep_widget_state`
-    (run at the top of every page) re-saves the registered values. The widget must
-    take its default from here (``default``), never from a ``value=``/``default=`` argument,
-    which Streamlit rejects next to a value set through Session State.
+    looks at the Latent page and comes back would find λ reset. The widget also takes
+    ``**PERSIST`` (Streamlit's session-wide persistence); on older Streamlit,
+    :func:`keep_widget_state` (run at the top of every page) re-saves the registered values.
+    The widget must take its default from here (``default``), never from a
+    ``value=``/``default=`` argument, which Streamlit rejects next to a value set through
+    Session State.
     """
     if default is not None:
         st.session_state.setdefault(key, default)
     st.session_state.setdefault(_KEPT, set()).add(key)
+    st.session_state.setdefault(_DRAWN, ("", set()))[1].add(key)
     return key
 
 
-def keep_widget_state() -> None:
-    """Re-save every :func:`kept` widget value so Streamlit's widget clean-up keeps it."""
+_DRAWN = "_kept_keys_drawn_last_run"
+
+
+def keep_widget_state(page: str = "") -> None:
+    """Re-save the :func:`kept` widget values so Streamlit's widget clean-up keeps them —
+    except those the same ``page`` (its name; "" for none) drew in its previous run, which
+    it draws again now. Re-saving a value through Session State makes Streamlit push it to
+    the browser, which would undo a change the user made while that run was still going (a
+    removed method coming back)."""
+    if PERSIST:  # Streamlit keeps them itself
+        return
+    last_page, drawn = st.session_state.get(_DRAWN, ("", set()))
+    skip = drawn if page and last_page == page else set()
     for key in st.session_state.get(_KEPT, ()):
-        if key in st.session_state:
+        if key in st.session_state and key not in skip:
             st.session_state[key] = st.session_state[key]
+    st.session_state[_DRAWN] = (page, set())
 
 
 def method_title(method: str) -> str:
@@ -67,13 +110,19 @@ def dataset_picker(key: str, container=st) -> str:
 
     names = list(DATASETS)
     default = "mnist" if dataset_status("mnist", root) == "on disk" else OFFLINE_DEFAULT
-    return container.selectbox("Data set", names, format_func=label, key=kept(key, default),
+    return container.selectbox("Data set", names, format_func=label, **PERSIST, key=kept(key, default),
                                help=f"Looked for under {root} (set IAEAD_DATA_ROOT to change).")
 
 
-def class_label(dataset: str, k: int) -> str:
-    """``"3 · dress"`` for a class index (digits show just the digit)."""
-    return charts.class_name(k, DATASETS[dataset].classes)
+def class_label(dataset: str, k) -> str:
+    """``"3 · dress"`` for a class index (digits show just the digit; a class given by name,
+    or a set that is not a benchmark, shows it as it is)."""
+    spec = DATASETS.get(dataset)
+    try:
+        k = int(k)
+    except (TypeError, ValueError):
+        return str(k)
+    return charts.class_name(k, spec.classes) if spec is not None else str(k)
 
 
 def device_picker(key: str, container=st) -> str:
@@ -84,13 +133,13 @@ def device_picker(key: str, container=st) -> str:
     auto_to = "cuda" if cuda else "cpu"
     labels = {"auto": f"auto (→ {auto_to})", "cpu": "cpu (present)",
               "cuda": f"cuda ({torch.cuda.get_device_name(0)})" if cuda else "cuda (not present here)"}
-    return container.selectbox("Device", list(labels), format_func=labels.get, key=kept(key))
+    return container.selectbox("Device", list(labels), format_func=labels.get, **PERSIST, key=kept(key))
 
 
 def preset_picker(key: str, container=st) -> str:
     """quick (CPU-sized) or paper (the paper's full protocol)."""
     return container.radio(
-        "Preset", sorted(PRESETS, key=lambda p: p != "quick"), horizontal=True, key=kept(key),
+        "Preset", sorted(PRESETS, key=lambda p: p != "quick"), horizontal=True, **PERSIST, key=kept(key),
         format_func={"quick": "quick (CPU, ~3,000 images, small net)",
                      "paper": "paper (full protocol)"}.get,
         help="quick: width-16 network, 3,000-image subsample, 30 epochs — not the paper's "
@@ -103,16 +152,25 @@ def images_picker(key: str, preset: str, container=st) -> int:
     with container.expander("Advanced"):
         return int(st.number_input(
             "Images in the set (0 = all)", 0, 12_000, step=500,
-            key=kept(f"{key}_{preset}", PRESETS[preset]["max_samples"] or 0),
+            **PERSIST, key=kept(f"{key}_{preset}", PRESETS[preset]["max_samples"] or 0),
             help="A random subsample that keeps ρ (the quick preset uses 3,000; the paper uses "
                  "the whole set, capped at 12,000)."))
 
 
 def show_data_error(message: str, select_key: str, container=st, key: str = "") -> None:
-    """A data-set error with a one-click switch to the offline default."""
+    """A data-set error with a one-click switch to the offline default.
+
+    The button usually sits inside a polling fragment, where a click reruns only the
+    fragment and the sidebar's data-set box would keep showing the failed set; so the click
+    also asks :func:`poll` for a rerun of the whole page.
+    """
+    def use_offline_default() -> None:
+        st.session_state[select_key] = OFFLINE_DEFAULT
+        st.session_state[_APP_RERUN] = True
+
     container.error(message)
     container.button(f"Use the offline default ({OFFLINE_DEFAULT})", key=f"offline_{select_key}{key}",
-                     on_click=lambda: st.session_state.update({select_key: OFFLINE_DEFAULT}))
+                     on_click=use_offline_default)
 
 
 def group_eta(items: Sequence[RunItem]) -> float | None:
@@ -178,10 +236,10 @@ def queue_panel() -> None:
     if not running and not queue:
         return
     lines = [f"▶ {method_title(j.cfg.method)} on {j.cfg.dataset} class {j.cfg.normal_class} "
-             f"(λ={j.cfg.lam:g}, seed {j.cfg.seed}) — epoch {j.epochs_done}/{j.cfg.epochs}"
-             for j in running]
+             f"(λ={format_lambda(j.cfg.effective_lam)}, seed {j.cfg.seed}) — epoch "
+             f"{j.epochs_done}/{j.cfg.epochs}" for j in running]
     lines += [f"{i + 1}. {method_title(j.cfg.method)} on {j.cfg.dataset} class {j.cfg.normal_class} "
-              f"(λ={j.cfg.lam:g}, seed {j.cfg.seed}) — waiting"
+              f"(λ={format_lambda(j.cfg.effective_lam)}, seed {j.cfg.seed}) — waiting"
               for i, j in enumerate(queue[:12])]
     if len(queue) > 12:
         lines.append(f"… and {len(queue) - 12} more waiting")
@@ -190,22 +248,80 @@ def queue_panel() -> None:
         st.markdown("\n".join(f"- {s}" for s in lines))
 
 
-def group_picker(groups: Sequence[str], session_key: str, label: str, container=st) -> str | None:
-    """Choose which group (comparison / sweep) to show; defaults to the one this tab started,
-    else the newest. Returns None when there is none yet."""
+def shown_group(groups: Sequence[str], session_key: str) -> str | None:
+    """The group a page shows: the one this tab chose or started, else the newest."""
     if not groups:
         return None
     current = st.session_state.get(session_key)
-    index = groups.index(current) if current in groups else 0
+    return current if current in groups else groups[0]
 
-    def fmt(g: str) -> str:
-        parts = g.split("-")
-        return f"{parts[0]} started {parts[1][:4]}-{parts[1][4:6]}-{parts[1][6:]} {parts[2][:2]}:{parts[2][2:4]}:{parts[2][4:6]}" \
-            if len(parts) >= 3 and len(parts[1]) == 8 else g
 
-    chosen = container.selectbox(label, groups, index=index, format_func=fmt)
+def group_picker(groups: Sequence[str], session_key: str, label: str, container=st,
+                 titles: dict[str, str] | None = None) -> str | None:
+    """Choose which group (comparison / sweep) to show, each named by its settings
+    (``titles``: group id → :func:`app.explain.group_title`); defaults to
+    :func:`shown_group`. Returns None when there is none yet."""
+    chosen = shown_group(groups, session_key)
+    if chosen is None:
+        return None
+    titles = titles or {}
+    chosen = container.selectbox(label, list(groups), index=list(groups).index(chosen),
+                                 format_func=lambda g: titles.get(g, g))
     st.session_state[session_key] = chosen
     return chosen
+
+
+def _browser() -> str:
+    """``"Chrome on 127.0.0.1"`` for this session, from its request (may be "")."""
+    try:
+        agent = st.context.headers.get("User-Agent", "") or ""
+        ip = st.context.ip_address or ""
+    except Exception:  # no request behind this session (tests)
+        return ""
+    if not isinstance(agent, str) or not isinstance(ip, str):  # a test runner's stand-in
+        return ""
+    ip = ip.removeprefix("::ffff:")  # an IPv4 address seen through IPv6
+    name = next((n for n in ("Edg", "Firefox", "Chrome", "Safari") if re.search(n + r"/", agent)), "")
+    name = {"Edg": "Edge", "Chrome": "Chromium" if "Chromium" in agent else "Chrome"}.get(name, name)
+    return " on ".join(p for p in (name, ip) if p)
+
+
+def starter() -> Starter:
+    """This browser session as a job starter (its id lives in Session State)."""
+    sid = st.session_state.setdefault("_session_id", uuid.uuid4().hex[:8])
+    return Starter(session=sid, where=_browser())
+
+
+def stop_control(reg: JobRegistry, group: str | None, pressed: bool, prefix: str,
+                 container=st, what: str = "comparison") -> None:
+    """Handle a Stop button: stop the group on screen if this tab started it; otherwise ask
+    for confirmation, saying who started it and when. Nothing running: say so."""
+    pending_key = f"{prefix}_confirm_stop"
+    if pressed:
+        if group is None or not reg.group_active(group):
+            container.info(f"Nothing of the {what} shown is queued or running.")
+        elif any(s.session == starter().session for s in reg.starters(group)):
+            reg.stop_group(group)
+        else:
+            st.session_state[pending_key] = group
+    pending = st.session_state.get(pending_key)
+    if not pending:
+        return
+    if not reg.group_active(pending):
+        st.session_state.pop(pending_key, None)
+        return
+    known = reg.starters(pending)
+    who = (started_words(known[0]) if known else
+           "a session this server no longer knows")
+    container.warning(f"This {what} was started by {who}, not by this tab. Stop it anyway?")
+    yes, no = container.columns(2)
+    if yes.button("Stop it", key=f"{prefix}_stop_yes", type="primary"):
+        reg.stop_group(pending)
+        st.session_state.pop(pending_key, None)
+        st.rerun()
+    if no.button("Keep it", key=f"{prefix}_stop_no"):
+        st.session_state.pop(pending_key, None)
+        st.rerun()
 
 
 def poll(draw: Callable[[], bool], every: float = 1.0) -> None:
@@ -217,6 +333,8 @@ def poll(draw: Callable[[], bool], every: float = 1.0) -> None:
     was_live = st.session_state.get(live_key, False)
 
     def body() -> None:
+        if st.session_state.pop(_APP_RERUN, False):  # e.g. a data-set switch from a button here
+            st.rerun(scope="app")
         live = draw()
         if live != st.session_state.get(live_key, False):
             st.session_state[live_key] = live

@@ -2,23 +2,31 @@
 
 A page never reads the registry and the run folders separately: :func:`group_items` merges
 them into :class:`RunItem` rows, so a comparison looks the same while it trains, after it
-finished, and after the server restarted (when only the folders are left).
+finished, and after the server restarted (when only the folders are left). Run folders may
+vanish (deleted from the Runs page or by hand) or be corrupt at any moment: everything here
+reads them defensively and reports such folders instead of raising.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iaead_core.analysis import METHOD_TITLES, format_lambda, run_row
+import numpy as np
+
+from iaead_core.analysis import METHOD_TITLES, RULE_TITLES, format_lambda, run_row
 from iaead_core.runs import Run, RunError, load_run
 
 from .jobs import Job, JobRegistry
 
-__all__ = ["RunItem", "RunIndex", "group_items", "item_label", "known_groups", "fmt_seconds"]
+__all__ = ["RunItem", "RunIndex", "Problem", "group_items", "item_label", "known_groups",
+           "fmt_seconds", "has_radius", "radius_series", "PanelDistance", "panel_distance",
+           "coincide", "run_status"]
 
 
 @dataclass
@@ -54,7 +62,21 @@ class RunItem:
     @property
     def epochs(self) -> int:
         """Planned epochs."""
-        return int(self.config.get("epochs", 0))
+        return int(self.config.get("epochs", 0) or 0)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A folder under the runs root that looks like a run but cannot be read.
+
+    Attributes
+    ----------
+    run_id : folder name; dir : its path; reason : what is wrong, in words.
+    """
+
+    run_id: str
+    dir: Path
+    reason: str
 
 
 def item_label(config: dict[str, Any], kind: str | None) -> str:
@@ -63,18 +85,57 @@ def item_label(config: dict[str, Any], kind: str | None) -> str:
     if config.get("method") == "deep-svdd" and config.get("svdd_bias"):
         method += " (unregularised)"
     if kind == "sweep":
-        return f"λ={format_lambda(float(config.get('lam', 0)))} · class {config.get('normal_class')} · seed {config.get('seed')}"
+        return (f"λ={format_lambda(_float(config.get('lam')))} · class {config.get('normal_class')} "
+                f"· seed {config.get('seed')}")
     return method
+
+
+def _float(v: Any) -> float | None:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _valid_record(r: Any) -> bool:
+    """A per-epoch record the pages can draw (a hand-edited or foreign line is skipped)."""
+    return (isinstance(r, dict) and isinstance(r.get("epoch"), int)
+            and isinstance(r.get("metrics", {}), dict))
+
+
+def _checked(run: Run) -> Run:
+    """``run`` with unusable records dropped; RunError if its config does not describe a run."""
+    if not isinstance(run.meta, dict) or not isinstance(run.meta.get("config"), dict):
+        raise RunError(f"{run.dir / 'config.json'} does not describe an iaead run "
+                       "(no 'config' object)")
+    if not isinstance(run.status, dict):
+        run.status = {"status": "unknown", "error": "status.json is not a JSON object"}
+    run.records = [r for r in run.records if _valid_record(r)]
+    return run
+
+
+def run_status(run: Run) -> str:
+    """The run's state for display: :attr:`Run.live_status` where the core provides it
+    ("interrupted" for a run whose process is gone, "corrupt", ...), else the status file's
+    word."""
+    live = getattr(run, "live_status", None)
+    if isinstance(live, str) and live:
+        return live
+    return str(run.status.get("status", "unknown"))
 
 
 class RunIndex:
     """Saved runs under a runs root, re-read only when a folder changed (its metrics or status
-    file grew or was rewritten), so pages can poll it every second. Thread-safe."""
+    file grew or was rewritten), so pages can poll it every second. Thread-safe.
+
+    Folders that hold a ``config.json`` but cannot be read (corrupt JSON, a config that is
+    not a run's) are not runs: :meth:`runs` leaves them out and :meth:`problems` lists them.
+    """
 
     def __init__(self, runs_root: str | os.PathLike) -> None:
         self.root = Path(runs_root)
         self._lock = threading.Lock()
-        self._cache: dict[Path, tuple[tuple, Run]] = {}
+        self._cache: dict[Path, tuple[tuple, Run | Problem]] = {}
 
     @staticmethod
     def _signature(d: Path) -> tuple:
@@ -83,54 +144,126 @@ class RunIndex:
             try:
                 st = (d / name).stat()
                 sig.append((st.st_mtime_ns, st.st_size))
-            except FileNotFoundError:
+            except OSError:
                 sig.append(None)
         return tuple(sig)
 
-    def runs(self) -> list[Run]:
-        """Every readable run, oldest first."""
-        if not self.root.is_dir():
+    def _read(self, d: Path) -> Run | Problem:
+        """A run (possibly with a corrupt status file: live status "corrupt", records kept),
+        or the reason it cannot be read at all."""
+        try:
+            return _checked(load_run(d))
+        except RunError as e:
+            return Problem(d.name, d, str(e))
+        except (OSError, ValueError, TypeError, AttributeError) as e:  # vanished mid-read, odd JSON
+            return Problem(d.name, d, f"{type(e).__name__}: {e}")
+
+    def _entries(self) -> list[Run | Problem]:
+        try:
+            dirs = sorted(p for p in self.root.iterdir() if p.is_dir())
+        except OSError:  # no runs root (yet), or it vanished
             return []
         out = []
         with self._lock:
             seen = set()
-            for d in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            for d in dirs:
                 sig = self._signature(d)
                 if sig[2] is None:
-                    continue  # not a run folder (or one being created)
+                    if _orphan(d):  # run files without config.json, not just being created
+                        seen.add(d)
+                        out.append(Problem(d.name, d, f"{d / 'config.json'} is missing"))
+                    continue
                 seen.add(d)
                 hit = self._cache.get(d)
                 if hit is None or hit[0] != sig:
-                    try:
-                        hit = (sig, load_run(d))
-                    except RunError:
-                        continue
+                    hit = (sig, self._read(d))
                     self._cache[d] = hit
                 out.append(hit[1])
             for d in set(self._cache) - seen:
                 del self._cache[d]
         return out
 
+    def runs(self) -> list[Run]:
+        """Every readable run, oldest first."""
+        return [e for e in self._entries() if isinstance(e, Run)]
+
+    def problems(self) -> list[Problem]:
+        """Folders with a ``config.json`` that cannot be read as a run, with the reason."""
+        return [e for e in self._entries() if isinstance(e, Problem)]
+
     def rows(self) -> list[dict[str, Any]]:
-        """:func:`iaead_core.analysis.run_row` of every run, plus ``dir``."""
-        return [{**run_row(r.run_id, r.meta, r.status, r.records), "dir": str(r.dir)}
-                for r in self.runs()]
+        """One flat row per folder: :func:`iaead_core.analysis.run_row` of every run plus
+        ``dir``, ``init``, ``degenerate``, ``auroc_raw`` and ``alerts`` (alert kinds of the last
+        epoch), with ``status`` from :func:`run_status`; a corrupt folder is a row with
+        status ``"corrupt"`` and the reason as ``error``."""
+        out = []
+        for e in self._entries():
+            if isinstance(e, Problem):
+                out.append({"run_id": e.run_id, "status": "corrupt", "error": e.reason,
+                            "dir": str(e.dir), "created": _mtime(e.dir)})
+                continue
+            row = run_row(e.run_id, e.meta, e.status, e.records)
+            problem = getattr(e, "problem", None)
+            last = e.records[-1] if e.records else {}
+            m = (last.get("metrics") or {}).get(row.get("primary_score")) or {}
+            row.update(
+                status=run_status(e), dir=str(e.dir), init=e.config.get("init"),
+                degenerate=bool(m.get("degenerate", False)) if m else None,
+                auroc_raw=(m.get("raw") or {}).get("auroc") if m.get("degenerate") else None,
+                alerts=", ".join(dict.fromkeys(a.get("kind", "?") for a in last.get("alerts") or []
+                                               if isinstance(a, dict))))
+            if problem:
+                row["error"] = str(problem)
+            if row.get("created") is None:
+                row["created"] = _mtime(e.dir)
+            out.append(row)
+        return out
+
+
+_RUN_FILES = ("status.json", "metrics.jsonl", "snapshots", "model.pt", "final.npz")
+_CREATION_GRACE_S = 10.0  # RunWriter makes the folder, then writes config.json
+
+
+def _orphan(d: Path) -> bool:
+    """A folder with files a run writes but no config.json, older than a run's set-up."""
+    try:
+        return (not d.name.startswith(".") and any((d / n).exists() for n in _RUN_FILES)
+                and time.time() - d.stat().st_mtime >= _CREATION_GRACE_S)
+    except OSError:
+        return False
+
+
+def _mtime(d: Path) -> float | None:
+    try:
+        return d.stat().st_mtime
+    except OSError:
+        return None
 
 
 def _group_of(run: Run) -> tuple[str | None, str | None]:
     extra = run.config.get("extra") or {}
+    if not isinstance(extra, dict):
+        return None, None
     return extra.get("group"), extra.get("kind")
 
 
+def _folder_gone(job: Job) -> bool:
+    """A finished job whose run folder has been deleted since (nothing left to show)."""
+    return (not job.active and job.run_dir is not None
+            and not (Path(job.run_dir) / "config.json").exists())
+
+
 def known_groups(registry: JobRegistry, index: RunIndex, kind: str) -> list[str]:
-    """Group ids of one kind, live ones and saved ones, newest first (ids start with a time
-    stamp, so they sort by time)."""
-    groups = set(registry.groups(kind))
+    """Group ids of one kind that still have something to show (a live job, a failed job
+    without a folder, or a saved run), newest first (ids start with a time stamp). A group
+    whose every run folder was deleted is left out."""
+    groups = {g for g in registry.groups(kind)
+              if any(not _folder_gone(j) for j in registry.jobs(g))}
     for run in index.runs():
         g, k = _group_of(run)
         if g and k == kind:
             groups.add(g)
-    return sorted(groups, key=lambda g: g.split("-", 1)[1], reverse=True)
+    return sorted(groups, key=lambda g: g.split("-", 1)[-1], reverse=True)
 
 
 def _from_job(job: Job, queue_pos: int | None) -> RunItem:
@@ -141,9 +274,9 @@ def _from_job(job: Job, queue_pos: int | None) -> RunItem:
 
 
 def _from_run(run: Run, kind: str | None) -> RunItem:
-    status = run.status.get("status", "unknown")
-    if status == "running":
-        status = "interrupted"  # on disk as running but no live job: the server stopped mid-run
+    status = run_status(run)
+    if status == "running" and getattr(run, "live_status", None) is None:
+        status = "interrupted"  # older core: on disk as running but no live job here
     return RunItem(label=item_label(run.config, kind), method=run.config.get("method", ""),
                    config=run.config, status=status, records=run.records,
                    error=run.status.get("error"), run_id=run.run_id, run_dir=run.dir)
@@ -151,15 +284,139 @@ def _from_run(run: Run, kind: str | None) -> RunItem:
 
 def group_items(registry: JobRegistry, index: RunIndex, group: str) -> list[RunItem]:
     """The runs of a group: live jobs first (in submission order, with queue places), then
-    saved runs of the group that no live job covers (after a restart: all of them)."""
+    saved runs of the group that no live job covers (after a restart: all of them). Finished
+    jobs whose folder was deleted are left out."""
     queue = {j.key: i + 1 for i, j in enumerate(registry.queue())}
-    items = [_from_job(j, queue.get(j.key)) for j in registry.jobs(group)]
+    items = [_from_job(j, queue.get(j.key)) for j in registry.jobs(group) if not _folder_gone(j)]
     live = {i.run_id for i in items if i.run_id}
     for run in index.runs():
         g, kind = _group_of(run)
         if g == group and run.run_id not in live:
             items.append(_from_run(run, kind))
     return items
+
+
+# ------------------------------------------------------------------------------- radius R
+
+def has_radius(config: dict[str, Any]) -> bool:
+    """Whether the run's method has a radius R at all: IAEAD (soft boundary, eq. 7) and Deep
+    SVDD with the soft-boundary objective. CAE, one-class Deep SVDD and the reconstruction
+    baselines have none."""
+    method = config.get("method")
+    if method == "iaead":
+        return True
+    return method == "deep-svdd" and config.get("objective") == "soft-boundary"
+
+
+def radius_series(records: list[dict[str, Any]], config: dict[str, Any]) -> list[float]:
+    """R per record, NaN where R is undefined: a method without R (every record), and the
+    epochs without the SVDD term (IAEAD's warm-up, Deep SVDD's pre-training), where the
+    engine leaves R at its initial 0."""
+    out = []
+    for r in records:
+        R = _float(r.get("R"))
+        svdd_on = (r.get("loss") or {}).get("svdd") is not None
+        ok = has_radius(config) and svdd_on and R is not None and math.isfinite(R)
+        out.append(R if ok else math.nan)
+    return out
+
+
+# ---------------------------------------------------------------------- hypersphere view
+
+@dataclass
+class PanelDistance:
+    """The distance a Latent-page histogram shows, and how it relates to the panel's score.
+
+    Attributes
+    ----------
+    values : ndarray ``(N,)`` float64 — one distance per image (latent units).
+    name : "distance to c" or "distance to the mean latent code".
+    to_c : whether ``values`` are distances to the centre c (so R may be marked).
+    relation : one sentence relating it to the score named in the panel's headline.
+    scale : the size of the codes (mean ‖z‖, at least ‖c‖): the yardstick for "all these
+        distances are the same" (distances to the mean of collapsed codes are all ~1e-8).
+    """
+
+    values: np.ndarray
+    name: str
+    to_c: bool
+    relation: str
+    scale: float = 0.0
+
+
+_TO_C, _TO_MEAN = "distance to c", "distance to the mean latent code"
+
+
+def panel_distance(snap: dict[str, np.ndarray], rule: str | None, config: dict[str, Any],
+                   want: str = "score") -> PanelDistance:
+    """See :func:`_panel_distance`; adds :attr:`PanelDistance.scale`."""
+    out = _panel_distance(snap, rule, config, want)
+    z = np.asarray(snap["z"], np.float64)
+    c = snap.get("centre")
+    c_norm = float(np.linalg.norm(c)) if c is not None and np.size(c) else 0.0
+    out.scale = max(float(np.linalg.norm(z, axis=1).mean()) if z.size else 0.0, c_norm)
+    return out
+
+
+def _panel_distance(snap: dict[str, np.ndarray], rule: str | None, config: dict[str, Any],
+                    want: str = "score") -> PanelDistance:
+    """Choose and compute the distance a panel's histogram shows.
+
+    Parameters
+    ----------
+    snap : a latent snapshot (``z`` ``(N, d)``, ``score_<rule>`` ``(N,)``, ``centre``, ``R``).
+    rule : the scoring rule named in the panel's headline (or None).
+    config : the run's TrainConfig dict (Deep SVDD's objective decides how its score relates
+        to the distance).
+    want : ``"score"`` — the headline score itself where it is a latent distance (else the
+        distance to c, else to the mean code); ``"c"`` — the distance to c where c is fixed.
+
+    Returns
+    -------
+    PanelDistance. Saved scores (computed in float64, stored as float32) are preferred to
+    distances recomputed from the float16 codes of the snapshot.
+    """
+    title = RULE_TITLES.get(rule or "", rule or "no score")
+    has_c = snap.get("centre") is not None and np.size(snap.get("centre")) > 0
+    svdd = snap.get("score_svdd")
+    if want == "score" and rule in ("latent_mean", "latent_c") and f"score_{rule}" in snap:
+        return PanelDistance(np.asarray(snap[f"score_{rule}"], np.float64),
+                             _TO_C if rule == "latent_c" else _TO_MEAN, rule == "latent_c",
+                             "This is the panel's score.")
+    if rule == "svdd" and svdd is not None and (want == "score" or has_c):
+        s = np.asarray(svdd, np.float64)
+        if config.get("objective") == "soft-boundary":
+            s = s + float(snap.get("R", 0.0)) ** 2  # the score is ||z − c||² − R²
+        return PanelDistance(np.sqrt(np.clip(s, 0.0, None)), _TO_C, True,
+                             "The panel's score is the square of this distance"
+                             + (" minus R²." if config.get("objective") == "soft-boundary" else "."))
+    if "score_latent_c" in snap:
+        return PanelDistance(np.asarray(snap["score_latent_c"], np.float64), _TO_C, True,
+                             f"Not the panel's score ({title}): the hypersphere view.")
+    if has_c:
+        z = np.asarray(snap["z"], np.float64)
+        return PanelDistance(np.linalg.norm(z - np.asarray(snap["centre"], np.float64), axis=1),
+                             _TO_C, True, f"Not the panel's score ({title}): the hypersphere view.")
+    relation = (f"Not the panel's score ({title}, which is not this distance): c is not fixed "
+                "in this run or at this epoch, so the distance is to the mean code.")
+    if "score_latent_mean" in snap:
+        return PanelDistance(np.asarray(snap["score_latent_mean"], np.float64), _TO_MEAN, False,
+                             "This is the panel's score." if rule == "latent_mean" else relation)
+    z = np.asarray(snap["z"], np.float64)
+    return PanelDistance(np.linalg.norm(z - z.mean(0), axis=1), _TO_MEAN, False, relation)
+
+
+# ----------------------------------------------------------------------------- curves
+
+def coincide(a: list[tuple[int, float]], b: list[tuple[int, float]], tol: float) -> float | None:
+    """The largest gap between two per-epoch curves over their common epochs, if every gap is
+    at most ``tol`` and they share at least two epochs; else None. ``a``, ``b``: (epoch, value)."""
+    da = {e: v for e, v in a if v is not None and math.isfinite(v)}
+    gaps = [abs(da[e] - v) for e, v in b if e in da and v is not None and math.isfinite(v)]
+    if len(gaps) < 2:
+        return None
+    worst = max(gaps)
+    return worst if worst <= tol else None
 
 
 def fmt_seconds(s: float | None) -> str:

@@ -65,6 +65,8 @@ def main() -> None:
             page.get_by_text("Deep SVDD · completed after").first.wait_for(timeout=40 * MIN)
             report["comparison_s"] = round(time.time() - t0, 1)
             page.get_by_text("Final metrics").first.wait_for()
+            lab.wait_app_idle(page)
+            page.wait_for_timeout(2000)  # the last poll's full rerun replaces stale elements
             lab.screenshot(page, out / "train.png")
 
             lab.open_page(page, "Latent space")
@@ -73,6 +75,8 @@ def main() -> None:
                 "() => [...document.querySelectorAll('.gtitle')].filter("
                 "t => t.textContent.startsWith('UMAP of')).length >= 3", timeout=10 * MIN)
             report["three_umaps_s"] = round(time.time() - t1, 1)
+            lab.wait_app_idle(page)
+            page.wait_for_timeout(2000)
             lab.screenshot(page, out / "latent.png")
 
             lab.open_page(page, "λ sensitivity")

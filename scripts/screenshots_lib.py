@@ -32,9 +32,16 @@ def free_port() -> int:
 
 
 def start_server(port: int, runs_dir: str | Path, data_root: str | Path,
-                 log_path: str | Path | None = None, timeout: float = 90.0) -> subprocess.Popen:
-    """Start the lab on ``port`` and wait until its health endpoint answers."""
+                 log_path: str | Path | None = None, timeout: float = 90.0,
+                 offline: bool = False) -> subprocess.Popen:
+    """Start the lab on ``port`` and wait until its health endpoint answers. ``offline``: every
+    download goes to a proxy that is not there, so it fails at once (tests never download)."""
     env = {**os.environ, "IAEAD_RUNS_DIR": str(runs_dir), "IAEAD_DATA_ROOT": str(data_root)}
+    if offline:
+        env.update({k: "http://127.0.0.1:9" for k in ("http_proxy", "https_proxy", "HTTP_PROXY",
+                                                       "HTTPS_PROXY")})
+        env.pop("no_proxy", None)
+        env.pop("NO_PROXY", None)
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
@@ -98,6 +105,16 @@ def choose(page, label: str, option: str) -> None:
     """Pick ``option`` in the select box labelled ``label``."""
     page.get_by_role("combobox", name=label, exact=True).first.click()
     page.get_by_role("option", name=option, exact=True).first.click()
+    wait_app_idle(page)
+
+
+def choose_typed(page, label: str, text: str) -> None:
+    """Pick the first option of the select box labelled ``label`` that contains ``text``, by
+    typing it (long option lists are virtualised: not every option is in the page)."""
+    box = page.get_by_role("combobox", name=label, exact=True).first
+    box.click()
+    page.keyboard.type(text)
+    page.get_by_role("option").filter(has_text=text).first.click()
     wait_app_idle(page)
 
 

@@ -15,9 +15,18 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+import json  # noqa: E402
+import shutil  # noqa: E402
+import uuid  # noqa: E402
+
+import numpy as np  # noqa: E402
+
 from app import state  # noqa: E402
 from app.jobs import JobRegistry  # noqa: E402
 from iaead_core.analysis import scaled_config  # noqa: E402
+from iaead_core.data import make_contaminated  # noqa: E402
+from iaead_core.metrics import latent_diagnostics  # noqa: E402
+from iaead_core.runs import RunWriter  # noqa: E402
 
 PAGES = ROOT / "app" / "pages"
 
@@ -76,6 +85,80 @@ def train_small(runs_dir: Path, methods=("iaead", "cae"), epochs: int = 2) -> st
     return g
 
 
+def degenerate(raw: float, share: float = 0.9) -> dict:
+    """A metrics[rule] dict of scores that differ only by float noise (the core's contract)."""
+    return {"auroc": 0.5, "aupr_in": share, "aupr_out": 1 - share, "degenerate": True,
+            "raw": {"auroc": raw, "aupr_in": share + 0.01, "aupr_out": 1 - share + 0.01},
+            "n_nonfinite": 0}
+
+
+def healthy(auroc: float) -> dict:
+    return {"auroc": auroc, "aupr_in": 0.95, "aupr_out": 0.5, "degenerate": False, "raw": None,
+            "n_nonfinite": 0}
+
+
+GROUP = "compare-20250101-120000-fake0001"
+
+
+def fake_run(runs_dir: Path, method: str = "iaead", lam: float = 50.0, group: str = GROUP,
+             kind: str = "compare", seed: int = 0, dataset: str = "digits",
+             curves: dict | None = None, collapsed: bool = True) -> Path:
+    """A finished run folder written by hand with known values, no training: three epochs
+    (one warm-up) on the embedded digits; with ``collapsed`` every code is one point, the
+    latent scores are float noise and their metrics degenerate (raw 0.699 / 0.193), with a
+    "collapsed" alert. ``curves``: rule → three AUROC values (healthy metrics) instead."""
+    cfg = scaled_config("quick", method, 3, dataset=dataset, normal_class=0, seed=seed,
+                        device="cpu", extra={"group": group, "kind": kind},
+                        **({"lam": lam} if method == "iaead" else {}))
+    data = make_contaminated(dataset, 0, cfg.rho, seed=seed)
+    n, rng = len(data.is_anomaly), np.random.default_rng(seed)
+    c = np.full(cfg.latent_dim, 0.1, np.float32) if method == "iaead" else None
+    z = (np.tile(c + np.float32(0.9), (n, 1)) if collapsed
+         else rng.normal(size=(n, cfg.latent_dim)).astype(np.float32))
+    scores = {"latent_mean": 1e-8 * rng.random(n) if collapsed else rng.random(n),
+              "reconstruction": rng.random(n)}
+    if c is not None:
+        scores["latent_c"] = 7.2 + 1e-7 * rng.random(n) if collapsed else rng.random(n)
+    primary = "latent_mean" if method == "iaead" else "reconstruction"
+    meta = {"run_id": "", "config": cfg.to_dict(), "data": data.summary(), "seed": seed,
+            "nu": cfg.resolved_nu, "lam": cfg.effective_lam, "created": 1735732800.0 + seed,
+            "primary_score": primary}
+    run_id = f"20250101-120000-{method}-{dataset}-0-s{seed}-{uuid.uuid4().hex[:4]}"
+    w = RunWriter(runs_dir, run_id, {**meta, "run_id": run_id}, heartbeat_period=0)
+    for e in (1, 2, 3):
+        svdd_on = method == "iaead" and e > 1
+        if curves:
+            metrics = {rule: healthy(v[e - 1]) for rule, v in curves.items()}
+        elif svdd_on and collapsed:
+            metrics = {"latent_mean": degenerate(0.699), "latent_c": degenerate(0.193),
+                       "reconstruction": healthy(0.81)}
+        else:
+            metrics = {rule: healthy(0.9) for rule in scores}
+        w.append_record({
+            "epoch": e, "epochs": 3, "phase": "svdd" if svdd_on else "warm-up", "lr": 0.1,
+            "seconds": 0.1, "elapsed": 0.1 * e, "R": 7.2 if svdd_on else 0.0,
+            "loss": {"total": 1.0, "reconstruction": 0.5, "svdd": 0.5 if svdd_on else None},
+            "metrics": metrics, "diagnostics": latent_diagnostics(z, c if svdd_on else None),
+            "primary_score": primary, "method": method,
+            "alerts": ([{"kind": "collapsed", "message": "The codes' spread is 1e-07."}]
+                       if svdd_on and collapsed else [])})
+        w.save_snapshot(e, z, scores, c if svdd_on else None, 7.2 if svdd_on else 0.0)
+    w.set_status("completed", epochs_done=3)
+    w.close()
+    return runs_dir / run_id
+
+
+def figure(at: AppTest, i: int) -> dict:
+    """The i-th plotly figure of the page, as its JSON."""
+    return json.loads(at.get("plotly_chart")[i].proto.spec)
+
+
+def all_text(at: AppTest) -> str:
+    """Every markdown, caption, alert and title text on the page, joined."""
+    kinds = ("markdown", "caption", "error", "warning", "info", "success", "title", "subheader")
+    return "\n".join(e.value for k in kinds for e in getattr(at, k))
+
+
 @pytest.mark.parametrize("name", ["train", "latent", "sensitivity", "runs"])
 def test_page_renders_empty(runs_dir, name):
     at = page(name).run()
@@ -126,9 +209,24 @@ def test_train_runs_to_the_end_with_final_table(runs_dir):
     at.button(key="train_start").click().run()
     at = wait_for(at, lambda a: any("completed after 2/2" in t for t in progress_texts(a)))
     table = at.dataframe[0].value
-    assert set(table["rule"]) == {"distance to mean latent", "distance to c", "reconstruction error"}
-    assert table["auroc"].between(0, 1).all()
+    assert set(table["score"]) == {"distance to mean latent (its own)", "distance to c",
+                                   "reconstruction error"}
+    assert table["AUROC"].str.slice(0, 5).astype(float).between(0, 1).all()
+    assert set(table["λ"]) == {"5e-5"} and set(table["preset"]) == {"quick"}
+    assert set(table["paper AUROC"]) <= {"—", ""}  # the paper has no mnist-5k numbers
     assert "Final metrics" in [s.value for s in at.subheader]
+
+
+def test_queue_shows_lambda_in_the_one_format(runs_dir):
+    """§4: the job queue writes λ as 5e-5 (it wrote 5e-05)."""
+    reg = registry(runs_dir)
+    g = reg.submit_group([scaled_config("quick", "iaead", 300, dataset="digits", device="cpu")], "compare")
+    try:
+        at = page("train").run()
+        text = " ".join(e.value for e in at.markdown)
+        assert "λ=5e-5" in text and "5e-05" not in text
+    finally:
+        reg.stop_group(g)
 
 
 @pytest.mark.parametrize("setup, expected", [
@@ -147,20 +245,26 @@ def test_train_bad_input_is_shown(runs_dir, setup, expected):
     assert registry(runs_dir).jobs() == []
 
 
-def test_missing_data_set_says_what_to_download(runs_dir, tmp_data_root, monkeypatch):
+@pytest.mark.parametrize("dataset, folder, file", [
+    ("mnist", "MNIST/raw", "train-images-idx3-ubyte"),
+    ("cifar10", "cifar-10-batches-py", "data_batch_1"),
+    ("svhn", "SVHN", "train_32x32.mat"),
+])
+def test_missing_data_set_says_what_to_download(runs_dir, tmp_data_root, monkeypatch, dataset,
+                                                 folder, file):
     def offline(dataset, root):  # tests never download: behave as a machine without network
         raise OSError("no network")
 
     monkeypatch.setattr("iaead_core.data._download", offline)
     at = page("train").run()
     assert at.selectbox(key="train_ds").value == "mnist-5k"  # offline default when MNIST is absent
-    at.selectbox(key="train_ds").set_value("mnist").run()
+    at.selectbox(key="train_ds").set_value(dataset).run()
     at.multiselect(key="train_methods").set_value(["iaead"])
     at.button(key="train_start").click().run()
     # The worker tries to download (offline here), then says what to get and where.
-    wait_for(at, lambda a: any("MNIST/raw" in t for t in texts(a, "error")), timeout=60)
+    wait_for(at, lambda a: any(folder in t for t in texts(a, "error")), timeout=60)
     err = " ".join(texts(at, "error"))
-    assert "download failed" in err and "train-images-idx3-ubyte" in err and str(tmp_data_root) in err
+    assert "download failed" in err and file in err and str(tmp_data_root) in err
     [offline] = [b for b in at.button if b.label.startswith("Use the offline default")]
     offline.click().run()
     assert at.selectbox(key="train_ds").value == "mnist-5k"
@@ -184,7 +288,13 @@ def test_sensitivity_bad_grid_and_a_small_sweep(runs_dir):
     table = at.dataframe[0].value
     assert table["lam"].tolist() == ["0", "50"]
     assert table["collapsed"].tolist()[-1]  # λ = 50 collapses the latent space
-    assert table["AUROC mean"].iloc[-1] == pytest.approx(0.5)
+    # Its scores are float noise: the metric is degenerate, hence exactly chance on any CPU
+    # (sklearn's AUROC of that noise, kept as "raw", differs from machine to machine).
+    assert table["degenerate"].tolist() == [False, True]
+    assert table["AUROC mean"].iloc[-1] == 0.5
+    assert table["raw"].iloc[-1] != "" and table["raw"].iloc[0] == ""
+    text = all_text(at)
+    assert "Measured in this sweep." in text and "at λ = 50 (degenerate, collapsed)" in text
 
 
 def test_latent_and_runs_pages_show_saved_runs(runs_dir):
@@ -193,7 +303,16 @@ def test_latent_and_runs_pages_show_saved_runs(runs_dir):
     assert not at.exception, [e.value for e in at.exception]
     assert [s.value for s in at.subheader][:2] == ["IAEAD", "CAE"]
     assert len(at.get("plotly_chart")) == 4  # a projection and a hypersphere view per run
-    assert len(at.get("image")) == 6  # most anomalous, most normal, reconstructions × 2 runs
+    # per run: most anomalous and most normal, originals and reconstructions, each row labelled
+    assert len(at.get("image")) == 8
+    labels = [m.value for m in at.markdown if "originals" in m.value or "reconstructions" in m.value]
+    assert labels[:4] == ["**IAEAD · most anomalous — originals**",
+                          "**IAEAD · most anomalous — reconstructions**",
+                          "**IAEAD · most normal — originals**",
+                          "**IAEAD · most normal — reconstructions**"]
+    # the diagnostics are written out in full (no metric labels cut off in narrow columns)
+    assert not at.get("metric")
+    assert any("effective rank" in m.value and "dead dimensions" in m.value for m in at.markdown)
     at.radio(key="latent_view").set_value("pca").run()
     assert not at.exception
     assert not any("UMAP is computing" in t for t in texts(at, "info"))
@@ -227,3 +346,202 @@ def test_settings_survive_a_page_switch(runs_dir):
     assert at.select_slider(key="train_lam").value == 50.0
     assert at.select_slider(key="train_rho").value == 20
     assert at.number_input(key="train_seed").value == 7
+
+
+# ------------------------------------------------------------------ issue 6: the lab's truth
+# Hand-made run folders (fake_run) carry known values, so these tests are fast and exact.
+
+def test_degenerate_run_is_shown_as_such_on_every_page(runs_dir):
+    """§1/§3/§4: a collapsed λ = 50 run with degenerate latent scores (raw 0.699)."""
+    fake_run(runs_dir)
+    at = page("train").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    own = table[table["score"] == "distance to mean latent (its own)"].iloc[0]
+    assert own["AUROC"] == "0.500 — degenerate (raw 0.699)"
+    assert own["λ"] == "50" and own["ν"] == "1" and own["preset"] == "quick" and own["init"] == "released"
+    assert own["paper AUROC"] == "—"  # the paper's 0.966 is for λ = 5e-5, not this run
+    assert table[table["score"] == "reconstruction error"].iloc[0]["AUROC"] == "0.810"
+    text = all_text(at)
+    assert "IAEAD **λ = 50**, **ν = 1** · preset **quick** · init released" in text
+    assert "The codes' spread is 1e-07." in text  # the alert, under the charts
+    [picker] = [b for b in at.selectbox if b.label == "Comparison shown"]
+    assert "λ = 50 · ν = 1 · quick · init released" in picker.options[0]
+    names = [t.get("name") for t in figure(at, 0)["data"]]
+    assert any(n and n.startswith("degenerate") for n in names)
+
+    at = page("latent").run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = all_text(at)
+    assert ("Score: **distance to mean latent** · AUROC **0.500 — degenerate (scores differ only "
+            "by float noise; raw 0.699)**") in text
+    [box] = [e.value for e in at.error]
+    assert box.startswith("**Feature collapse.**")
+    assert "every image is at distance to the mean latent code" in box  # the histogram's quantity
+    assert "reported as 0.500 (chance)" in box and "0.699" in box
+    assert any("The codes' spread is 1e-07." in w.value for w in at.warning)
+    sphere = figure(at, 1)
+    assert [t["type"] for t in sphere["data"]] == ["bar", "bar"]  # one bar, not a blank histogram
+    assert sphere["layout"]["xaxis"]["title"]["text"] == "distance to the mean latent code"
+    assert sum(t["y"][0] for t in sphere["data"]) == len(make_contaminated("digits", 0, 0.1).is_anomaly)
+    at.radio(key="latent_hist").set_value("c").run()
+    box = at.error[0].value
+    sphere = figure(at, 1)
+    assert "every image is at distance to c 7.2" in box
+    assert sphere["layout"]["xaxis"]["title"]["text"] == "distance to c"
+    assert sphere["data"][0]["x"][0].startswith("7.2")
+
+    at = page("runs").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    row = table.iloc[0]
+    assert (row["lam"], row["nu"], row["preset"], row["init"], row["degenerate"]) == ("50", "1", "quick", "released", True)
+    cols = list(table.columns)
+    assert cols.index("auroc") < 8 and cols.index("run_id") > cols.index("auroc")  # on screen
+    [r] = state.run_index().rows()
+    assert r["auroc"] == 0.5 and r["degenerate"] is True and r["auroc_raw"] == 0.699  # the CSV's
+
+
+def test_lambda_sweep_marks_degenerate_points_with_readable_axis(runs_dir):
+    """§1/§4/§5: the sweep table and chart mark the degenerate point; the log axis says so
+    and writes λ like everywhere else (no "10µ")."""
+    g = "sweep-20250101-120000-fake0002"
+    fake_run(runs_dir, lam=0.0, group=g, kind="sweep", collapsed=False,
+             curves={"latent_mean": [0.9, 0.92, 0.95], "reconstruction": [0.6, 0.6, 0.6]})
+    fake_run(runs_dir, lam=50.0, group=g, kind="sweep")
+    fake_run(runs_dir, lam=5e-6, group=g, kind="sweep", collapsed=False,
+             curves={"latent_mean": [0.9, 0.92, 0.94], "reconstruction": [0.6, 0.6, 0.6]})
+    at = page("sensitivity").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    assert table["lam"].tolist() == ["0", "5e-6", "50"]
+    assert table["degenerate"].tolist() == [False, False, True]
+    assert table["raw"].tolist() == ["", "", "0.699"]
+    text = all_text(at)
+    assert ("highest AUROC 0.950 at λ = 0, lowest 0.500 at λ = 50 (degenerate, collapsed)") in text
+    fig = figure(at, 0)
+    assert fig["layout"]["xaxis2"]["title"]["text"] == "λ (log scale)"
+    assert fig["layout"]["xaxis2"]["ticktext"] == ["1e-6", "0.0001", "0.01", "1", "100"]
+    assert "µ" not in json.dumps(fig, ensure_ascii=False)
+    assert at.select_slider(key="sens_rho").value == 10
+    [picker] = [b for b in at.selectbox if b.label == "Sweep shown"]
+    assert "λ ∈ {0, 5e-6, 50} · ν = 1 · quick · init released" in picker.options[0]
+
+
+def test_lambda_page_and_readme_type_no_measured_numbers(runs_dir):
+    """§3: the λ curve as measured is drawn from runs, never typed into the page or README."""
+    # the typed claims of issue 6: "exactly 0.5 at λ = 50", "about 0.6", "(…, AUROC 0.5)"
+    claim = re.compile(r"(exactly|about|near|≈|falls to|drops to|stays)\s+(near\s+)?\d\.\d|"
+                       r"\d\.\d+\s+at λ|AUROC\s+\d\.\d+\)")
+    at = page("sensitivity").run()
+    assert not claim.search(all_text(at)), all_text(at)
+    readme = (ROOT / "README.md").read_text()
+    lab = readme[readme.index("## The lab"):readme.index("## Command line")]
+    assert not claim.search(lab), claim.findall(lab)
+
+
+def test_sidebar_follows_the_comparison_after_a_reload(runs_dir):
+    """§4: a new session (a reload) starts with the settings of the comparison on screen, and
+    says when the sidebar has been changed away from them."""
+    fake_run(runs_dir, seed=3)
+    at = page("train").run()  # a fresh session: what a reload gives
+    assert at.select_slider(key="train_lam").value == 50.0
+    assert at.number_input(key="train_seed").value == 3
+    assert at.selectbox(key="train_ds").value == "digits"
+    assert not at.info or not any("differs" in i.value for i in at.info)
+    at.select_slider(key="train_lam").set_value(5e-5).run()
+    [note] = [i.value for i in at.info if "differs" in i.value]
+    assert "λ: sidebar 5e-5, shown 50" in note
+    at.button(key="train_adopt").click().run()
+    assert at.select_slider(key="train_lam").value == 50.0
+    assert not any("differs" in i.value for i in at.info)
+
+
+def test_coinciding_curves_stay_visible_and_are_explained(runs_dir):
+    """§5: IAEAD's and CAE's latent curves coincide: both drawn visibly, one sentence says
+    what it means, with the numbers of these runs."""
+    fake_run(runs_dir, collapsed=False, lam=5e-5,
+             curves={"latent_mean": [0.90, 0.93, 0.950], "reconstruction": [0.6, 0.6, 0.6]})
+    fake_run(runs_dir, method="cae", collapsed=False,
+             curves={"latent_mean": [0.90, 0.931, 0.948], "reconstruction": [0.6, 0.61, 0.62]})
+    at = page("train").run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = all_text(at)
+    assert "curves coincide (they differ by at most 0.002)" in text
+    assert "most of the gain over reconstruction (CAE's reconstruction error 0.620 → IAEAD 0.950)" in text
+    lines = [t for t in figure(at, 0)["data"] if t.get("name") == "distance to mean latent"]
+    assert len(lines) == 2 and lines[0]["line"]["width"] > lines[1]["line"]["width"]
+    assert lines[0]["marker"]["symbol"] != lines[1]["marker"]["symbol"]
+    r_panel = [t for t in figure(at, 1)["data"] if t.get("xaxis") == "x3"]
+    assert [t["name"] for t in r_panel] == ["IAEAD"]  # CAE has no R
+
+
+def test_deleted_runs_leave_no_traceback_and_no_stale_comparison(runs_dir):
+    """§6: a run folder deleted behind a page's back (another tab, by hand): the Latent page
+    says so instead of a RunError traceback; once the whole comparison is gone, the Train
+    page no longer offers it."""
+    g = train_small(runs_dir)
+    latent = page("latent").run()
+    assert [s.value for s in latent.subheader][:2] == ["IAEAD", "CAE"]
+    jobs = registry(runs_dir).jobs(g)
+    shutil.rmtree(jobs[0].run_dir)
+    latent.run()
+    assert not latent.exception, [e.value for e in latent.exception]
+    assert any("IAEAD" in i.value and "deleted" in i.value for i in latent.info), all_text(latent)
+    assert [s.value for s in latent.subheader][0] == "CAE"
+    shutil.rmtree(jobs[1].run_dir)
+    latent.run()
+    assert not latent.exception
+    train = page("train").run()
+    assert not train.exception
+    assert not [s for s in train.selectbox if s.label == "Comparison shown"]
+    assert any("press **Start**" in m.value for m in train.markdown)
+
+
+def test_corrupt_folders_break_no_page(runs_dir):
+    """§6: corrupt run folders are listed as corrupt with the reason; every page renders."""
+    good = fake_run(runs_dir)
+    for name, text in (("20250101-000001-bad-json", "{not json"), ("20250101-000002-a-list", "[1]")):
+        (runs_dir / name).mkdir()
+        (runs_dir / name / "config.json").write_text(text)
+    odd = runs_dir / "20250101-000003-odd-records"
+    shutil.copytree(good, odd)
+    (odd / "status.json").write_text("garbage")
+    with open(odd / "metrics.jsonl", "a") as f:
+        f.write('5\n{"epoch": "x"}\n[]\n')
+    for name in ("train", "latent", "sensitivity", "runs"):
+        at = page(name).run()
+        assert not at.exception, (name, [e.value for e in at.exception])
+    table = at.dataframe[0].value.set_index("run_id")
+    assert table.loc["20250101-000001-bad-json", "status"] == "corrupt"
+    assert "config.json" in table.loc["20250101-000001-bad-json", "error"]
+    assert table.loc["20250101-000002-a-list", "status"] == "corrupt"
+    assert table.loc[odd.name, "status"] == "corrupt" and "status.json" in table.loc[odd.name, "error"]
+    assert table.loc[good.name, "status"] == "completed"
+    assert any("cannot be read" in w.value for w in at.warning)
+
+
+def test_stop_in_a_tab_that_started_nothing_asks_first(runs_dir):
+    """§6: Stop in a second tab does not stop the first tab's run without a confirmation
+    that says who started it and when."""
+    a = page("train").run()
+    a.selectbox(key="train_ds").set_value("digits")
+    a.multiselect(key="train_methods").set_value(["iaead"])
+    a.number_input(key="train_epochs_quick").set_value(300)
+    a.button(key="train_start").click().run()
+    group = a.session_state["train_group"]
+    reg = registry(runs_dir)
+    b = page("train").run()  # another tab: same server, its own session
+    b.button(key="train_stop").click().run()
+    assert reg.group_active(group)
+    [ask] = [w.value for w in b.warning if "Stop it anyway?" in w.value]
+    assert re.search(r"started by another browser tab at \d\d:\d\d:\d\d, not by this tab", ask)
+    b.button(key="train_stop_no").click().run()
+    assert reg.group_active(group) and not any("Stop it anyway?" in w.value for w in b.warning)
+    b.button(key="train_stop").click().run()
+    b.button(key="train_stop_yes").click().run()
+    end = time.time() + 30
+    while reg.group_active(group):
+        assert time.time() < end
+        time.sleep(0.2)
+    assert [j.status for j in reg.jobs(group)] == ["stopped"]

@@ -194,3 +194,226 @@ def test_sweep_summary_mean_std_and_collapse():
     assert s["mean"].tolist() == pytest.approx([0.85, 0.5])
     assert s["std"].tolist() == pytest.approx([np.std([0.9, 0.8], ddof=1), 0.0])
     assert s["collapsed"].tolist() == [False, True]
+
+
+# ------------------------------------------------------------------- lab views, words, charts
+# Hand-made records and snapshots with known values: each test below failed before the fix
+# of the fault it names (issue 6).
+
+import json  # noqa: E402
+import math  # noqa: E402
+
+from app import charts, explain  # noqa: E402
+from app.jobs import Starter  # noqa: E402
+from app.views import coincide, panel_distance, radius_series  # noqa: E402
+
+
+def _degenerate(raw: float) -> dict:
+    return {"auroc": 0.5, "aupr_in": 0.9, "aupr_out": 0.1, "degenerate": True,
+            "raw": {"auroc": raw, "aupr_in": 0.93, "aupr_out": 0.12}, "n_nonfinite": 0}
+
+
+def test_metric_text_says_degenerate():
+    """§1: a degenerate metric reads as such, with the raw value for the curious."""
+    assert explain.metric_text(_degenerate(0.699)) == \
+        "0.500 — degenerate (scores differ only by float noise; raw 0.699)"
+    assert explain.metric_text(_degenerate(0.699), why=False) == "0.500 — degenerate (raw 0.699)"
+    assert explain.metric_text({"auroc": 0.91234, "degenerate": False}) == "0.912"
+    assert explain.metric_text({"auroc": 0.91234}) == "0.912"  # records written before the flag
+    assert explain.metric_text(None) == explain.metric_text({"auroc": float("nan")}) == "—"
+
+
+def _records(method: str, n: int = 4, warmup: int = 2) -> list[dict]:
+    """IAEAD-like records: no SVDD term and R = 0 during the warm-up, then R = 0.5 + e."""
+    out = []
+    for e in range(1, n + 1):
+        svdd_on = method == "iaead" and e > warmup
+        out.append({"epoch": e, "phase": "svdd" if svdd_on else "warm-up",
+                    "loss": {"total": 1.0, "reconstruction": 1.0, "svdd": 1e-3 * e if svdd_on else None},
+                    "R": 0.5 + e if svdd_on else 0.0,
+                    "metrics": {"latent_mean": {"auroc": 0.9}, "reconstruction": {"auroc": 0.6}},
+                    "primary_score": "latent_mean" if method == "iaead" else "reconstruction",
+                    "method": method})
+    return out
+
+
+def test_radius_is_undefined_in_warmup_and_absent_without_R():
+    """§5: R is NaN (not 0) during the warm-up; CAE and one-class Deep SVDD have no R."""
+    r = radius_series(_records("iaead"), {"method": "iaead"})
+    assert math.isnan(r[0]) and math.isnan(r[1]) and r[2:] == [3.5, 4.5]
+    assert all(math.isnan(v) for v in radius_series(_records("cae"), {"method": "cae"}))
+    svdd = [dict(x, loss={"svdd": 1.0}, R=0.0) for x in _records("cae")]
+    assert all(math.isnan(v) for v in radius_series(svdd, {"method": "deep-svdd", "objective": "one-class"}))
+
+
+def _items():
+    from app.views import RunItem
+
+    return [RunItem("IAEAD", "iaead", {"method": "iaead"}, "completed", _records("iaead")),
+            RunItem("CAE", "cae", {"method": "cae"}, "completed", _records("cae"))]
+
+
+def test_loss_chart_draws_R_only_where_defined_on_labelled_log_axis():
+    """§5: the R panel has IAEAD's line only, undefined in the warm-up; the SVDD loss axis is
+    labelled as log with one readable tick per decade."""
+    fig = charts.loss_chart(_items())
+    r_traces = [t for t in fig.data if t.xaxis == "x3"]
+    assert [t.name for t in r_traces] == ["IAEAD"]
+    assert math.isnan(r_traces[0].y[0]) and r_traces[0].y[2] == 3.5
+    assert "(log scale)" in fig.layout.annotations[1].text
+    assert fig.layout.yaxis2.type == "log"
+    assert list(fig.layout.yaxis2.ticktext) == ["0.001", "0.01"]
+    assert charts.log_ticks([5e-6, 50.0])[1] == ["1e-6", "1e-5", "0.0001", "0.001", "0.01", "0.1", "1", "10", "100"][::2]
+
+
+def test_flat_radius_gets_a_readable_axis():
+    """§5: an R that varies only in its 7th digit is drawn flat on a ±5 % band with short
+    ticks (plotly zoomed into the noise: ticks 7.472613 … 7.472616)."""
+    from app.views import RunItem
+
+    recs = [{"epoch": e, "loss": {"reconstruction": 0.5, "svdd": 1.0}, "R": 7.472616 - 1e-6 * (e == 4),
+             "metrics": {}} for e in range(1, 5)]
+    fig = charts.loss_chart([RunItem("IAEAD", "iaead", {"method": "iaead"}, "completed", recs)])
+    assert fig.layout.yaxis3.range == pytest.approx((7.472616 * 0.95, 7.472616 * 1.05))
+    assert fig.layout.yaxis3.tickformat == ".4~g"
+
+
+def test_legend_names_the_method_once_and_coinciding_curves_stay_visible():
+    """§5: legend entries sit under their method ("Deep SVDD" is not repeated in the rule's
+    name); identical curves of two runs differ in width and marker, so both show."""
+    from app.views import RunItem
+
+    svdd = RunItem("Deep SVDD", "deep-svdd", {"method": "deep-svdd"}, "completed",
+                   [{"epoch": 1, "metrics": {"svdd": {"auroc": 0.7}}, "method": "deep-svdd"}])
+    fig = charts.auroc_chart(_items() + [svdd])
+    names = [(t.legendgroup, t.name) for t in fig.data]
+    assert ("Deep SVDD", "Deep SVDD distance") not in names and ("Deep SVDD", "distance to c") in names
+    assert all(not name.startswith(group) for group, name in names if group)
+    same = [t for t in fig.data if t.name == "distance to mean latent"]
+    assert len(same) == 2 and list(same[0].y) == list(same[1].y)  # the coinciding pair
+    assert same[0].line.width > same[1].line.width
+    assert same[0].marker.symbol != same[1].marker.symbol
+
+
+def test_coincidence_sentence_is_drawn_from_the_runs():
+    """§5: the gap and the gain quoted come from the curves, not from prose."""
+    a = [(1, 0.90), (2, 0.95)]
+    assert coincide(a, [(1, 0.901), (2, 0.948)], tol=0.005) == pytest.approx(0.002)
+    assert coincide(a, [(1, 0.80), (2, 0.95)], tol=0.005) is None
+    text = explain.coincidence_sentence({("iaead", "latent_mean"): 0.95,
+                                             ("cae", "latent_mean"): 0.948,
+                                             ("cae", "reconstruction"): 0.62}, 0.002)
+    assert "0.002" in text and "0.620 → IAEAD 0.950" in text
+    assert "most of the gain over reconstruction" in text and "latent space" in text
+
+
+def _collapsed_snapshot(n: int = 200) -> dict:
+    rng = np.random.default_rng(0)
+    c = np.zeros(8, np.float32)
+    c[0] = 1.4
+    z = np.tile(c + np.float32([7.119259 - 1.4] + [0.0] * 7), (n, 1))
+    return {"z": z.astype(np.float32), "centre": c, "R": np.float32(5.7),
+            "score_latent_mean": (1e-8 * rng.random(n)).astype(np.float32),
+            "score_latent_c": (5.719259 + 1e-7 * rng.random(n)).astype(np.float32),
+            "score_reconstruction": rng.random(n).astype(np.float32)}
+
+
+def test_collapsed_hypersphere_is_one_labelled_bar_of_the_named_distance():
+    """§3: all distances equal → one bar per group labelled with the value (no blank plot
+    with a "1T" density axis); the histogram's quantity is the one the panel names."""
+    snap = _collapsed_snapshot()
+    y = np.zeros(200, bool)
+    y[:20] = True
+    d = panel_distance(snap, "latent_c", {"method": "iaead"})
+    assert d.name == "distance to c" and d.to_c and d.relation == "This is the panel's score."
+    fig = charts.hypersphere_chart(d.values, y, 5.7, d.name)
+    assert [t.type for t in fig.data] == ["bar", "bar"]
+    assert [t.y[0] for t in fig.data] == [180, 20]
+    assert fig.data[0].x[0].startswith("5.719")
+    assert fig.layout.xaxis.title.text == "distance to c" and fig.layout.yaxis.title.text == "images"
+    mean = panel_distance(snap, "latent_mean", {"method": "iaead"})
+    assert mean.name == "distance to the mean latent code"
+    assert panel_distance(snap, "latent_mean", {"method": "iaead"}, want="c").name == "distance to c"
+    kind, story = explain.panel_story("distance to c", _degenerate(0.193),
+                                      {"collapsed": True, "spread": 1e-7, "effective_rank": 1.0},
+                                      d.name, d.values)
+    assert kind == "error" and "every image is at distance to c 5.719" in story
+    assert "reported as 0.500 (chance)" in story and "0.193" in story
+
+
+def test_group_title_and_settings_show_lambda_nu_preset_init():
+    """§4: a comparison is named by the settings that produced it, λ in the one format."""
+    cfgs = [scaled_config("quick", m, 4, dataset="mnist", normal_class=0, lam=5e-5).to_dict()
+            for m in ("iaead", "cae")]
+    title = explain.group_title("compare-20250101-120304-abcd", cfgs, "compare")
+    assert title == "2025-01-01 12:03:04 · MNIST 0 · ρ 10 % · λ = 5e-5 · ν = 1 · quick · init released · seed 0"
+    assert explain.settings_text(cfgs[1]) == "λ = 0 · ν = 1 · preset quick · init released"
+    diff = explain.sidebar_differences({"lam": 5e-5, "seed": 0}, {"lam": 50.0, "seed": 0})
+    assert diff == ["λ: sidebar 5e-5, shown 50"]
+
+
+def test_paper_value_only_beside_the_papers_setting():
+    """§4: 0.966 (MNIST digit 0, Table 3) never beside a λ = 50 run; a quick run at the
+    paper's λ is labelled a different protocol."""
+    cfg = lambda lam: scaled_config("quick", "iaead", 4, dataset="mnist", normal_class=0, lam=lam).to_dict()  # noqa: E731
+    assert explain.paper_cell(cfg(50.0)) == "—"
+    assert explain.paper_cell(cfg(5e-5)) == "0.966 (paper (different protocol))"
+
+
+def test_alerts_are_explained_in_words():
+    """§3: each alert shows its kind's title and explanation with the record's message."""
+    lines = explain.alert_lines({"alerts": [{"kind": "collapsed", "message": "spread 1e-07."}]})
+    assert len(lines) == 1 and lines[0].endswith("spread 1e-07.")
+    try:
+        from iaead_core.health import ALERT_KINDS
+    except ImportError:
+        return
+    assert "collapsed" in ALERT_KINDS and lines[0].startswith("**") and "—" in lines[0]
+
+
+def test_stop_knows_who_started_a_group(registry):
+    """§6: the registry remembers which browser session asked for a group; a second tab
+    asking for the same group joins it rather than owning it alone."""
+    a, b = Starter("tab-a", "Chrome on 10.0.0.1"), Starter("tab-b")
+    g = registry.submit_group([cfg(epochs=200)], "compare", a)
+    assert registry.submit_group([cfg(epochs=200)], "compare", b) == g
+    assert [s.session for s in registry.starters(g)] == ["tab-a", "tab-b"]
+    assert explain.started_words(a).startswith("another browser tab (Chrome on 10.0.0.1) at ")
+    registry.stop_group(g)
+    wait_until(lambda: not registry.busy())
+
+
+def test_deleted_and_corrupt_folders_never_break_the_index(registry):
+    """§6: a deleted run leaves its group (and the group list once it is empty); corrupt
+    folders are listed with the reason instead of raising or vanishing."""
+    g = registry.submit_group([cfg(epochs=2)], "compare")
+    wait_until(lambda: not registry.group_active(g))
+    index = RunIndex(registry.runs_root)
+    assert known_groups(registry, index, "compare") == [g]
+    import shutil
+
+    shutil.rmtree(registry.jobs(g)[0].run_dir)
+    assert group_items(registry, index, g) == []
+    assert known_groups(registry, index, "compare") == []
+    root = registry.runs_root
+    (root / "bad-json").mkdir()
+    (root / "bad-json" / "config.json").write_text("{not json")
+    (root / "a-list").mkdir()
+    (root / "a-list" / "config.json").write_text("[1, 2]")
+    rows = {r["run_id"]: r for r in index.rows()}
+    assert rows["bad-json"]["status"] == rows["a-list"]["status"] == "corrupt"
+    assert "config.json" in rows["bad-json"]["error"]
+    assert index.runs() == []
+
+
+def test_runs_listing_uses_live_status(tmp_path):
+    """§6: a folder that says "running" but whose process is gone is listed as interrupted."""
+    d = tmp_path / "runs" / "20250101-000000-iaead-digits-0-s0-dead"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"config": cfg().to_dict(), "created": 1.0}))
+    import socket
+
+    (d / "status.json").write_text(json.dumps({"status": "running", "pid": 2**22 + 12345,
+                                               "host": socket.gethostname(), "heartbeat": 1.0}))
+    [row] = RunIndex(tmp_path / "runs").rows()
+    assert row["status"] == "interrupted"

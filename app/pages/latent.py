@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import streamlit as st
 import torch
 
-from app import charts, state, ui
-from app.views import RunItem, group_items, known_groups
-from iaead_core.analysis import (RULE_TITLES, centre_distances, display_images, extremes, pca_2d,
+from app import charts, explain, state, ui
+from app.views import RunItem, group_items, known_groups, panel_distance, radius_series
+from iaead_core.analysis import (RULE_TITLES, display_images, extremes, pca_2d,
                                  snapshot_diagnostics, snapshot_for_epoch, subsample_index, umap_2d)
 from iaead_core.data import DATASETS
+from iaead_core.metrics import COLLAPSE_MIN_RANK, COLLAPSE_RATIO
 from iaead_core.runs import RunError, load_run
 
 MAX_POINTS = 3000  # per projection: enough to see the structure, fast to draw and to embed
 N_IMAGES = 6
+IMAGE_PX = 46  # six in a row fit a third of the page
+DEAD_STD = 1e-4  # iaead_core.metrics.latent_diagnostics: a dimension is dead below this std
 
 reg, index, tasks = state.registry(), state.run_index(), state.tasks()
 sb = st.sidebar
-ui.keep_widget_state()  # settings survive page switches
+ui.keep_widget_state("latent")  # settings survive page switches
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _snapshot(run_dir: str, epoch: int) -> dict[str, np.ndarray]:
+def _snapshot(run_dir: str, epoch: int, mtime: float) -> dict[str, np.ndarray]:
+    """One snapshot; ``mtime`` of its file keys the cache, so a replaced folder is re-read."""
     return load_run(run_dir).load_snapshot(epoch)
 
 
@@ -37,29 +43,76 @@ st.caption("Where each method puts the images. A healthy latent space keeps norm
            "together and anomalies apart; a **collapsed** one maps everything to (almost) one "
            "point, so every distance-based score becomes noise.")
 
-groups = known_groups(reg, index, "compare") + known_groups(reg, index, "sweep")
-group = ui.group_picker(groups, "latent_group", "Runs from", sb)
-colour_by = sb.radio("Colour by", ["anomaly", "class"], horizontal=True, key=ui.kept("latent_colour"),
+kinds = {g: k for k in ("compare", "sweep") for g in known_groups(reg, index, k)}
+groups = sorted(kinds, key=lambda g: g.split("-", 1)[-1], reverse=True)
+titles = {g: f"{'comparison' if kinds[g] == 'compare' else 'λ sweep'} · "
+             + explain.group_title(g, [i.config for i in group_items(reg, index, g)], kinds[g])
+          for g in groups}
+group = ui.group_picker(groups, "latent_group", "Runs from", sb, titles=titles)
+colour_by = sb.radio("Colour by", ["anomaly", "class"], horizontal=True, **ui.PERSIST, key=ui.kept("latent_colour"),
                      format_func={"anomaly": "normal vs anomaly", "class": "original class"}.get)
-view = sb.radio("Projection", ["umap", "pca"], horizontal=True, key=ui.kept("latent_view"),
+view = sb.radio("Projection", ["umap", "pca"], horizontal=True, **ui.PERSIST, key=ui.kept("latent_view"),
                 format_func=str.upper,
                 help="PCA is shown at once; UMAP computes in the background (its first call "
                      "compiles for tens of seconds) and is cached per run and epoch.")
+hist_of = sb.radio("Histogram of", ["score", "c"], **ui.PERSIST, key=ui.kept("latent_hist", "score"),
+                   format_func={"score": "each run's score (as in its headline)",
+                                "c": "distance to c (hypersphere, R marked)"}.get,
+                   help="The score is what the AUROC ranks. The distance to c is the Deep SVDD "
+                        "view: where c is not fixed (CAE, warm-up) the mean code stands in.")
 
 if group is None:
     st.write("No runs yet: start a comparison on the **Train** page.")
     st.stop()
 
-items = [i for i in group_items(reg, index, group) if i.run_dir is not None]
-by_label = {i.label: i for i in items}
-chosen = sb.multiselect("Runs side by side", list(by_label), default=list(by_label)[:3],
-                        key=f"latent_runs_{group}")
+# Runs whose folder vanished (deleted here, in another tab or by hand) or is unreadable are
+# left out with a note, never a traceback.
+items, lost = [], []
+for it in group_items(reg, index, group):
+    if it.run_dir is None:
+        continue
+    try:
+        run = load_run(it.run_dir)
+    except RunError as e:
+        lost.append(f"{it.label}: {e}")
+        continue
+    items.append((it, run))
+if lost:
+    st.warning("Some runs of this group cannot be shown (deleted or corrupt folders): "
+               + "; ".join(lost) + ". " + ui.RELIABILITY_NOTE)
+if not items:
+    st.info("No run of this group has a folder to show (yet, or any more).")
+    st.stop()
+
+by_label = {it.label: it for it, _ in items}
+runs = {it.label: run for it, run in items}
+runs_key = f"latent_runs_{group}"
+wanted = st.session_state.get(runs_key, list(by_label)[:3])
+# Runs chosen before and deleted since (here, in another tab, or by hand); remembered, so the
+# note survives the page's own reruns.
+gone_key = f"latent_gone_{group}"
+gone = list(dict.fromkeys(st.session_state.get(gone_key, [])
+                          + [lab for lab in wanted if lab not in by_label]))
+gone = [lab for lab in gone if lab not in by_label]
+st.session_state[gone_key] = gone
+if gone:
+    st.info(f"No longer shown: {', '.join(gone)} — the run folder was deleted. "
+            + ui.RELIABILITY_NOTE)
+st.session_state[runs_key] = [lab for lab in wanted if lab in by_label]
+chosen = sb.multiselect("Runs side by side", list(by_label), key=runs_key)
 if not chosen:
     st.info("Choose at least one run in the sidebar.")
     st.stop()
 
-runs = {lab: load_run(by_label[lab].run_dir) for lab in chosen}
-epochs = sorted({e for r in runs.values() for e in r.snapshot_epochs()})
+
+def _safe_epochs(run) -> list[int]:
+    try:
+        return run.snapshot_epochs()
+    except (OSError, ValueError):
+        return []
+
+
+epochs = sorted({e for lab in chosen for e in _safe_epochs(runs[lab])})
 if not epochs:
     st.info("No latent snapshot yet: the first one is saved after epoch 1.")
     epoch = None
@@ -67,12 +120,16 @@ elif len(epochs) == 1:
     epoch = epochs[0]
     sb.caption(f"Epoch snapshot: {epoch}")
 else:
-    epoch = sb.select_slider("Epoch snapshot", epochs, value=epochs[-1], key=f"latent_epoch_{group}")
+    key = f"latent_epoch_{group}"
+    if st.session_state.get(key) not in epochs:
+        st.session_state.pop(key, None)
+    epoch = sb.select_slider("Epoch snapshot", epochs, value=epochs[-1], key=key)
 
 
 def _score_rule(item: RunItem, snap: dict) -> str | None:
-    primary = {"iaead": "latent_mean", "cae": "reconstruction", "deep-svdd": "svdd"}.get(item.method)
     rules = [k[6:] for k in snap if k.startswith("score_")]
+    rec = next((r for r in item.records if r.get("primary_score")), None)
+    primary = rec.get("primary_score") if rec else None
     return primary if primary in rules else (rules[0] if rules else None)
 
 
@@ -98,6 +155,54 @@ def _projection(label: str, ep: int, z: np.ndarray, idx: np.ndarray) -> tuple[np
     return pca, "PCA (UMAP pending)"
 
 
+def panel(item: RunItem, run, ep: int, lab: str):
+    """One run's column; returns what the image section needs, or None."""
+    try:
+        path = run.dir / "snapshots" / f"epoch_{ep:04d}.npz"
+        snap = _snapshot(str(run.dir), ep, path.stat().st_mtime)
+        data = state.contaminated(run.config)
+    except (RunError, OSError, ValueError, RuntimeError) as e:
+        st.error(f"Cannot show this run (its folder was deleted or is corrupt, or its data set "
+                 f"is not available here): {e}")
+        return None
+    if "z" not in snap or len(snap["z"]) != len(data.is_anomaly):
+        st.error(f"Cannot show this run: its snapshot of epoch {ep} does not match its data "
+                 "(a corrupt or foreign file).")
+        return None
+    z = snap["z"]
+    rule = _score_rule(item, snap)
+    rule_title = RULE_TITLES.get(rule, rule or "no score")
+    rec = next((r for r in item.records if r["epoch"] == ep), None)
+    m = (rec.get("metrics") or {}).get(rule) if rec and rule else None
+    st.caption(f"epoch {ep} · {explain.settings_text(item.config)}")
+    st.markdown(f"Score: **{rule_title}** · AUROC **{explain.metric_text(m, 'auroc')}**")
+    diag = snapshot_diagnostics(snap)
+    dist = panel_distance(snap, rule, item.config, want=hist_of)
+    kind, story = explain.panel_story(rule_title, m, diag, dist.name, dist.values, dist.scale)
+    getattr(st, kind)(story)
+    for line in explain.alert_lines(rec):
+        st.warning(line)
+    st.markdown(f"effective rank **{diag['effective_rank']:.1f}** · dead dimensions "
+                f"**{diag['dead_dims']:.0%}** · collapse ratio **{diag['collapse_ratio']:.2g}**",
+                help=f"Effective rank of the centred codes (0: all equal); dead dimensions: "
+                     f"std below {DEAD_STD:g}; collapse ratio: spread of the codes / ‖c‖. The "
+                     f"space counts as collapsed when the ratio is below {COLLAPSE_RATIO:g} or the "
+                     f"effective rank below {COLLAPSE_MIN_RANK:g}.")
+    idx = subsample_index(len(z), MAX_POINTS, seed=0)
+    xy, name = _projection(lab, ep, z, idx)
+    spec = DATASETS.get(data.dataset)
+    st.plotly_chart(charts.projection_chart(
+        xy, data.is_anomaly[idx], data.labels[idx], spec.classes if spec else [],
+        colour_by, f"{name} of the latent codes"), width="stretch", key=f"proj_{lab}")
+    R = radius_series([rec], item.config)[0] if rec else float("nan")
+    st.plotly_chart(charts.hypersphere_chart(dist.values, data.is_anomaly,
+                                             R if dist.to_c else None, dist.name, dist.scale),
+                    width="stretch", key=f"sphere_{lab}")
+    st.caption(dist.relation + (" R is not defined at this epoch (no SVDD term yet, or a method "
+                                "without a radius)." if dist.to_c and math.isnan(R) else ""))
+    return name, (item, run, snap, data, rule)
+
+
 def draw() -> bool:
     """Draw the chosen runs; True while something is still coming (a run or a UMAP)."""
     ui.queue_panel()  # inside the polling fragment, so it stays current
@@ -108,84 +213,57 @@ def draw() -> bool:
     panels = []
     for col, lab in zip(cols, chosen):
         item, run = by_label[lab], runs[lab]
-        ep = snapshot_for_epoch(run.snapshot_epochs(), epoch)
+        ep = snapshot_for_epoch(_safe_epochs(run), epoch)
         with col:
             st.subheader(lab)
             if ep is None:
-                st.caption("no snapshot yet")
+                st.caption("no snapshot yet (or its folder was deleted)")
                 panels.append(None)
                 continue
-            try:
-                snap = _snapshot(str(run.dir), ep)
-                data = state.contaminated(run.config)
-            except (RunError, ValueError, RuntimeError) as e:
-                st.error(f"Cannot read this run: {e}")
+            out = panel(item, run, ep, lab)
+            if out is None:
                 panels.append(None)
                 continue
-            z = snap["z"]
-            rule = _score_rule(item, snap)
-            rec = next((r for r in item.records if r["epoch"] == ep), None)
-            auroc = rec["metrics"].get(rule, {}).get("auroc") if rec and rule else None
-            st.caption(f"epoch {ep} · score: {RULE_TITLES.get(rule, rule)}"
-                       + (f" · AUROC {auroc:.3f}" if auroc is not None else ""))
-            diag = snapshot_diagnostics(snap)
-            if diag["collapsed"]:
-                st.error(f"**Feature collapse.** Codes spread {diag['spread']:.2g} around a centre "
-                         f"at distance {diag['centre_norm']:.2g}: every image maps to almost "
-                         "the same point.")
-            else:
-                st.success(f"No collapse: spread {diag['spread']:.3g}, collapse ratio "
-                           f"{diag['collapse_ratio']:.3g}")
-            m1, m2, m3 = st.columns(3)
-            m1.metric("effective rank", f"{diag['effective_rank']:.1f}", help="of the centred codes; 0 = all equal")
-            m2.metric("dead dims", f"{diag['dead_dims']:.0%}", help="dimensions with std < 1e-4")
-            m3.metric("collapse ratio", f"{diag['collapse_ratio']:.2g}", help="spread / ‖c‖; < 0.01 = collapsed")
-            idx = subsample_index(len(z), MAX_POINTS, seed=0)
-            xy, name = _projection(lab, ep, z, idx)
-            pending |= name.endswith("pending)")
-            st.plotly_chart(charts.projection_chart(
-                xy, data.is_anomaly[idx], data.labels[idx], DATASETS[data.dataset].classes,
-                colour_by, f"{name} of the latent codes"), width="stretch", key=f"proj_{lab}")
-            centre = snap.get("centre")
-            has_c = centre is not None and np.size(centre) > 0
-            dist = centre_distances(z, centre if has_c else None)
-            R = float(snap.get("R", 0.0))
-            st.plotly_chart(charts.hypersphere_chart(dist, data.is_anomaly, R if has_c else None,
-                                                     "c" if has_c else "the mean code"),
-                            width="stretch", key=f"sphere_{lab}")
-            panels.append((item, run, snap, data, rule))
+            pending |= out[0].endswith("pending)")
+            panels.append(out[1])
     st.subheader("Most anomalous and most normal images")
+    st.caption("Each run's images ranked by its own score (the value under each image; "
+               "⚠ = a true anomaly, labels used for display only). Under each row of originals, "
+               "the final model's reconstructions of the same images, in the same order.")
     cols = st.columns(len(chosen))
-    for col, panel in zip(cols, panels):
-        if panel is None or panel[4] is None:
+    for col, p in zip(cols, panels):
+        if p is None or p[4] is None:
             continue
-        item, run, snap, data, rule = panel
+        item, run, snap, data, rule = p
         score = snap[f"score_{rule}"]
         top, bottom = extremes(score, N_IMAGES)
+        recon = None
         with col:
-            st.caption(f"{item.label}: most anomalous (score; ⚠ = true anomaly)")
-            st.image(display_images(data.images[top]), width=56,
-                     caption=[f"{score[i]:.3g}{' ⚠' if data.is_anomaly[i] else ''}" for i in top])
-            st.caption("most normal")
-            st.image(display_images(data.images[bottom]), width=56,
-                     caption=[f"{score[i]:.3g}{' ⚠' if data.is_anomaly[i] else ''}" for i in bottom])
             weights = run.dir / "model.pt"
+            note = None
             if weights.exists():
                 try:
                     method = _restored(str(run.dir), weights.stat().st_mtime)
                     with torch.inference_mode():
                         x = data.images[np.concatenate([top, bottom])]
                         recon = method.model.decode(method.model.encode(x))
-                    st.caption("reconstructions by the final model (same order)")
-                    st.image(display_images(recon), width=56)
-                except (RunError, ValueError, RuntimeError) as e:
-                    st.caption(f"reconstructions unavailable: {e}")
+                except (RunError, OSError, ValueError, RuntimeError) as e:
+                    note = f"reconstructions unavailable: {e}"
             else:
-                st.caption("reconstructions appear when the run has finished (weights are "
-                           "saved at the end)")
-    st.caption("⚠ marks a true anomaly (labels used for display only). Deep SVDD's decoder "
-               "is frozen after pre-training, so its reconstructions only show what the encoder "
-               "kept of the pre-trained code.")
+                note = ("reconstructions appear when the run has finished (weights are saved "
+                        "at the end)")
+            rec_imgs = display_images(recon) if recon is not None else None
+            for name, sel, off in (("most anomalous", top, 0), ("most normal", bottom, N_IMAGES)):
+                st.markdown(f"**{item.label} · {name} — originals**")
+                st.image(display_images(data.images[sel]), width=IMAGE_PX,
+                         caption=[f"{score[i]:.3g}{' ⚠' if data.is_anomaly[i] else ''}" for i in sel])
+                if rec_imgs is not None:
+                    st.markdown(f"**{item.label} · {name} — reconstructions**")
+                    st.image(rec_imgs[off:off + N_IMAGES], width=IMAGE_PX)
+            if note:
+                st.caption(note)
+    st.caption("Deep SVDD's decoder is frozen after pre-training, so its reconstructions only "
+               "show what the encoder kept of the pre-trained code.")
     return pending
 
 

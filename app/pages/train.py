@@ -2,48 +2,104 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import streamlit as st
 
-from app import charts, state, ui
-from app.views import fmt_seconds, group_items, known_groups
-from iaead_core.analysis import LAMBDA_CHOICES, final_frame, format_lambda, scaled_config
+from app import charts, explain, state, ui
+from app.views import coincide, fmt_seconds, group_items, known_groups
+from iaead_core.analysis import LAMBDA_CHOICES, METRIC_NAMES, format_lambda, scaled_config
 from iaead_core.config import PRESETS
 from iaead_core.data import DATASETS
 from iaead_core.engine import select_device
 from iaead_core.paper import PAPER_BEST_LAM
 
+METHODS = ["iaead", "cae", "deep-svdd"]
+COINCIDE_TOL = 0.02  # AUROC gap below which two curves read as one on the chart
+RHOS = [5, 10, 15, 20, 25]
+
 reg = state.registry()
 index = state.run_index()
 sb = st.sidebar
-ui.keep_widget_state()  # settings survive page switches
+ui.keep_widget_state("train")  # settings survive page switches
+
+groups = known_groups(reg, index, "compare")
+titles = {g: explain.group_title(g, [i.config for i in group_items(reg, index, g)], "compare")
+          for g in groups}
+shown = ui.shown_group(groups, "train_group")
+
+
+def sidebar_settings(configs: list[dict]) -> dict:
+    """Sidebar widget values that reproduce a comparison's settings (those a widget offers)."""
+    if not configs:
+        return {}
+    c0 = next((c for c in configs if c.get("method") == "iaead"), configs[0])
+    ds, preset = c0.get("dataset"), c0.get("preset")
+    out = {}
+    if ds in DATASETS and str(c0.get("normal_class", 0)).isdigit():
+        out["train_ds"] = ds
+        out[f"train_cls_{ds}"] = int(c0.get("normal_class", 0))
+    if round(float(c0.get("rho", 0)) * 100) in RHOS:
+        out["train_rho"] = round(float(c0.get("rho", 0)) * 100)
+    out["train_methods"] = [m for m in METHODS if any(c.get("method") == m for c in configs)]
+    if c0.get("method") == "iaead":
+        lam = next((v for v in LAMBDA_CHOICES if math.isclose(v, float(c0.get("lam", -1)),
+                                                              rel_tol=1e-9, abs_tol=0.0)), None)
+        if lam is not None:
+            out["train_lam"] = lam
+        nu = c0.get("nu")
+        out["train_nu"] = 1.0 if nu is None else round(float(nu) / 0.05) * 0.05
+    svdd = next((c for c in configs if c.get("method") == "deep-svdd"), None)
+    if svdd is not None:
+        out["train_unreg"] = bool(svdd.get("svdd_bias"))
+    if preset in PRESETS:
+        out["train_preset"] = preset
+        out[f"train_epochs_{preset}"] = int(c0.get("epochs", PRESETS[preset]["epochs"]))
+        out[f"train_max_{preset}"] = int(c0.get("max_samples") or 0)
+    out["train_seed"] = int(c0.get("seed", 0))
+    return out
+
+
+def adopt(group: str | None) -> None:
+    """Put the settings of a comparison into the sidebar (before its widgets are drawn, or
+    from a button's callback)."""
+    if group:
+        st.session_state.update(sidebar_settings([i.config for i in group_items(reg, index, group)]))
+
+
+# After a reload (a new session) the sidebar starts from the comparison on screen, so the
+# settings beside a result are the ones that produced it.
+if not st.session_state.get("_train_adopted"):
+    st.session_state["_train_adopted"] = True
+    adopt(shown)
 
 # ---------------------------------------------------------------- settings (sidebar)
 sb.header("Experiment")
 dataset = ui.dataset_picker("train_ds", sb)
 classes = DATASETS[dataset].classes
-normal_class = sb.selectbox("Normal class", range(len(classes)), key=ui.kept(f"train_cls_{dataset}"),
+normal_class = sb.selectbox("Normal class", range(len(classes)), **ui.PERSIST, key=ui.kept(f"train_cls_{dataset}"),
                             format_func=lambda k: ui.class_label(dataset, k))
-rho = sb.select_slider("Anomaly ratio ρ", options=[5, 10, 15, 20, 25],
-                       format_func=lambda v: f"{v} %", key=ui.kept("train_rho", 10))
-methods = sb.multiselect("Methods (same data draw, same seed)", ["iaead", "cae", "deep-svdd"],
-                         format_func=ui.method_title,
-                         key=ui.kept("train_methods", ["iaead", "cae", "deep-svdd"]))
+rho = sb.select_slider("Anomaly ratio ρ", options=RHOS,
+                       format_func=lambda v: f"{v} %", **ui.PERSIST, key=ui.kept("train_rho", 10))
+methods = sb.multiselect("Methods (same data draw, same seed)", METHODS,
+                         format_func=ui.method_title, **ui.PERSIST, key=ui.kept("train_methods", list(METHODS)))
 lam = sb.select_slider("λ (IAEAD's SVDD weight, log scale)", options=list(LAMBDA_CHOICES),
-                       format_func=format_lambda, key=ui.kept("train_lam", PAPER_BEST_LAM),
+                       format_func=format_lambda, **ui.PERSIST, key=ui.kept("train_lam", PAPER_BEST_LAM),
                        help="λ = 0 is a plain CAE scored in the latent space; the paper's best "
-                            "is 5e-5; very large λ collapses the latent space.")
-nu = sb.slider("ν (IAEAD soft boundary)", 0.05, 1.0, None, 0.05, key=ui.kept("train_nu", 1.0),
+                            f"is {format_lambda(PAPER_BEST_LAM)}; very large λ collapses the "
+                            "latent space.")
+nu = sb.slider("ν (IAEAD soft boundary)", 0.05, 1.0, None, 0.05, **ui.PERSIST, key=ui.kept("train_nu", 1.0),
                help="ν = 1 (the paper) makes R the smallest batch distance.")
 unregularised = sb.checkbox(
-    "Unregularised Deep SVDD (biases on)", key=ui.kept("train_unreg"),
+    "Unregularised Deep SVDD (biases on)", **ui.PERSIST, key=ui.kept("train_unreg"),
     help="Turns on the biases and affine BatchNorm that Ruff et al. remove so that mapping "
          "every image onto c is not reachable. Within the quick budget its codes contract "
-         "faster but do not fully collapse; for total collapse, give IAEAD λ = 50.")
+         "faster but do not fully collapse; for total collapse, give IAEAD a very large λ.")
 preset = ui.preset_picker("train_preset", sb)
 epochs = sb.number_input("Epochs", 2, 1000,
-                         key=ui.kept(f"train_epochs_{preset}", PRESETS[preset]["epochs"]))
-seed = sb.number_input("Seed", 0, 10_000, key=ui.kept("train_seed", 0))
+                         **ui.PERSIST, key=ui.kept(f"train_epochs_{preset}", PRESETS[preset]["epochs"]))
+seed = sb.number_input("Seed", 0, 10_000, **ui.PERSIST, key=ui.kept("train_seed", 0))
 device = ui.device_picker("train_device", sb)
 max_samples = ui.images_picker("train_max", preset, sb)
 if preset == "paper":
@@ -67,25 +123,96 @@ if start:
                               download=True, max_samples=int(max_samples),
                               **({"lam": float(lam), "nu": float(nu)} if m == "iaead" else {}),
                               **({"svdd_bias": unregularised} if m == "deep-svdd" else {}))
-                for m in ["iaead", "cae", "deep-svdd"] if m in methods]
-        st.session_state["train_group"] = reg.submit_group(cfgs, "compare")
+                for m in METHODS if m in methods]
+        st.session_state["train_group"] = reg.submit_group(cfgs, "compare", ui.starter())
+        groups = known_groups(reg, index, "compare")
+        titles = {g: explain.group_title(g, [i.config for i in group_items(reg, index, g)], "compare")
+                  for g in groups}
     except ValueError as e:
         st.session_state["train_error"] = ("input", str(e))
 
-groups = known_groups(reg, index, "compare")
-if stop and st.session_state.get("train_group", groups[0] if groups else None):
-    reg.stop_group(st.session_state.get("train_group") or groups[0])
+shown = ui.shown_group(groups, "train_group")
+ui.stop_control(reg, shown, stop, "train", problems)
 
 err = st.session_state.get("train_error")
 if err:
     problems.error(err[1])
+
+# The sidebar against the comparison on screen: say where they differ.
+if shown:
+    shown_cfgs = [i.config for i in group_items(reg, index, shown)]
+    wanted = sidebar_settings(shown_cfgs)
+    sidebar_now = {"dataset": dataset, "normal_class": normal_class, "rho": rho / 100,
+                   "methods": methods, "lam": float(lam), "nu": float(nu),
+                   "svdd_bias": bool(unregularised), "preset": preset, "epochs": int(epochs),
+                   "seed": int(seed), "max_samples": int(max_samples)}
+    c0 = next((c for c in shown_cfgs if c.get("method") == "iaead"), shown_cfgs[0] if shown_cfgs else {})
+    on_screen = {"dataset": c0.get("dataset"), "normal_class": c0.get("normal_class"),
+                 "rho": c0.get("rho"), "methods": wanted.get("train_methods", []),
+                 "preset": c0.get("preset"), "epochs": c0.get("epochs"), "seed": c0.get("seed"),
+                 "max_samples": int(c0.get("max_samples") or 0)}
+    if c0.get("method") == "iaead":
+        on_screen.update(lam=c0.get("lam"), nu=1.0 if c0.get("nu") is None else c0.get("nu"))
+    if any(c.get("method") == "deep-svdd" for c in shown_cfgs):
+        on_screen["svdd_bias"] = wanted.get("train_unreg", False)
+    diffs = explain.sidebar_differences(sidebar_now, on_screen) if shown_cfgs else []
+    if diffs:
+        problems.info("**The sidebar differs from the comparison shown** — "
+                      + "; ".join(diffs) + ".")
+        problems.button("Put its settings in the sidebar", key="train_adopt",
+                        on_click=adopt, args=(shown,))
 
 # ---------------------------------------------------------------- main area
 st.title("Train")
 st.caption("IAEAD = convolutional autoencoder + λ · Deep SVDD loss, scored by the distance to "
            "the mean latent code. CAE and Deep SVDD train on the very same contaminated set.")
 st.info(ui.ORACLE_NOTE)
-group = ui.group_picker(groups, "train_group", "Comparison shown")
+group = ui.group_picker(groups, "train_group", "Comparison shown", titles=titles)
+
+
+def final_table(items) -> pd.DataFrame:
+    """The last epoch's metrics per run × rule, with the settings that produced them and the
+    paper's value only where the run's setting is the paper's."""
+    parts = []
+    for it in items:
+        if not it.records:
+            continue
+        last = it.records[-1]
+        metrics = last.get("metrics") or {}
+        if not metrics:
+            continue  # a set without labels: rankings, no metrics
+        primary = last.get("primary_score")
+        rules = list(metrics)
+        s = explain.settings(it.config)
+        t = pd.DataFrame({
+            "run": it.label, "λ": s["λ"], "ν": s["ν"],
+            "score": [explain.rule_name(r, it.method) + (" (its own)" if r == primary else "")
+                      for r in rules],
+            # the raw value (sklearn's on the noise) for AUROC only, to keep the table narrow
+            **{METRIC_NAMES[k]: [explain.metric_text(metrics[r], k, why=False, raw=k == "auroc")
+                                 for r in rules] for k in METRIC_NAMES},
+            "paper AUROC": [explain.paper_cell(it.config) if r == primary else "" for r in rules],
+            "preset": s["preset"], "init": s["init"], "epoch": last.get("epoch")})
+        parts.append(t)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def coincidence(items) -> str | None:
+    """The sentence about IAEAD's and CAE's latent curves when they coincide."""
+    by_method = {it.method: it for it in items if it.records}
+    if "iaead" not in by_method or "cae" not in by_method:
+        return None
+    curves, finals = {}, {}
+    for m, it in by_method.items():
+        for rule in ("latent_mean", "reconstruction"):
+            pts = [(r["epoch"], (r.get("metrics") or {}).get(rule, {}).get("auroc"))
+                   for r in it.records]
+            curves[(m, rule)] = pts
+            last = (it.records[-1].get("metrics") or {}).get(rule) or {}
+            if isinstance(last.get("auroc"), (int, float)):
+                finals[(m, rule)] = float(last["auroc"])
+    gap = coincide(curves[("iaead", "latent_mean")], curves[("cae", "latent_mean")], tol=COINCIDE_TOL)
+    return None if gap is None else explain.coincidence_sentence(finals, gap)
 
 
 def live() -> bool:
@@ -97,31 +224,50 @@ def live() -> bool:
         return False
     items = group_items(reg, index, group)
     if not items:
-        st.write("This comparison has no runs left (they were deleted).")
+        st.warning("This comparison has no runs left: their folders were deleted. "
+                   + ui.RELIABILITY_NOTE)
         return False
     active = any(i.active for i in items)
-    cfg = items[0].config
-    st.markdown(f"**{DATASETS[cfg['dataset']].title}**, normal class "
-                f"**{ui.class_label(cfg['dataset'], int(cfg['normal_class']))}**, ρ = "
-                f"{cfg['rho'] * 100:g} %, seed {cfg['seed']}, preset {cfg['preset']}, "
-                f"{cfg['epochs']} epochs")
+    cfg = next((i.config for i in items if i.method == "iaead"), items[0].config)
+    s = explain.settings(cfg)
+    lam_nu = (f"IAEAD **λ = {s['λ']}**, **ν = {s['ν']}**" if cfg.get("method") == "iaead"
+              else "no IAEAD run (λ, ν unused)")
+    st.markdown(f"**{explain.dataset_title(cfg.get('dataset', '?'))}**, normal class "
+                f"**{ui.class_label(cfg.get('dataset', ''), cfg.get('normal_class', 0))}**, "
+                f"ρ = {float(cfg.get('rho', 0)) * 100:g} %, seed {cfg.get('seed')}, "
+                f"{cfg.get('epochs')} epochs · {lam_nu} · preset **{s['preset']}** · "
+                f"init {s['init']}")
     if active:
         st.caption(f"About {fmt_seconds(ui.group_eta(items))} left for this comparison.")
     ui.progress_panel(items)
     ui.failures(items, "train_ds")
     if any(i.records for i in items):
         st.plotly_chart(charts.auroc_chart(items), width="stretch", key="train_auroc")
+        sentence = coincidence(items)
+        if sentence:
+            st.markdown(sentence)
         st.plotly_chart(charts.loss_chart(items), width="stretch", key="train_loss")
-        table = pd.concat([final_frame(i.records, i.config, i.label) for i in items if i.records],
-                          ignore_index=True)
-        table["paper_auroc"] = [f"{v:.3f}" if pd.notna(v) else "—" for v in table["paper_auroc"]]
+        for it in items:
+            lines = explain.alert_lines(it.records[-1] if it.records else None)
+            if lines:
+                st.warning(f"**{it.label}, epoch {it.records[-1]['epoch']}:**\n"
+                           + "\n".join(f"- {line}" for line in lines))
+        table = final_table(items)
         st.subheader("Final metrics" if not active else "Metrics at the latest epoch")
-        st.dataframe(table.drop(columns=["primary"]).style.format(
-            {"auroc": "{:.3f}", "aupr_in": "{:.3f}", "aupr_out": "{:.3f}"}), hide_index=True, width="stretch")
-        st.caption("paper_auroc: the paper's AUROC for this data set, class and ρ (Table 3, "
-                   "full protocol, mean of 5 seeds), shown beside each method's own score. "
-                   "The quick preset uses a smaller network and set, so it is a guide, not a "
-                   "target. AUPR is scikit-learn's average precision.")
+        small = {c: st.column_config.TextColumn(c, width="small")
+                 for c in ("run", "λ", "ν", "preset", "init")}
+        st.dataframe(table, hide_index=True, width="stretch", column_config={
+            **small, "score": st.column_config.TextColumn("score", width="medium"),
+            "AUROC": st.column_config.TextColumn("AUROC", width="medium"),
+            "paper AUROC": st.column_config.TextColumn("paper AUROC", width="medium"),
+            "epoch": st.column_config.NumberColumn("epoch", width="small")})
+        st.caption("Each run's own score is marked. *degenerate*: the scores differ only by "
+                   "float noise, so the metric is reported at chance (AUROC 0.5, AUPR = the "
+                   "share of that class); *raw* is scikit-learn's value on the noise. paper "
+                   "AUROC: the paper's value (Table 3, mean of 5 seeds) only where the run's "
+                   f"setting is the paper's (IAEAD: λ = {format_lambda(PAPER_BEST_LAM)}, ν = 1); "
+                   "*different protocol* marks a run trained shorter or smaller than the paper "
+                   "(e.g. the quick preset). AUPR is scikit-learn's average precision.")
     return active
 
 

@@ -1,0 +1,334 @@
+"""The lab's words: metrics, settings, alerts and collapse told in sentences (no Streamlit).
+
+Every number a sentence here contains is taken from a run (its records, its config or its
+snapshot) or from the core's documented constants; nothing is typed into prose. The pages
+only place these strings.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from iaead_core.analysis import METHOD_TITLES, METRIC_NAMES, RULE_TITLES, format_lambda
+from iaead_core.config import TrainConfig
+from iaead_core.data import DATASETS
+
+__all__ = ["DEGENERATE_WHY", "metric_text", "is_degenerate", "dataset_title", "settings",
+           "settings_text", "group_title", "paper_cell", "alert_lines", "rule_name",
+           "panel_story", "coincidence_sentence", "sweep_sentence", "sidebar_differences",
+           "single_value", "started_words"]
+
+#: Why a metric is reported as degenerate (the core's rule: iaead_core.metrics.is_degenerate).
+DEGENERATE_WHY = "scores differ only by float noise"
+
+
+def is_degenerate(m: dict[str, Any] | None) -> bool:
+    """Whether a ``metrics[rule]`` dict is marked degenerate (False for records written before
+    the core reported it)."""
+    return bool(isinstance(m, dict) and m.get("degenerate"))
+
+
+def metric_text(m: dict[str, Any] | None, key: str = "auroc", why: bool = True,
+                raw: bool = True) -> str:
+    """One metric of a ``metrics[rule]`` dict for display.
+
+    ``"0.912"``; a degenerate one says so, with scikit-learn's value on the noise when kept:
+    ``"0.500 — degenerate (scores differ only by float noise; raw 0.699)"`` (``why=False``:
+    ``"0.500 — degenerate (raw 0.699)"``; ``raw=False``: without the raw value). ``"—"``
+    when absent or not finite.
+    """
+    if not isinstance(m, dict):
+        return "—"
+    v = m.get(key)
+    if not isinstance(v, (int, float)) or not math.isfinite(v):
+        return "—"
+    if not is_degenerate(m):
+        return f"{v:.3f}"
+    noise = (m.get("raw") or {}).get(key) if raw else None
+    parts = (([DEGENERATE_WHY] if why else [])
+             + ([f"raw {noise:.3f}"] if isinstance(noise, (int, float)) else []))
+    return f"{v:.3f} — degenerate" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def dataset_title(name: str) -> str:
+    """``"mnist"`` → ``"MNIST"``; a set that is not a benchmark keeps its name."""
+    spec = DATASETS.get(name)
+    return spec.title if spec is not None else str(name)
+
+
+def _cfg(config: dict[str, Any]) -> TrainConfig | None:
+    try:
+        return TrainConfig.from_dict(config)
+    except (TypeError, ValueError):
+        return None
+
+
+def settings(config: dict[str, Any]) -> dict[str, str]:
+    """The settings a result depends on, formatted: ``λ``, ``ν``, ``preset``, ``init`` (λ in
+    the project's one format, :func:`iaead_core.analysis.format_lambda`; "—" for a method
+    without λ)."""
+    cfg = _cfg(config)
+    lam = cfg.effective_lam if cfg is not None else config.get("lam")
+    nu = cfg.resolved_nu if cfg is not None else config.get("nu")
+    return {"λ": format_lambda(lam), "ν": "—" if nu is None else f"{nu:g}",
+            "preset": str(config.get("preset", "?")), "init": str(config.get("init", "?"))}
+
+
+def settings_text(config: dict[str, Any]) -> str:
+    """``"λ = 5e-5 · ν = 1 · preset quick · init released"``."""
+    s = settings(config)
+    return f"λ = {s['λ']} · ν = {s['ν']} · preset {s['preset']} · init {s['init']}"
+
+
+def _lam_config(configs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The config whose λ and ν describe a comparison: IAEAD's (the only method with both)."""
+    return next((c for c in configs if c.get("method") == "iaead"), None)
+
+
+def group_title(group: str, configs: Sequence[dict[str, Any]], kind: str) -> str:
+    """One line naming a comparison or a sweep by its settings, for the picker and headers:
+    ``"12:03:15 · MNIST 0 · ρ 10 % · λ = 50 · ν = 1 · quick · init released · seed 0"``.
+    ``configs`` are the group's run configs (empty: only the start time is known)."""
+    parts = group.split("-")
+    when = (f"{parts[1][:4]}-{parts[1][4:6]}-{parts[1][6:]} {parts[2][:2]}:{parts[2][2:4]}:{parts[2][4:6]}"
+            if len(parts) >= 3 and len(parts[1]) == 8 and len(parts[2]) >= 6 else group)
+    if not configs:
+        return when
+    c0 = configs[0]
+    classes = sorted({str(c.get("normal_class")) for c in configs}, key=_natural)
+    seeds = sorted({int(c.get("seed", 0)) for c in configs})
+    out = [when, f"{dataset_title(c0.get('dataset', '?'))} {', '.join(classes)}",
+           f"ρ {float(c0.get('rho', 0)) * 100:g} %"]
+    if kind == "sweep":
+        lams = sorted({float(c.get("lam", 0)) for c in configs})
+        out.append("λ ∈ {" + ", ".join(format_lambda(v) for v in lams) + "}")
+        out.append(f"ν = {settings(c0)['ν']}")
+    else:
+        lc = _lam_config(configs)
+        s = settings(lc) if lc is not None else {"λ": "—", "ν": "—"}
+        out += [f"λ = {s['λ']}", f"ν = {s['ν']}"]
+    s0 = settings(c0)
+    out += [s0["preset"], f"init {s0['init']}",
+            f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"]
+    return " · ".join(out)
+
+
+def _natural(s: str):
+    return (0, int(s)) if s.isdigit() else (1, s)
+
+
+def paper_cell(config: dict[str, Any]) -> str:
+    """The paper's AUROC for a run, from :func:`iaead_core.paper.paper_reference`:
+    ``"0.966 (paper (different protocol))"``, or ``"—"`` where the run's setting is not the
+    paper's."""
+    try:
+        from iaead_core.paper import paper_reference
+    except ImportError:  # an older core without it: show nothing rather than a wrong number
+        return "—"
+    value, label = paper_reference(config)
+    return "—" if value is None else f"{value:.3f} ({label})"
+
+
+# ------------------------------------------------------------------------------ alerts
+
+def _alert_kinds() -> dict[str, Any]:
+    try:
+        from iaead_core.health import ALERT_KINDS
+    except ImportError:  # a core without health alerts: messages only
+        return {}
+    return ALERT_KINDS
+
+
+def _title_and_why(kind: str) -> tuple[str, str]:
+    entry = _alert_kinds().get(kind)
+    if isinstance(entry, dict):
+        return (str(entry.get("title", kind)),
+                str(entry.get("explanation") or entry.get("description") or entry.get("why") or ""))
+    if isinstance(entry, (tuple, list)) and entry:
+        return str(entry[0]), str(entry[1]) if len(entry) > 1 else ""
+    if isinstance(entry, str):
+        return kind, entry
+    title = getattr(entry, "title", None)
+    if title is not None:
+        return str(title), str(getattr(entry, "explanation", "") or "")
+    return kind.replace("_", " "), ""
+
+
+def alert_lines(record: dict[str, Any] | None) -> list[str]:
+    """The training-health alerts of an epoch record, one markdown line each:
+    ``"**Codes collapsed to a point** — <why>. <the record's message>"`` (kinds and
+    explanations from :data:`iaead_core.health.ALERT_KINDS`)."""
+    out = []
+    for a in (record or {}).get("alerts") or []:
+        if not isinstance(a, dict):
+            continue
+        title, why = _title_and_why(str(a.get("kind", "?")))
+        text = f"**{title}**"
+        if why:
+            text += f" — {why.rstrip('.')}."
+        if a.get("message"):
+            text += f" {a['message']}"
+        out.append(text)
+    return out
+
+
+# ------------------------------------------------------------------------------ charts
+
+#: Rule names where the core's title starts with the method's name ("Deep SVDD distance").
+_RULE_NAMES = {"svdd": "distance to c"}
+
+
+def rule_name(rule: str, method: str) -> str:
+    """A scoring rule's name without the method's name in it (legend entries sit under the
+    method: "Deep SVDD · Deep SVDD distance" would repeat it)."""
+    if rule in _RULE_NAMES:
+        return _RULE_NAMES[rule]
+    title = RULE_TITLES.get(rule, rule.replace("_", " "))
+    mt = METHOD_TITLES.get(method, method)
+    if title.lower().startswith(mt.lower() + " "):
+        title = title[len(mt) + 1:]
+    return title
+
+
+def coincidence_sentence(finals: dict[tuple[str, str], float], gap: float) -> str:
+    """The one sentence that explains why IAEAD's and CAE's distance-to-mean-latent curves
+    coincide (``gap``: their largest difference), with the gain over CAE's reconstruction
+    error taken from the runs (``finals``: final AUROC per (method, rule))."""
+    iaead, cae_lat = finals.get(("iaead", "latent_mean")), finals.get(("cae", "latent_mean"))
+    rec = finals.get(("cae", "reconstruction"))
+    text = (f"IAEAD's and CAE's distance-to-mean-latent curves coincide (they differ by at most "
+            f"{gap:.3f}), so the SVDD term changed little here")
+    if None not in (iaead, cae_lat, rec) and iaead > rec:
+        text += (f": most of the gain over reconstruction (CAE's reconstruction error "
+                 f"{rec:.3f} → IAEAD {iaead:.3f}) comes from scoring in the latent space "
+                 f"(the CAE scored there already reaches {cae_lat:.3f})")
+    return text + "."
+
+
+def sweep_sentence(summary, metric: str) -> str:
+    """What the finished sweep shows, from its own numbers: the best λ and the end points,
+    marking degenerate and collapsed points. ``summary`` has ``normal_class, lam, mean, n,
+    collapsed`` and optionally ``degenerate`` columns."""
+    if summary is None or len(summary) == 0:
+        return ""
+    name = METRIC_NAMES.get(metric, metric)
+    out = []
+    for cls, part in summary.groupby("normal_class", sort=True):
+        part = part.sort_values("lam")
+        best = part.loc[part["mean"].idxmax()]
+        worst = part.loc[part["mean"].idxmin()]
+
+        def mark(row) -> str:
+            tags = [t for t, col in (("degenerate", "degenerate"), ("collapsed", "collapsed"))
+                    if col in row and bool(row[col])]
+            return f" ({', '.join(tags)})" if tags else ""
+
+        out.append(f"Class {cls}: highest {name} {best['mean']:.3f} at λ = {format_lambda(best['lam'])}"
+                   f"{mark(best)}, lowest {worst['mean']:.3f} at λ = {format_lambda(worst['lam'])}"
+                   f"{mark(worst)}.")
+    return " ".join(out)
+
+
+# ------------------------------------------------------------------------- latent page
+
+def single_value(values: np.ndarray, scale: float = 0.0, rtol: float = 1e-4) -> bool:
+    """Whether every value is the same for display: the spread (max − min) is at most
+    ``rtol`` of their magnitude or of ``scale`` (e.g. the size of the codes, for distances
+    that are all ~0), or 1e-12, so a histogram would show nothing but float noise."""
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return True
+    span = float(v.max() - v.min())
+    return span <= max(1e-12, rtol * max(float(np.abs(v).max()), float(scale)))
+
+
+def panel_story(rule_title: str, m: dict[str, Any] | None, diag: dict[str, Any],
+                dist_name: str, dist: np.ndarray, scale: float = 0.0) -> tuple[str, str]:
+    """What happened in a Latent-page panel, in words, and why its AUROC is what it is.
+
+    Parameters
+    ----------
+    rule_title : the headline score's name; m : its ``metrics[rule]`` dict (or None)
+    diag : :func:`iaead_core.metrics.latent_diagnostics` of the snapshot
+    dist_name, dist : the distance the panel's histogram shows ``(N,)`` (same quantity)
+    scale : the codes' size, for :func:`single_value`
+
+    Returns
+    -------
+    (kind, markdown) — kind ``"error"`` (collapsed), ``"warning"`` (degenerate scores without
+    a collapse flag) or ``"success"``.
+    """
+    d = np.asarray(dist, np.float64)
+    d = d[np.isfinite(d)]
+    if d.size and single_value(d, scale):
+        where = (f"every image is at {dist_name} {np.median(d):.4g} (all within "
+                 f"{np.ptp(d):.1g} of each other" + (f", against codes of size {scale:.2g})"
+                                                    if scale else ")"))
+    elif d.size:
+        where = f"the {dist_name} ranges from {d.min():.3g} to {d.max():.3g}"
+    else:
+        where = f"no finite {dist_name}"
+    shape = (f"spread of the codes {diag.get('spread', float('nan')):.2g}, effective rank "
+             f"{diag.get('effective_rank', float('nan')):.1f}")
+    if is_degenerate(m):
+        raw = (m.get("raw") or {}).get("auroc")
+        why = (f"The {rule_title} values differ only by float noise, so they cannot rank "
+               f"anomalies: the AUROC is reported as {m['auroc']:.3f} (chance)"
+               + (f"; scikit-learn's value on the noise would be {raw:.3f}, a ranking of "
+                  "rounding errors" if isinstance(raw, (int, float)) else "") + ".")
+    elif isinstance(m, dict) and isinstance(m.get("auroc"), (int, float)):
+        why = (f"The {rule_title} values still differ by more than float noise, so the AUROC "
+               f"({m['auroc']:.3f}) measures how they rank normal images against anomalies.")
+    else:
+        why = "This epoch has no AUROC for this score."
+    if diag.get("collapsed"):
+        return "error", (f"**Feature collapse.** The codes sit on (almost) one point ({shape}); "
+                         f"{where}. {why}")
+    if is_degenerate(m):
+        return "warning", f"**Degenerate score.** {shape}; {where}. {why}"
+    return "success", f"**No collapse.** {shape}; {where}. {why}"
+
+
+# ------------------------------------------------------------------------ sidebar check
+
+def sidebar_differences(sidebar: dict[str, Any], shown: dict[str, Any]) -> list[str]:
+    """Settings in which the sidebar differs from the comparison on screen, in words
+    (``"λ: sidebar 5e-5, shown 50"``). Both dicts use TrainConfig field names; only keys
+    present in both are compared."""
+    fmt = {"lam": ("λ", format_lambda), "nu": ("ν", lambda v: "—" if v is None else f"{v:g}"),
+           "rho": ("ρ", lambda v: f"{float(v) * 100:g} %"), "dataset": ("data set", dataset_title),
+           "normal_class": ("normal class", str), "seed": ("seed", str), "preset": ("preset", str),
+           "epochs": ("epochs", str), "init": ("init", str), "methods": ("methods", _methods),
+           "svdd_bias": ("unregularised Deep SVDD", lambda v: "on" if v else "off"),
+           "max_samples": ("images", lambda v: "all" if not v else f"{int(v):,}")}
+    out = []
+    for key, (name, f) in fmt.items():
+        if key in sidebar and key in shown and not _same(sidebar[key], shown[key]):
+            out.append(f"{name}: sidebar {f(sidebar[key])}, shown {f(shown[key])}")
+    return out
+
+
+def _methods(v) -> str:
+    return ", ".join(METHOD_TITLES.get(m, m) for m in v)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return str(a) == str(b) if not (a is None or b is None) else a is b
+
+
+def started_words(starter) -> str:
+    """``"another browser tab (Chrome on 127.0.0.1) at 14:03:22"`` for a
+    :class:`~app.jobs.Starter`."""
+    when = time.strftime("%H:%M:%S", time.localtime(starter.at))
+    where = f" ({starter.where})" if starter.where else ""
+    return f"another browser tab{where} at {when}"
