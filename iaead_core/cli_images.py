@@ -63,8 +63,7 @@ def add_score_parser(subparsers: Any) -> argparse.ArgumentParser:
         "score", help="score new images with a saved run (writes a CSV)",
         description="Score a folder of new images with a trained run. Writes a CSV of path, "
                     "score, rank, flagged (new images first, then the training images for "
-                    "reference) that also records the threshold used.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "reference) that also records the threshold used.")
     s.add_argument("run", metavar="RUN_ID", help="run id (or a unique start of one) or run folder")
     s.add_argument("--images", metavar="PATH", required=True,
                    help="folder or .zip of the images to score")
