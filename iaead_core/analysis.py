@@ -18,6 +18,7 @@ import pandas as pd
 from .config import TrainConfig, preset_config
 from .health import ALERT_KINDS
 from .health import summarize as summarize_alerts
+from .methods import METHODS
 from .metrics import latent_diagnostics
 from .paper import paper_auroc
 from .projection import umap_2d  # re-exported: fast, cached UMAP maps (projection.py)
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 #: Display names of the methods, in the order the lab shows them.
-METHOD_TITLES: dict[str, str] = {"iaead": "IAEAD", "cae": "CAE", "deep-svdd": "Deep SVDD"}
+METHOD_TITLES: dict[str, str] = {name: cls.title for name, cls in METHODS.items()}
 
 #: Short display names of the scoring rules (see :data:`iaead_core.methods.SCORE_RULES`).
 RULE_TITLES: dict[str, str] = {

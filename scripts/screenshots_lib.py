@@ -146,6 +146,15 @@ def remove_tag(page, label: str, tag: str) -> None:
     wait_app_idle(page)
 
 
+def add_tag(page, label: str, tag: str) -> None:
+    """Add ``tag`` to the multiselect labelled ``label``."""
+    box = page.locator('[data-testid="stMultiSelect"]').filter(has_text=label).first
+    box.locator("input").first.click()
+    page.get_by_role("option", name=tag, exact=True).first.click()
+    page.keyboard.press("Escape")
+    wait_app_idle(page)
+
+
 def chart_points(page, index: int = 0) -> int:
     """Number of data points in the ``index``-th plotly chart on the page (0 if none yet)."""
     return page.evaluate(POINTS_JS, index)

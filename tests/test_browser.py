@@ -126,3 +126,23 @@ def test_offline_default_switches_the_data_set_after_any_failure(chromium, offli
             "() => [...document.querySelectorAll('input[role=combobox]')].some("
             "i => i.value.startsWith('MNIST 5k subset'))", timeout=30_000)
         assert lab.selected(page, "Data set").startswith("MNIST 5k subset")
+
+
+def test_eight_methods_compare_in_browser(chromium, server):
+    """Issue 7: all eight methods on one tiny draw; every method's run completes and the
+    final table has a row for each (2 epochs on 400 images)."""
+    from iaead_core.analysis import METHOD_TITLES
+    from iaead_core.config import METHOD_NAMES
+
+    url, _ = server
+    page = lab.open_app(chromium, url)
+    for m in METHOD_NAMES[3:]:
+        lab.add_tag(page, "Methods", METHOD_TITLES[m])
+    lab.fill_number(page, "Epochs", 2)
+    page.get_by_text("Advanced").click()
+    lab.fill_number(page, "Images in the set", 400)
+    page.get_by_role("button", name="Start").click()
+    for m in METHOD_NAMES:
+        page.get_by_text(f"{METHOD_TITLES[m]} · completed after 2/2 epochs").first.wait_for(timeout=240_000)
+    page.get_by_text("Final metrics").first.wait_for()
+    assert lab.chart_points(page) >= 2 * len(METHOD_NAMES)  # at least one curve of 2 points each

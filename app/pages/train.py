@@ -1,4 +1,4 @@
-"""Train: run IAEAD, CAE and Deep SVDD on one data draw and watch them live."""
+"""Train: run any of the eight methods on one data draw and watch them live."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import streamlit as st
 from app import charts, explain, state, ui
 from app.views import coincide, fmt_seconds, group_items, known_groups
 from iaead_core.analysis import LAMBDA_CHOICES, METRIC_NAMES, format_lambda, scaled_config
-from iaead_core.config import PRESETS
+from iaead_core.config import METHOD_NAMES, PRESETS
 from iaead_core.data import DATASETS
 from iaead_core.engine import select_device
 from iaead_core.paper import PAPER_BEST_LAM
 
-METHODS = ["iaead", "cae", "deep-svdd"]
+METHODS = list(METHOD_NAMES)  # all eight, in the registry's order
+DEFAULT_METHODS = ["iaead", "cae", "deep-svdd"]  # the paper's story; any subset can be chosen
 COINCIDE_TOL = 0.02  # AUROC gap below which two curves read as one on the chart
 RHOS = [5, 10, 15, 20, 25]
 
@@ -83,7 +84,7 @@ normal_class = sb.selectbox("Normal class", range(len(classes)), **ui.PERSIST, k
 rho = sb.select_slider("Anomaly ratio ρ", options=RHOS,
                        format_func=lambda v: f"{v} %", **ui.PERSIST, key=ui.kept("train_rho", 10))
 methods = sb.multiselect("Methods (same data draw, same seed)", METHODS,
-                         format_func=ui.method_title, **ui.PERSIST, key=ui.kept("train_methods", list(METHODS)))
+                         format_func=ui.method_title, **ui.PERSIST, key=ui.kept("train_methods", list(DEFAULT_METHODS)))
 lam = sb.select_slider("λ (IAEAD's SVDD weight, log scale)", options=list(LAMBDA_CHOICES),
                        format_func=format_lambda, **ui.PERSIST, key=ui.kept("train_lam", PAPER_BEST_LAM),
                        help="λ = 0 is a plain CAE scored in the latent space; the paper's best "
