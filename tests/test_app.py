@@ -239,6 +239,16 @@ def test_eight_methods_compare_live_on_one_draw(runs_dir):
     assert table["AUROC"].str.slice(0, 5).astype(float).between(0, 1).all()
     assert len(table) >= len(METHOD_NAMES)
 
+    latent = page("latent").run()  # one latent map per method, whatever its code
+    assert not latent.exception, [e.value for e in latent.exception]
+    picker = next(w for w in latent.multiselect if w.label == "Runs side by side")
+    picker.set_value(list(picker.options)).run()  # the page shows three at first; ask for all
+    assert not latent.exception, [e.value for e in latent.exception]
+    assert [s.value for s in latent.subheader][:len(METHOD_NAMES)] == [METHOD_TITLES[m] for m in METHOD_NAMES]
+    runs = page("runs").run()
+    assert not runs.exception, [e.value for e in runs.exception]
+    assert sorted(runs.dataframe[0].value["method"]) == sorted(METHOD_NAMES)
+
 
 def test_queue_shows_lambda_in_the_one_format(runs_dir):
     """§4: the job queue writes λ as 5e-5 (it wrote 5e-05)."""
