@@ -137,3 +137,17 @@ def test_huge_learning_rate_stalls_the_loss(digits):
     assert "stalled" in kinds(records[4])
     assert not any("stalled" in kinds(r) for r in records[:3])  # needs 4 epochs of history
     assert all(a["message"] for r in records for a in r["alerts"])
+
+
+def test_collapse_message_cites_only_the_criteria_met():
+    """The lecturer walk read "effective rank 2.3 (collapse below 2)" as evidence of collapse:
+    a figure above its threshold must not be cited."""
+    from iaead_core.health import epoch_alerts
+
+    diag = {"collapsed": True, "collapse_ratio": 9.8e-7, "effective_rank": 2.3}
+    (alert,) = [a for a in epoch_alerts(diag, [1.0]) if a["kind"] == "collapsed"]
+    assert "spread of the codes 9.8e-07" in alert["message"]
+    assert "effective rank" not in alert["message"]
+    diag = {"collapsed": True, "collapse_ratio": 0.5, "effective_rank": 1.4}
+    (alert,) = [a for a in epoch_alerts(diag, [1.0]) if a["kind"] == "collapsed"]
+    assert alert["message"] == "effective rank 1.4, below the collapse level 2"
