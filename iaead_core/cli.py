@@ -25,12 +25,14 @@ import argparse
 import json
 import re
 import signal
+import textwrap
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from .config import (DEVICES, INITS, METHOD_NAMES, OBJECTIVES, PRESETS, TrainConfig,
                      preset_config)
+from .catalog import METHOD_CATALOG
 from .cli_experiments import add_experiment_parser, run_experiment_command
 from .cli_images import add_image_arguments, add_score_parser, run_score, train_images
 from .data import (DATASETS, OFFLINE_DEFAULT, DatasetCorruptError, DatasetUnavailableError,
@@ -138,6 +140,21 @@ def _class_arg(value: str) -> int | str:
     return int(value) if value.isdigit() else value
 
 
+def _methods_block() -> str:
+    """One line per method for ``train --help``: name, title and the first clause of its
+    description (:data:`iaead_core.catalog.METHOD_CATALOG`, the one place they are kept)."""
+    lines = ["methods (`python -m iaead_core methods` says more):"]
+    lines += [f"  {name:<10} {title}: {_first_clause(text)}"
+              for name, (title, text) in METHOD_CATALOG.items()]
+    return "\n".join(lines)
+
+
+def _first_clause(text: str) -> str:
+    """A method description cut to its first clause, for one line of ``--help``."""
+    head = text.split(":")[0] if ":" in text[:60] else text.split(",")[0]
+    return head.rstrip(".").strip()[0].lower() + head.rstrip(".").strip()[1:]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m iaead_core`` (imports nothing heavy)."""
     docs = str(_DOCS) if _DOCS.exists() else "docs/method.md in the iaead repository"
@@ -151,10 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser(
         "train", help="train one method on a contaminated one-vs-all set",
-        description="Train one method on a contaminated one-vs-all set and print its metrics "
-                    "after every epoch (oracle monitoring: labels are used only to compute "
-                    "them). Options left out take the preset's value.",
-        epilog=f"Method and protocol: {docs}. {_EXIT_CODES}.")
+        description=textwrap.fill(
+            "Train one method on a contaminated one-vs-all set and print its metrics after every "
+            "epoch (oracle monitoring: labels are used only to compute them). Options left out "
+            "take the preset's value.", 78),
+        epilog=_methods_block() + "\n\n" + textwrap.fill(f"Method and protocol: {docs}. {_EXIT_CODES}.", 78),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     d = t.add_argument_group("data")
     d.add_argument("--dataset", default=None, choices=sorted(DATASETS),
                    help=f"data set (default: mnist; when MNIST can be neither found nor "
@@ -175,8 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = t.add_argument_group("method")
     m.add_argument("--method", default="iaead", choices=METHOD_NAMES,
-                   help="method to train (default: iaead); `python -m iaead_core methods` "
-                        "describes each")
+                   help="method to train, one of those listed under 'methods' below "
+                        "(default: iaead)")
     m.add_argument("--preset", default="quick", choices=sorted(PRESETS),
                    help="quick: a light network (width 16, latent 64, not the paper's), 3,000 "
                         "images, 30 epochs, about a minute on a 2-core CPU; paper: the paper's "

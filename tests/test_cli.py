@@ -283,3 +283,15 @@ def test_parser_is_built_and_used_without_torch():
             "print(c.lr, 'torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.split() == ["0.05", "False"], proc.stderr
+
+
+def test_train_help_lists_every_method_on_one_line():
+    """Issue 7: `train --help` names each method with its title, from the one catalogue."""
+    from iaead_core.catalog import METHOD_CATALOG
+
+    train = next(a for a in build_parser()._subparsers._group_actions[0].choices.values()
+                 if a.prog.endswith("train"))
+    lines = train.format_help().splitlines()
+    for name, (title, _) in METHOD_CATALOG.items():
+        assert any(line.split()[:2] == [name, f"{title.split()[0]}"] or
+                   line.strip().startswith(f"{name} ") and f"{title}:" in line for line in lines), name

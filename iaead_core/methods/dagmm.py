@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import DAGMMNet
+from ..catalog import METHOD_CATALOG
 from .base import Evaluation, Method, Option, StepLosses, constant_schedule, distance_to
 
 __all__ = ["DAGMM", "gmm_params", "gmm_energy", "covariance_penalty", "energy_cap",
@@ -159,10 +160,7 @@ class DAGMM(Method):
     """
 
     name = "dagmm"
-    title = "DAGMM"
-    description = ("Deep autoencoding Gaussian mixture: a Gaussian mixture is fitted to the "
-                   "autoencoder's low-dimensional code and reconstruction features; scored by "
-                   "the sample energy (negative log-density).")
+    title, description = METHOD_CATALOG['dagmm']
     primary_score = "energy"
     score_rules = ("energy", "reconstruction", "latent_mean")
     options = {

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from ..nets import DeepSVDDNet
 from ..svdd import (fix_centre, one_class_loss, radius_quantile, soft_boundary_loss,
                     squared_distances)
+from ..catalog import METHOD_CATALOG
 from .base import Method, StepLosses, distance_to
 
 __all__ = ["DeepSVDD"]
@@ -37,9 +38,7 @@ class DeepSVDD(Method):
     """
 
     name = "deep-svdd"
-    title = "Deep SVDD"
-    description = ("A bias-free encoder, pre-trained as an autoencoder, then trained to map the "
-                   "data close to a fixed centre c; scored by ||z − c||².")
+    title, description = METHOD_CATALOG['deep-svdd']
     primary_score = "svdd"
     score_rules = ("svdd", "latent_mean", "reconstruction")
 

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ..nets import CAE
+from ..catalog import METHOD_CATALOG
 from .base import Method, Option, StepLosses, constant_schedule, distance_to, e3outlier_adam, \
     sum_squared_error
 
@@ -126,10 +127,7 @@ class DRAE(Method):
     """
 
     name = "drae"
-    title = "DRAE"
-    description = ("Discriminative reconstruction autoencoder: each mini-batch is split by "
-                   "Otsu's threshold on its reconstruction errors and only the well-"
-                   "reconstructed part is fitted; scored by reconstruction error.")
+    title, description = METHOD_CATALOG['drae']
     primary_score = "reconstruction"
     score_rules = ("reconstruction", "latent_mean")
     code_activation = "tanh"

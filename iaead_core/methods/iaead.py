@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from ..nets import CAE
 from ..svdd import fix_centre, radius_quantile, soft_boundary_loss, squared_distances
+from ..catalog import METHOD_CATALOG
 from .base import Method, StepLosses, distance_to
 
 __all__ = ["IAEAD", "CAEBaseline"]
@@ -31,10 +32,7 @@ class IAEAD(Method):
     """
 
     name = "iaead"
-    title = "IAEAD"
-    description = ("The paper's method: a convolutional autoencoder whose codes are also pulled "
-                   "into a soft-boundary hypersphere (L_rec + λ·L_svdd), scored by the distance "
-                   "of each code to the mean code (eq. 9).")
+    title, description = METHOD_CATALOG['iaead']
     primary_score = "latent_mean"
     score_rules = ("latent_mean", "latent_c", "reconstruction")
     code_activation = "tanh"
@@ -107,9 +105,7 @@ class CAEBaseline(IAEAD):
     """
 
     name = "cae"
-    title = "CAE"
-    description = ("The same convolutional autoencoder trained on reconstruction alone (SGD), "
-                   "scored by its reconstruction error.")
+    title, description = METHOD_CATALOG['cae']
     primary_score = "reconstruction"
     score_rules = ("latent_mean", "reconstruction")
 

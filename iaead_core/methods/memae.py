@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import MemAENet
+from ..catalog import METHOD_CATALOG
 from .base import Evaluation, Method, Option, StepLosses, constant_schedule, distance_to
 
 __all__ = ["MemAE", "addressing_entropy"]
@@ -46,10 +47,7 @@ class MemAE(Method):
     """
 
     name = "memae"
-    title = "MemAE"
-    description = ("Memory-augmented autoencoder: the decoder only sees sparse combinations of "
-                   "learned prototypes of normal codes, so anomalies reconstruct poorly; scored "
-                   "by reconstruction error.")
+    title, description = METHOD_CATALOG['memae']
     primary_score = "residual_norm"
     score_rules = ("residual_norm", "reconstruction", "latent_mean")
     code_activation = "relu"

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import CAE
+from ..catalog import METHOD_CATALOG
 from .base import Evaluation, Method, Option, StepLosses, constant_schedule, distance_to, \
     e3outlier_adam
 
@@ -91,10 +92,7 @@ class RDAE(Method):
     """
 
     name = "rdae"
-    title = "RDAE"
-    description = ("Robust deep autoencoder: the data are split into a part the autoencoder "
-                   "reconstructs and a row-sparse part S for anomalies (proximal ℓ2,1 step); "
-                   "scored by reconstruction error.")
+    title, description = METHOD_CATALOG['rdae']
     primary_score = "reconstruction"
     score_rules = ("reconstruction", "latent_mean")
     code_activation = "tanh"

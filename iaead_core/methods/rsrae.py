@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ..nets import RSRAENet
+from ..catalog import METHOD_CATALOG
 from .base import Evaluation, Method, Option, StepLosses, constant_schedule, distance_to, \
     e3outlier_adam
 
@@ -70,10 +71,7 @@ class RSRAE(Method):
     """
 
     name = "rsrae"
-    title = "RSRAE"
-    description = ("Autoencoder with a robust subspace recovery layer: codes are projected onto "
-                   "a learned low-dimensional subspace that fits the normal data; scored by the "
-                   "cosine dissimilarity of image and reconstruction.")
+    title, description = METHOD_CATALOG['rsrae']
     primary_score = "cosine"
     score_rules = ("cosine", "reconstruction", "latent_mean")
     code_activation = "unit"
