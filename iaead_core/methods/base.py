@@ -179,9 +179,17 @@ class Method(ABC):
     def make_optimizer(self, epoch: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
         """Optimiser and per-epoch scheduler for the phase starting at ``epoch``."""
 
-    @abstractmethod
     def score(self, z: np.ndarray, rec_err: np.ndarray | None, epoch: int) -> dict[str, np.ndarray]:
-        """Scores from latents ``z`` ``(N, d)`` and reconstruction errors ``(N,)``."""
+        """Scores from latents ``z`` ``(N, d)`` and reconstruction errors ``(N,)`` float64.
+
+        The default, shared by the autoencoder baselines: ``latent_mean`` (eq. 9, distance of
+        each code to the mean code) and, when decoded, ``reconstruction``. Methods with a
+        centre or their own score override it.
+        """
+        scores = {"latent_mean": distance_to(z, z.astype(np.float64).mean(0))}
+        if rec_err is not None:
+            scores["reconstruction"] = rec_err
+        return scores
 
     def wants_reconstruction(self, epoch: int) -> bool:
         """Whether the evaluation pass should decode (reconstruction error is a score)."""

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ..nets import DAGMMNet
 from ..catalog import METHOD_CATALOG
-from .base import Evaluation, Method, Option, StepLosses, constant_schedule, distance_to
+from .base import Evaluation, Method, Option, StepLosses, constant_schedule
 
 __all__ = ["DAGMM", "gmm_params", "gmm_energy", "covariance_penalty", "energy_cap",
            "cholesky_jitter"]
@@ -247,12 +247,6 @@ class DAGMM(Method):
         scores = self.score(out["z"], out["rec"], epoch)
         scores["energy"] = energy
         return Evaluation(z=out["z"], scores=scores, centre=None)
-
-    def score(self, z: np.ndarray, rec_err: np.ndarray | None, epoch: int) -> dict[str, np.ndarray]:
-        scores = {"latent_mean": distance_to(z, z.astype(np.float64).mean(0))}
-        if rec_err is not None:
-            scores["reconstruction"] = rec_err
-        return scores
 
     def epoch_diagnostics(self) -> dict[str, float]:
         n = max(self._sums["n"], 1)

@@ -8,7 +8,7 @@ import torch
 
 from ..nets import CAE
 from ..catalog import METHOD_CATALOG
-from .base import Method, Option, StepLosses, constant_schedule, distance_to, e3outlier_adam, \
+from .base import Method, Option, StepLosses, constant_schedule, e3outlier_adam, \
     sum_squared_error
 
 __all__ = ["DRAE", "otsu_criterion", "drae_split", "drae_loss"]
@@ -160,12 +160,6 @@ class DRAE(Method):
     def make_optimizer(self, epoch: int):
         opt = e3outlier_adam(self.model.parameters(), lr=self.cfg.lr)
         return opt, constant_schedule(opt)
-
-    def score(self, z: np.ndarray, rec_err: np.ndarray | None, epoch: int) -> dict[str, np.ndarray]:
-        scores = {"latent_mean": distance_to(z, z.astype(np.float64).mean(0))}
-        if rec_err is not None:
-            scores["reconstruction"] = rec_err
-        return scores
 
     def epoch_diagnostics(self) -> dict[str, float]:
         out = {"no_split": float(self._no_split)}

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..nets import MemAENet
 from ..catalog import METHOD_CATALOG
-from .base import Evaluation, Method, Option, StepLosses, constant_schedule, distance_to
+from .base import Evaluation, Method, Option, StepLosses, constant_schedule
 
 __all__ = ["MemAE", "addressing_entropy"]
 
@@ -105,12 +105,6 @@ class MemAE(Method):
         scores = self.score(out["z"], out["rec"], epoch)
         scores["residual_norm"] = out["norm"]
         return Evaluation(z=out["z"], scores=scores, centre=None)
-
-    def score(self, z: np.ndarray, rec_err: np.ndarray | None, epoch: int) -> dict[str, np.ndarray]:
-        scores = {"latent_mean": distance_to(z, z.astype(np.float64).mean(0))}
-        if rec_err is not None:
-            scores["reconstruction"] = rec_err
-        return scores
 
     def epoch_diagnostics(self) -> dict[str, float]:
         out = {"zero_addressing": float(self._zero)}

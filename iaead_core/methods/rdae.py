@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..nets import CAE
 from ..catalog import METHOD_CATALOG
-from .base import Evaluation, Method, Option, StepLosses, constant_schedule, distance_to, \
+from .base import Evaluation, Method, Option, StepLosses, constant_schedule, \
     e3outlier_adam
 
 __all__ = ["RDAE", "prox_l21", "prox_e3outlier"]
@@ -164,12 +164,6 @@ class RDAE(Method):
 
         out = self.eval_pass(L, batch_size, batch, X)
         return Evaluation(z=out["z"], scores=self.score(out["z"], out["err"], epoch), centre=None)
-
-    def score(self, z: np.ndarray, rec_err: np.ndarray | None, epoch: int) -> dict[str, np.ndarray]:
-        scores = {"latent_mean": distance_to(z, z.astype(np.float64).mean(0))}
-        if rec_err is not None:
-            scores["reconstruction"] = rec_err
-        return scores
 
     def nonzero_rows(self) -> float:
         """Fraction of rows (images) of ``S`` that are not exactly zero (0 before training)."""

@@ -8,7 +8,7 @@ import torch
 
 from ..nets import RSRAENet
 from ..catalog import METHOD_CATALOG
-from .base import Evaluation, Method, Option, StepLosses, constant_schedule, distance_to, \
+from .base import Evaluation, Method, Option, StepLosses, constant_schedule, \
     e3outlier_adam
 
 __all__ = ["RSRAE", "pca_loss", "projection_loss", "l21_reconstruction", "cosine_score"]
@@ -174,12 +174,6 @@ class RSRAE(Method):
         scores = self.score(out["z"], out["rec"], epoch)
         scores["cosine"] = out["cosine"]
         return Evaluation(z=out["z"], scores=scores, centre=None)
-
-    def score(self, z: np.ndarray, rec_err: np.ndarray | None, epoch: int) -> dict[str, np.ndarray]:
-        scores = {"latent_mean": distance_to(z, z.astype(np.float64).mean(0))}
-        if rec_err is not None:
-            scores["reconstruction"] = rec_err
-        return scores
 
     def epoch_diagnostics(self) -> dict[str, float]:
         out = {}
