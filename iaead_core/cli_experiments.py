@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from typing import Any, Sequence
 
@@ -312,29 +311,12 @@ def run_experiment_command(args: argparse.Namespace) -> int:
         return 2
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m iaead_core.cli_experiments experiment ...``), with
-    the main CLI's exit codes (2 bad input, 3 data set missing)."""
-    parser = argparse.ArgumentParser(prog="python -m iaead_core")
-    add_experiment_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
-    from .data import DatasetUnavailableError
+    """Stand-alone entry point (``python -m iaead_core.cli_experiments experiment ...``): the
+    main CLI's, so exit codes and error texts are the same (2 bad input, 3 data set missing)."""
+    from .cli import main as cli_main
 
-    try:
-        return run_experiment_command(args)
-    except DatasetUnavailableError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return cli_main(argv)
 
 
 if __name__ == "__main__":
