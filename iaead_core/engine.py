@@ -294,35 +294,65 @@ class Trainer:
 
     def _train_epoch(self, method: Method, opt, X: torch.Tensor, gen: torch.Generator,
                      epoch: int) -> dict[str, float] | None:
-        """One pass over ``X`` in random mini-batches; loss sums, or None if stopped."""
+        """One pass over ``X`` in random mini-batches; loss sums, or None if stopped.
+
+        The batch losses stay on the device and are read once, after the last step: a read
+        per batch would make a GPU wait for the host at every step. A non-finite loss is
+        found in that read, and :class:`NonFiniteLossError` names its epoch and batch; the
+        steps taken after it are discarded with the epoch (the kept state is the previous
+        epoch's). On a CPU the weights and the loss means are the same as with a read per
+        batch: the same floats are summed in the same order.
+        """
         method.model.train()
         n, bs = len(X), self.cfg.batch_size
         perm = torch.randperm(n, generator=gen).to(self.device)
-        sums = {"total": 0.0, "reconstruction": None, "svdd": None}
         starts = list(range(0, n, bs))
         if len(starts) > 1 and n - starts[-1] == 1:  # BatchNorm cannot train on a batch of one
             starts.pop()                              # image: it joins the previous batch
         ends = starts[1:] + [n]
-        for b, (i, j) in enumerate(zip(starts, ends)):
-            if self.stop_event.is_set():
-                return None
-            x = X[perm[i:j]]
-            losses = method.loss(x, epoch)
-            total = float(losses.total.detach())
+        # part -> [(batch index, 0-d loss tensor)]; a part can be absent from a batch
+        batch_losses: dict[str, list[tuple[int, torch.Tensor]]] = {
+            "total": [], "reconstruction": [], "svdd": []}
+        try:
+            for b, (i, j) in enumerate(zip(starts, ends)):
+                if self.stop_event.is_set():
+                    return None
+                losses = method.loss(X[perm[i:j]], epoch)
+                for k, v in batch_losses.items():
+                    part = getattr(losses, k)
+                    if part is not None:
+                        v.append((b, part.detach()))
+                opt.zero_grad(set_to_none=True)
+                losses.total.backward()
+                opt.step()
+                method.after_step()
+        except Exception:
+            self._check_finite(batch_losses, epoch)  # a NaN that broke the method names itself
+            raise
+        finally:
+            method.finish_epoch()
+        values = self._check_finite(batch_losses, epoch)
+        weights = [(j - i) / n for i, j in zip(starts, ends)]
+        return {k: None if not v else sum(x * weights[b] for b, x in v.items())
+                for k, v in values.items()}
+
+    def _check_finite(self, batch_losses: dict[str, list[tuple[int, torch.Tensor]]],
+                      epoch: int) -> dict[str, dict[int, float]]:
+        """Read the epoch's batch losses (one transfer per part): part → {batch: float}.
+
+        Raises
+        ------
+        NonFiniteLossError
+            At the first batch whose total loss is NaN or infinite.
+        """
+        values = {k: dict(zip((b for b, _ in v), torch.stack([t for _, t in v]).tolist()))
+                  if v else {} for k, v in batch_losses.items()}
+        svdd = values["svdd"]
+        for b, total in values["total"].items():
             if not np.isfinite(total):
-                part = "SVDD" if losses.svdd is not None and not torch.isfinite(losses.svdd) else "total"
+                part = "SVDD" if not np.isfinite(svdd.get(b, 0.0)) else "total"
                 raise NonFiniteLossError(epoch + 1, b + 1, part, total, self.cfg.effective_lam)
-            opt.zero_grad(set_to_none=True)
-            losses.total.backward()
-            opt.step()
-            method.after_step()
-            w = len(x) / n
-            sums["total"] += total * w
-            for k in ("reconstruction", "svdd"):
-                v = getattr(losses, k)
-                if v is not None:
-                    sums[k] = (sums[k] or 0.0) + float(v.detach()) * w
-        return sums
+        return values
 
     def _record(self, method: Method, epoch: int, phase: str, lr: float, loss: dict,
                 ev: Evaluation, t0: float, start: float) -> dict[str, Any]:

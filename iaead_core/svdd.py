@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 __all__ = ["squared_distances", "soft_boundary_loss", "one_class_loss", "radius_quantile",
-           "fix_centre"]
+           "batch_radius", "fix_centre"]
 
 
 def squared_distances(z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -17,7 +17,7 @@ def squared_distances(z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     return ((z - c) ** 2).sum(dim=1)
 
 
-def soft_boundary_loss(dist2: torch.Tensor, R: float, nu: float) -> torch.Tensor:
+def soft_boundary_loss(dist2: torch.Tensor, R: float | torch.Tensor, nu: float) -> torch.Tensor:
     """Soft-boundary Deep SVDD loss, eq. (7), averaged over the mini-batch.
 
     ``L_svdd = R² + 1/ν · mean_i max(0, ||z_i − c||² − R²)``.
@@ -26,7 +26,7 @@ def soft_boundary_loss(dist2: torch.Tensor, R: float, nu: float) -> torch.Tensor
     ----------
     dist2 : Tensor ``(N,)``
         Squared latent distances to the centre ``c``.
-    R : float
+    R : float or Tensor ``()`` float64
         Current radius (not a trained parameter: set by :func:`radius_quantile`).
     nu : float
         ν in (0, 1]. With ν = 1 and R the batch minimum distance the hinge is active for every
@@ -44,6 +44,8 @@ def soft_boundary_loss(dist2: torch.Tensor, R: float, nu: float) -> torch.Tensor
     if not 0.0 < nu <= 1.0:
         raise ValueError(f"nu must be in (0, 1], got {nu}")
     R2 = R * R
+    if isinstance(R2, torch.Tensor):  # a radius left on the device: the same float32 value
+        R2 = R2.to(dist2.dtype)       # that a python float R would give, with no host read
     return R2 + torch.clamp(dist2 - R2, min=0.0).mean() / nu
 
 
@@ -52,14 +54,21 @@ def one_class_loss(dist2: torch.Tensor) -> torch.Tensor:
     return dist2.mean()
 
 
-def radius_quantile(dist2: torch.Tensor, nu: float) -> float:
+def batch_radius(dist2: torch.Tensor, nu: float) -> torch.Tensor:
     """Deep SVDD's line search for R: the (1 − ν)-quantile of the distances ``||z − c||``.
 
     ``dist2`` ``(N,)`` are *squared* distances (detached); the quantile is taken of their
-    square roots, as in Ruff et al. Returns a python float. ν = 1 gives the minimum distance.
+    square roots, as in Ruff et al. Returns a 0-d float64 tensor on ``dist2``'s device, so the
+    training loop can use it in the next step without waiting for the device. ν = 1 gives the
+    minimum distance.
     """
     d = dist2.detach().clamp_min(0).sqrt().double()
-    return float(torch.quantile(d, 1.0 - nu))
+    return torch.quantile(d, 1.0 - nu)
+
+
+def radius_quantile(dist2: torch.Tensor, nu: float) -> float:
+    """:func:`batch_radius` as a python float (a host read)."""
+    return float(batch_radius(dist2, nu))
 
 
 def fix_centre(c: torch.Tensor, eps: float = 0.1) -> torch.Tensor:

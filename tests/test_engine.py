@@ -132,6 +132,65 @@ def test_nan_loss_stops_with_clear_error_and_keeps_records(small_set, tmp_path, 
     assert "score_latent_mean" in run.load_final()
 
 
+def test_a_nan_later_in_the_epoch_is_named_by_its_batch_and_part(small_set, tmp_path,
+                                                                  monkeypatch):
+    # The losses are read once per epoch, after the steps; the message must still name the
+    # first bad batch (here the third of six) and the part that broke (the SVDD term).
+    original = IAEAD.loss
+    seen = {"batches": 0}
+
+    def poisoned(self, x, epoch):
+        losses = original(self, x, epoch)
+        if epoch == 2:
+            seen["batches"] += 1
+            if seen["batches"] >= 3:
+                losses.svdd = losses.svdd * float("nan")
+                losses.total = losses.reconstruction + losses.svdd
+        return losses
+
+    monkeypatch.setattr(IAEAD, "loss", poisoned)
+    trainer = Trainer(tiny(), data=small_set, runs_root=tmp_path)
+    with pytest.raises(NonFiniteLossError, match="the SVDD loss became nan at epoch 3, batch 3"):
+        trainer.run()
+    run = load_run(trainer.run_dir)
+    assert [r["epoch"] for r in run.records] == [1, 2]
+    # The kept weights are those of epoch 2, not the NaN ones of the broken epoch.
+    assert all(torch.isfinite(v).all() for v in run.load_weights()["model"].values()
+               if v.is_floating_point())
+
+
+def test_an_epoch_reads_the_device_a_fixed_number_of_times(small_set, monkeypatch):
+    # A read of a tensor's value (float(), .item(), .tolist(), ...) per batch would make a GPU
+    # wait for the host at every step. Count the reads inside the training epochs of IAEAD:
+    # with 12 batches per epoch there must be exactly as many as with 3.
+    reads = []
+    inside = {"epoch": False}
+    for name in ("__float__", "__int__", "__bool__", "item", "tolist", "numpy", "cpu"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _original=original, _name=name, **kw):
+            if inside["epoch"]:
+                reads.append(_name)
+            return _original(self, *a, **kw)
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    train_epoch = Trainer._train_epoch
+
+    def watched(self, *a, **kw):
+        inside["epoch"] = True
+        try:
+            return train_epoch(self, *a, **kw)
+        finally:
+            inside["epoch"] = False
+    monkeypatch.setattr(Trainer, "_train_epoch", watched)
+
+    counts = {}
+    for batch_size in (50, 200):  # 12 and 3 batches of the 600 images
+        reads.clear()
+        Trainer(tiny(batch_size=batch_size), data=small_set).run()
+        counts[batch_size] = len(reads)
+    assert counts[50] == counts[200] > 0
+
+
 def test_persistence_round_trip(small_set, tmp_path, shared_data_root):
     cfg = tiny()
     result = Trainer(cfg, data=small_set, runs_root=tmp_path).run()

@@ -138,6 +138,9 @@ class Method(ABC):
         self.model: nn.Module = self.build_model(in_channels).to(device)
         self.c: torch.Tensor | None = None
         self.R: float = 0.0
+        # R as the line search leaves it during an epoch: a 0-d tensor on the device, read
+        # into ``R`` once, by :meth:`finish_epoch` (a read per batch would stall a GPU).
+        self._R_live: torch.Tensor | None = None
 
     @abstractmethod
     def build_model(self, in_channels: int) -> nn.Module:
@@ -155,6 +158,18 @@ class Method(ABC):
         """Called after each optimiser step (e.g. R's line search). A method with several
         optimisers per batch (RSRAE) takes its further steps here, on the batch it kept in
         :meth:`loss`."""
+
+    def current_R(self) -> float | torch.Tensor:
+        """The radius for the next step: the device-side value of this epoch's line search,
+        else :attr:`R` (a float)."""
+        return self.R if self._R_live is None else self._R_live
+
+    def finish_epoch(self) -> None:
+        """Called by the engine after an epoch's last step: device-side state becomes host
+        state (:attr:`R` as a float), in one read."""
+        if self._R_live is not None:
+            self.R = float(self._R_live)
+            self._R_live = None
 
     def start(self, X: torch.Tensor) -> None:
         """Called once before the first epoch with the whole training tensor."""
@@ -244,6 +259,7 @@ class Method(ABC):
         self.model.load_state_dict(state["model"])
         self.c = None if state.get("c") is None else state["c"].to(self.device)
         self.R = float(state.get("R", 0.0))
+        self._R_live = None
 
 
     @torch.inference_mode()
@@ -263,6 +279,33 @@ class Method(ABC):
             for k, v in fn(X[rows], *(a[rows] for a in aligned)).items():
                 parts.setdefault(k, []).append(v.float().cpu() if k == "z" else v.double().cpu())
         return {k: torch.cat(v).numpy() for k, v in parts.items()}
+
+
+class EpochMean:
+    """Running mean of per-step scalar tensors (a method's diagnostics), summed in float64 on
+    their device and read once per epoch by :meth:`pop`, so a training step never waits for
+    the host."""
+
+    def __init__(self) -> None:
+        self._sum: torch.Tensor | None = None
+        self.n = 0
+
+    def add(self, value: torch.Tensor) -> None:
+        """Add one step's value: a 0-d tensor (any float dtype, any device)."""
+        v = value.detach().double()
+        self._sum = v if self._sum is None else self._sum + v
+        self.n += 1
+
+    def pop(self) -> float | None:
+        """The mean since the last pop as a python float (None if nothing was added); resets."""
+        n, total = self.n, self.pop_sum()
+        return None if n == 0 else total / n
+
+    def pop_sum(self) -> float:
+        """The sum since the last pop as a python float (0.0 if nothing was added); resets."""
+        total = 0.0 if self._sum is None else float(self._sum)
+        self._sum, self.n = None, 0
+        return total
 
 
 def e3outlier_adam(params, lr: float = 1e-3, weight_decay: float = 5e-4) -> torch.optim.Adam:

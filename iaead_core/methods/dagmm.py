@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ..nets import DAGMMNet
 from ..catalog import METHOD_CATALOG
-from .base import Evaluation, Method, Option, StepLosses, constant_schedule
+from .base import EpochMean, Evaluation, Method, Option, StepLosses, constant_schedule
 
 __all__ = ["DAGMM", "gmm_params", "gmm_energy", "covariance_penalty", "energy_cap",
            "cholesky_jitter"]
@@ -182,7 +182,7 @@ class DAGMM(Method):
         self.lam_energy = float(self.option("dagmm_lam_energy"))
         self.lam_cov = float(self.option("dagmm_lam_cov"))
         self.K = int(self.option("dagmm_K"))
-        self._sums = {"energy": 0.0, "cov_penalty": 0.0, "n": 0}
+        self._energy, self._penalty = EpochMean(), EpochMean()
         self._scored = {"n_capped": 0.0, "n_nonfinite": 0.0}
 
     def build_model(self, in_channels: int) -> DAGMMNet:
@@ -208,9 +208,8 @@ class DAGMM(Method):
             net.phi.copy_(phi)
             net.mu.copy_(mu)
             net.cov.copy_(cov)
-        self._sums["energy"] += float(energy.detach())
-        self._sums["cov_penalty"] += float(penalty.detach())
-        self._sums["n"] += 1
+        self._energy.add(energy)
+        self._penalty.add(penalty)
         return StepLosses(total=rec + self.lam_energy * energy + self.lam_cov * penalty,
                           reconstruction=rec)
 
@@ -249,8 +248,5 @@ class DAGMM(Method):
         return Evaluation(z=out["z"], scores=scores, centre=None)
 
     def epoch_diagnostics(self) -> dict[str, float]:
-        n = max(self._sums["n"], 1)
-        out = {"energy": self._sums["energy"] / n, "cov_penalty": self._sums["cov_penalty"] / n,
-               **self._scored}
-        self._sums = {"energy": 0.0, "cov_penalty": 0.0, "n": 0}
-        return out
+        return {"energy": self._energy.pop() or 0.0, "cov_penalty": self._penalty.pop() or 0.0,
+                **self._scored}

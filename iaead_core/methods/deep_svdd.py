@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import DeepSVDDNet
-from ..svdd import (fix_centre, one_class_loss, radius_quantile, soft_boundary_loss,
+from ..svdd import (batch_radius, fix_centre, one_class_loss, soft_boundary_loss,
                     squared_distances)
 from ..catalog import METHOD_CATALOG
 from .base import Method, StepLosses, distance_to
@@ -65,14 +65,14 @@ class DeepSVDD(Method):
         dist2 = squared_distances(self.model.encode(x), self.c)
         self._dist2 = dist2.detach()
         if self.cfg.objective == "soft-boundary":
-            svdd = soft_boundary_loss(dist2, self.R, self.nu)
+            svdd = soft_boundary_loss(dist2, self.current_R(), self.nu)
         else:
             svdd = one_class_loss(dist2)
         return StepLosses(total=svdd, svdd=svdd)
 
     def after_step(self) -> None:
         if self._dist2 is not None and self.cfg.objective == "soft-boundary":
-            self.R = radius_quantile(self._dist2, self.nu)
+            self._R_live = batch_radius(self._dist2, self.nu)
 
     def end_epoch(self, epoch: int, X: torch.Tensor) -> bool:
         if self.c is None and epoch + 1 >= self.cfg.warmup_epochs:

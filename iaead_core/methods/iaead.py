@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from ..nets import CAE
-from ..svdd import fix_centre, radius_quantile, soft_boundary_loss, squared_distances
+from ..svdd import batch_radius, fix_centre, soft_boundary_loss, squared_distances
 from ..catalog import METHOD_CATALOG
 from .base import Method, StepLosses, distance_to
 
@@ -70,12 +70,12 @@ class IAEAD(Method):
             return StepLosses(total=rec, reconstruction=rec)
         dist2 = squared_distances(z, self.c)
         self._dist2 = dist2.detach()
-        svdd = soft_boundary_loss(dist2, self.R, self.nu)
+        svdd = soft_boundary_loss(dist2, self.current_R(), self.nu)
         return StepLosses(total=rec + self.lam * svdd, reconstruction=rec, svdd=svdd)
 
     def after_step(self) -> None:
         if self._dist2 is not None:
-            self.R = radius_quantile(self._dist2, self.nu)
+            self._R_live = batch_radius(self._dist2, self.nu)
 
     def end_epoch(self, epoch: int, X: torch.Tensor) -> bool:
         if self.uses_svdd() and self.c is None and epoch + 1 >= self.cfg.warmup_epochs:

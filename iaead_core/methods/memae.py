@@ -3,13 +3,12 @@ network and the official memory module (donggong1/memae-anomaly-detection; BASEL
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..nets import MemAENet
 from ..catalog import METHOD_CATALOG
-from .base import Evaluation, Method, Option, StepLosses, constant_schedule
+from .base import EpochMean, Evaluation, Method, Option, StepLosses, constant_schedule
 
 __all__ = ["MemAE", "addressing_entropy"]
 
@@ -63,8 +62,8 @@ class MemAE(Method):
     def __init__(self, cfg, in_channels, device):
         super().__init__(cfg, in_channels, device)
         self.alpha = float(self.option("memae_alpha"))
-        self._entropy: list[float] = []
-        self._zero = 0
+        self._entropy = EpochMean()
+        self._zero = EpochMean()  # images whose addressing weights are all zero, per batch
 
     def build_model(self, in_channels: int) -> MemAENet:
         if self.cfg.init not in ("released", "pytorch"):
@@ -84,8 +83,8 @@ class MemAE(Method):
         rec = F.mse_loss(x_hat, x)
         entropy = addressing_entropy(w)
         with torch.no_grad():
-            self._entropy.append(float(entropy.mean()))
-            self._zero += int((w.sum(1) == 0).sum())
+            self._entropy.add(entropy.mean())
+            self._zero.add((w.sum(1) == 0).sum())
         return StepLosses(total=rec + self.alpha * entropy.mean(), reconstruction=rec)
 
     def make_optimizer(self, epoch: int):
@@ -107,8 +106,8 @@ class MemAE(Method):
         return Evaluation(z=out["z"], scores=scores, centre=None)
 
     def epoch_diagnostics(self) -> dict[str, float]:
-        out = {"zero_addressing": float(self._zero)}
-        if self._entropy:
-            out["entropy"] = float(np.mean(self._entropy))
-        self._entropy, self._zero = [], 0
+        out = {"zero_addressing": self._zero.pop_sum()}
+        entropy = self._entropy.pop()
+        if entropy is not None:
+            out["entropy"] = entropy
         return out

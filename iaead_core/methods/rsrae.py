@@ -3,12 +3,11 @@ dmzou/RSRAE ``RSRAE/model.py``; BASELINES.md §6), on the shared CAE (*reconstru
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..nets import RSRAENet
 from ..catalog import METHOD_CATALOG
-from .base import Evaluation, Method, Option, StepLosses, constant_schedule, \
+from .base import EpochMean, Evaluation, Method, Option, StepLosses, constant_schedule, \
     e3outlier_adam
 
 __all__ = ["RSRAE", "pca_loss", "projection_loss", "l21_reconstruction", "cosine_score"]
@@ -94,8 +93,7 @@ class RSRAE(Method):
         self.lam_proj = float(self.option("rsrae_lam_proj"))
         self._x: torch.Tensor | None = None
         self._opt_proj = self._opt_pca = None
-        self._pca: list[float] = []
-        self._proj: list[float] = []
+        self._pca, self._proj = EpochMean(), EpochMean()
 
     def build_model(self, in_channels: int) -> RSRAENet:
         return RSRAENet(in_channels, self.cfg.width, self.cfg.latent_dim,
@@ -127,8 +125,8 @@ class RSRAE(Method):
             self._x = x
             return StepLosses(total=l_ae, reconstruction=l_ae)
         l_pca, l_proj = pca_loss(y, net.A), projection_loss(net.A)
-        self._pca.append(float(l_pca.detach()))
-        self._proj.append(float(l_proj.detach()))
+        self._pca.add(l_pca)
+        self._proj.add(l_proj)
         return StepLosses(total=l_ae + self.lam_pca * l_pca + self.lam_proj * l_proj,
                           reconstruction=l_ae)
 
@@ -140,26 +138,27 @@ class RSRAE(Method):
         self.pca_step(self._x)
         self._x = None
 
-    def projection_step(self) -> float:
-        """One Adam step (lr 10η) on ``L_proj``, changing only ``A``; returns the loss before it."""
+    def projection_step(self) -> torch.Tensor:
+        """One Adam step (lr 10η) on ``L_proj``, changing only ``A``; returns the loss before
+        it (0-d tensor, detached)."""
         net: RSRAENet = self.model
         l_proj = projection_loss(net.A)
         self._opt_proj.zero_grad(set_to_none=True)
         l_proj.backward()
         self._opt_proj.step()
-        self._proj.append(float(l_proj.detach()))
-        return self._proj[-1]
+        self._proj.add(l_proj)
+        return l_proj.detach()
 
-    def pca_step(self, x: torch.Tensor) -> float:
+    def pca_step(self, x: torch.Tensor) -> torch.Tensor:
         """One Adam step (lr 10η) on ``L_pca`` of batch ``x``, changing the encoder and ``A``
-        (never the decoder); returns the loss before it."""
+        (never the decoder); returns the loss before it (0-d tensor, detached)."""
         net: RSRAENet = self.model
         l_pca = pca_loss(net.features(x), net.A)
         self._opt_pca.zero_grad(set_to_none=True)
         l_pca.backward()
         self._opt_pca.step()
-        self._pca.append(float(l_pca.detach()))
-        return self._pca[-1]
+        self._pca.add(l_pca)
+        return l_pca.detach()
 
     def evaluate(self, X: torch.Tensor, epoch: int, batch_size: int = 1024) -> Evaluation:
         net: RSRAENet = self.model
@@ -176,8 +175,5 @@ class RSRAE(Method):
         return Evaluation(z=out["z"], scores=scores, centre=None)
 
     def epoch_diagnostics(self) -> dict[str, float]:
-        out = {}
-        if self._pca:
-            out = {"L_pca": float(np.mean(self._pca)), "L_proj": float(np.mean(self._proj))}
-        self._pca, self._proj = [], []
-        return out
+        pca, proj = self._pca.pop(), self._proj.pop()
+        return {} if pca is None else {"L_pca": pca, "L_proj": proj}
