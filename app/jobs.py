@@ -8,7 +8,10 @@ tab neither starts a duplicate job nor stops a running one.
 
 Jobs are keyed by a hash of their full config (which carries the group id), and groups by a
 hash of their configs: submitting what is already queued or running returns the existing
-jobs. :class:`BackgroundTasks` runs slow, cacheable computations (UMAP) off the page thread.
+jobs. A worker that takes an experiment's job also takes the queued jobs of that experiment that
+can train with it as one stacked network (:mod:`iaead_core.stacked`: a λ sweep of one data draw), but only where
+:func:`~iaead_core.stacked.stacking_pays` measures a speed-up on the device at hand; each job
+keeps its own records, folder, status and Stop. :class:`BackgroundTasks` runs slow, cacheable computations (UMAP) off the page thread.
 
 Pure Python: everything here is testable without Streamlit.
 """
@@ -213,13 +216,14 @@ class JobRegistry:
 
     def submit(self, cfg: TrainConfig, group: str = "", kind: str = "single", *,
                data: Any = None, runs_root: str | Path | None = None,
-               run_id: str | None = None) -> Job:
+               run_id: str | None = None, starter: Starter | None = None) -> Job:
         """Queue one run (or return the identical queued/running job). Returns a copy.
 
         ``data``: a ready data set to train on (e.g. the user's images) instead of the draw
         ``cfg`` describes; ``runs_root`` / ``run_id``: where its folder goes and its name
         (an experiment's ``runs/`` and content-hash id) instead of the registry's root and a
-        new id.
+        new id; ``starter``: the browser session that asked, added to the group's
+        :meth:`starters`.
         """
         cfg.validate()
         place = dict(data=data, runs_root=None if runs_root is None else Path(runs_root),
@@ -231,6 +235,7 @@ class JobRegistry:
                 if job.key not in self._groups[group]:
                     self._groups[group].append(job.key)
                 self._group_kind.setdefault(group, kind)
+                self._add_starter(group, starter)
             self._lock.notify_all()
             return _copy(job)
 
@@ -343,7 +348,50 @@ class JobRegistry:
                     return
                 job = self._jobs[self._queue.pop(0)]
                 job.status, job.started = "running", time.time()
-            self._run(job)
+                mates = self._stack_candidates(job)
+            mates = self._claim_mates(job, mates) if mates else []
+            if mates:
+                self._run_stack([job] + mates)
+            else:
+                self._run(job)
+
+    def _stack_candidates(self, job: Job) -> list[Job]:
+        """Queued jobs of ``job``'s experiment (the λ page's and the Experiments page's runs)
+        that can share a stack with it (caller holds the lock): same folder root, no data set
+        of their own, configurations that :func:`~iaead_core.stacked.stack_groups` puts with
+        ``job``'s."""
+        if job.data is not None or job.kind != "experiment":
+            return []
+        from iaead_core.stacked import stack_groups
+
+        queued = [self._jobs[k] for k in self._queue]
+        others = [j for j in queued if j.group == job.group and j.data is None
+                  and j.runs_root == job.runs_root and not j.stop_event.is_set()]
+        if not others:
+            return []
+        group = next(g for g in stack_groups([job.cfg] + [j.cfg for j in others]) if 0 in g)
+        return [others[i - 1] for i in group if i != 0]
+
+    def _claim_mates(self, job: Job, mates: list[Job]) -> list[Job]:
+        """Take ``mates`` out of the queue to train stacked with ``job`` if stacking pays on
+        its device (measured once per process, outside the lock); else none."""
+        from iaead_core.stacked import stacking_pays
+
+        try:
+            pays = stacking_pays(job.cfg.device, len(mates) + 1, job.cfg)
+        except Exception:  # a failed measurement only means: train one after another
+            log.warning("stacking measurement failed:\n%s", traceback.format_exc())
+            return []
+        if not pays:
+            return []
+        with self._lock:
+            taken = [j for j in mates if j.key in self._queue and j.status == "queued"]
+            if not taken:
+                return []
+            for j in taken:
+                self._queue.remove(j.key)
+                j.status, j.started = "running", time.time()
+            return taken
 
     def _dataset(self, cfg: TrainConfig) -> ContaminatedSet:
         key = (cfg.dataset, str(cfg.normal_class), cfg.rho, cfg.seed, cfg.max_samples,
@@ -372,22 +420,55 @@ class JobRegistry:
             for record in trainer.epochs():
                 with self._lock:
                     job.records.append(record)
-            status, error, kind = trainer.status, None, None
-        except _Stopped:
-            status, error, kind = "stopped", None, None
-        except NonFiniteLossError as e:
-            status, error, kind = "failed", str(e), "diverged"
-        except DatasetUnavailableError as e:
-            status, error, kind = "failed", str(e), "data"
-        except ValueError as e:
-            status, error, kind = "failed", str(e), "config"
+            outcome = trainer.status, None, None
         except Exception as e:  # a crash must end the job, never the worker thread
-            log.error("job %s crashed:\n%s", job.key, traceback.format_exc())
-            status, error, kind = "failed", f"{type(e).__name__}: {e}", "crash"
+            outcome = _failure(job, e)
+        self._end([job], [outcome])
+
+    def _run_stack(self, jobs: list[Job]) -> None:
+        """Train ``jobs`` (one data draw, stackable configs) as one stacked network."""
+        from iaead_core.stacked import StackedTrainer
+
+        try:
+            data = self._dataset(jobs[0].cfg)
+            stack = StackedTrainer([j.cfg for j in jobs], data=data,
+                                   runs_root=jobs[0].runs_root or self.runs_root,
+                                   stop_event=[j.stop_event for j in jobs],
+                                   run_ids=[j.run_id for j in jobs])
+            with self._lock:
+                for j, t in zip(jobs, stack.trainers):
+                    j.run_id, j.run_dir = t.run_id, t.run_dir
+            for k, record in stack.epochs():
+                with self._lock:
+                    jobs[k].records.append(record)
+            outcomes = [(r.status, str(r.error), "diverged") if r.error is not None else
+                        (r.status, None, None) for r in stack.results or []]
+            outcomes += [("stopped", None, None)] * (len(jobs) - len(outcomes))
+        except Exception as e:
+            outcomes = [_failure(j, e) for j in jobs]
+        self._end(jobs, outcomes)
+
+    def _end(self, jobs: list[Job], outcomes: list[tuple[str, str | None, str | None]]) -> None:
         with self._lock:
-            job.status, job.error, job.error_kind, job.finished = status, error, kind, time.time()
-            job.data = None  # a user's image set can be large; its run folder lists the files
+            for job, (status, error, kind) in zip(jobs, outcomes):
+                job.status, job.error, job.error_kind = status, error, kind
+                job.finished = time.time()
+                job.data = None  # a user's image set can be large; its run folder lists the files
             self._lock.notify_all()
+
+
+def _failure(job: Job, e: Exception) -> tuple[str, str | None, str | None]:
+    """``(status, error, error_kind)`` of a job that raised ``e``."""
+    if isinstance(e, _Stopped):
+        return "stopped", None, None
+    if isinstance(e, NonFiniteLossError):
+        return "failed", str(e), "diverged"
+    if isinstance(e, DatasetUnavailableError):
+        return "failed", str(e), "data"
+    if isinstance(e, ValueError):
+        return "failed", str(e), "config"
+    log.error("job %s crashed:\n%s", job.key, traceback.format_exc())
+    return "failed", f"{type(e).__name__}: {e}", "crash"
 
 
 class _Stopped(Exception):

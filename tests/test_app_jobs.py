@@ -6,6 +6,7 @@ epoch takes a fraction of a second and no data download is needed.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -98,6 +99,36 @@ def test_diverging_job_fails_with_epoch_and_keeps_records(registry):
     items = group_items(JobRegistry(registry.runs_root, slots=1), RunIndex(registry.runs_root), g)
     assert items[0].status == "failed" and "epoch 2" in items[0].error
     assert len(items[0].records) == 1
+
+
+@pytest.mark.parametrize("pays", [True, False])
+def test_an_experiments_runs_stack_only_where_stacking_pays(tmp_path, monkeypatch, pays):
+    """An experiment's queued λ runs of one data draw train as one stacked network when the
+    device measures a speed-up (here: the measurement is replaced by ``pays``), one after
+    another otherwise; either way each job keeps its own records, folder and status."""
+    import iaead_core.stacked as stacked
+
+    asked = []
+    monkeypatch.setattr(stacked, "stacking_pays",
+                        lambda device, K, preset: asked.append(K) or pays)
+    reg = JobRegistry(tmp_path / "runs", slots=1)
+    try:
+        # another seed (another draw) first: it occupies the worker while the λ runs queue
+        reg.submit(cfg(seed=1), "exp", "experiment", run_id="other-seed")
+        for lam in (0.0, 0.5, 50.0):
+            reg.submit(cfg(lam=lam), "exp", "experiment", run_id=f"lam-{lam:g}")
+        wait_until(lambda: not reg.group_active("exp"))
+        jobs = {j.run_id: j for j in reg.jobs("exp")}
+    finally:
+        reg.shutdown()
+    # asked for the three runs of seed 0; when no, again for the two left after the first
+    assert asked == ([3] if pays else [3, 2])
+    assert all(j.status == "completed" and len(j.records) == 2 for j in jobs.values())
+    stacks = {rid: json.loads((j.run_dir / "config.json").read_text())["config"]["extra"].get("stacked")
+              for rid, j in jobs.items()}
+    assert stacks == {"other-seed": None, **{f"lam-{v:g}": 3 if pays else None
+                                             for v in (0.0, 0.5, 50.0)}}
+    assert jobs["lam-50"].run_dir.name == "lam-50"
 
 
 def test_missing_data_set_fails_in_words(registry, tmp_data_root):
