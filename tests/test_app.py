@@ -21,6 +21,7 @@ import uuid  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from app import experiments_view as xv  # noqa: E402
 from app import state  # noqa: E402
 from app.jobs import JobRegistry  # noqa: E402
 from iaead_core.analysis import scaled_config  # noqa: E402
@@ -36,6 +37,10 @@ def runs_dir(tmp_path, monkeypatch):
     """A fresh runs root (so a fresh registry); its jobs are stopped afterwards."""
     d = tmp_path / "runs"
     monkeypatch.setenv("IAEAD_RUNS_DIR", str(d))
+    monkeypatch.setenv("IAEAD_EXPERIMENTS_DIR", str(tmp_path / "experiments"))
+    # The λ page's runs are an experiment's, which the registry stacks where the device
+    # measures a speed-up; pinned to "no" (tests/test_app_jobs.py covers both).
+    monkeypatch.setattr("iaead_core.stacked.stacking_pays", lambda *a, **k: False)
     yield d
     reg = state._registry(str(d.resolve()))
     reg.shutdown()
@@ -102,14 +107,16 @@ GROUP = "compare-20250101-120000-fake0001"
 
 def fake_run(runs_dir: Path, method: str = "iaead", lam: float = 50.0, group: str = GROUP,
              kind: str = "compare", seed: int = 0, dataset: str = "digits",
-             curves: dict | None = None, collapsed: bool = True) -> Path:
+             curves: dict | None = None, collapsed: bool = True, cfg=None,
+             run_id: str | None = None) -> Path:
     """A finished run folder written by hand with known values, no training: three epochs
     (one warm-up) on the embedded digits; with ``collapsed`` every code is one point, the
     latent scores are float noise and their metrics degenerate (raw 0.699 / 0.193), with a
-    "collapsed" alert. ``curves``: rule → three AUROC values (healthy metrics) instead."""
-    cfg = scaled_config("quick", method, 3, dataset=dataset, normal_class=0, seed=seed,
-                        device="cpu", extra={"group": group, "kind": kind},
-                        **({"lam": lam} if method == "iaead" else {}))
+    "collapsed" alert. ``curves``: rule → three AUROC values (healthy metrics) instead.
+    ``cfg`` / ``run_id``: an experiment's planned run (its config and folder name)."""
+    cfg = cfg or scaled_config("quick", method, 3, dataset=dataset, normal_class=0, seed=seed,
+                               device="cpu", extra={"group": group, "kind": kind},
+                               **({"lam": lam} if method == "iaead" else {}))
     data = make_contaminated(dataset, 0, cfg.rho, seed=seed)
     n, rng = len(data.is_anomaly), np.random.default_rng(seed)
     c = np.full(cfg.latent_dim, 0.1, np.float32) if method == "iaead" else None
@@ -123,7 +130,7 @@ def fake_run(runs_dir: Path, method: str = "iaead", lam: float = 50.0, group: st
     meta = {"run_id": "", "config": cfg.to_dict(), "data": data.summary(), "seed": seed,
             "nu": cfg.resolved_nu, "lam": cfg.effective_lam, "created": 1735732800.0 + seed,
             "primary_score": primary}
-    run_id = f"20250101-120000-{method}-{dataset}-0-s{seed}-{uuid.uuid4().hex[:4]}"
+    run_id = run_id or f"20250101-120000-{method}-{dataset}-0-s{seed}-{uuid.uuid4().hex[:4]}"
     w = RunWriter(runs_dir, run_id, {**meta, "run_id": run_id}, heartbeat_period=0)
     for e in (1, 2, 3):
         svdd_on = method == "iaead" and e > 1
@@ -306,12 +313,12 @@ def test_missing_data_set_says_what_to_download(runs_dir, tmp_data_root, monkeyp
     assert not runs_dir.exists() or not any(runs_dir.iterdir())  # no folder for a run never started
 
 
-def test_sensitivity_bad_grid_and_a_small_sweep(runs_dir):
+def test_sensitivity_bad_grid_and_a_small_sweep(runs_dir, tmp_path):
     at = page("sensitivity").run()
     at.text_input(key="sens_grid").set_value("0, five").run()
     assert any("'five' in the λ grid is not a number" in t for t in texts(at, "error"))
     at.button(key="sens_start").click().run()
-    assert any("Fix the λ grid" in t for t in texts(at, "error"))
+    assert any("fix the settings first" in t for t in texts(at, "error"))
     assert registry(runs_dir).jobs() == []
     at.selectbox(key="sens_ds").set_value("mnist-5k")
     at.text_input(key="sens_grid").set_value("0, 50")
@@ -328,6 +335,14 @@ def test_sensitivity_bad_grid_and_a_small_sweep(runs_dir):
     assert table["raw"].iloc[-1] != "" and table["raw"].iloc[0] == ""
     text = all_text(at)
     assert "Measured in this sweep." in text and "at λ = 50 (degenerate, collapsed)" in text
+    # The sweep is an experiment of kind fig4-lambda: its runs are in its folder under their
+    # content-hash ids, and starting again queues nothing.
+    folder = tmp_path / "experiments" / "fig4-lambda-quick"
+    spec = json.loads((folder / "spec.json").read_text())
+    assert spec["kind"] == "fig4-lambda" and spec["lam"] == [0.0, 50.0]
+    assert sorted(d.name.split("-")[0] for d in (folder / "runs").iterdir()) == ["iaead", "iaead"]
+    at.button(key="sens_start").click().run()
+    assert any("nothing to queue" in t for t in texts(at, "success"))
 
 
 def test_latent_and_runs_pages_show_saved_runs(runs_dir):
@@ -435,16 +450,23 @@ def test_degenerate_run_is_shown_as_such_on_every_page(runs_dir):
     assert r["auroc"] == 0.5 and r["degenerate"] is True and r["auroc_raw"] == 0.699  # the CSV's
 
 
-def test_lambda_sweep_marks_degenerate_points_with_readable_axis(runs_dir):
+def test_lambda_sweep_marks_degenerate_points_with_readable_axis(runs_dir, tmp_path):
     """§1/§4/§5: the sweep table and chart mark the degenerate point; the log axis says so
-    and writes λ like everywhere else (no "10µ")."""
-    g = "sweep-20250101-120000-fake0002"
-    fake_run(runs_dir, lam=0.0, group=g, kind="sweep", collapsed=False,
-             curves={"latent_mean": [0.9, 0.92, 0.95], "reconstruction": [0.6, 0.6, 0.6]})
-    fake_run(runs_dir, lam=50.0, group=g, kind="sweep")
-    fake_run(runs_dir, lam=5e-6, group=g, kind="sweep", collapsed=False,
-             curves={"latent_mean": [0.9, 0.92, 0.94], "reconstruction": [0.6, 0.6, 0.6]})
-    at = page("sensitivity").run()
+    and writes λ like everywhere else (no "10µ"). The runs are those of the fig4-lambda
+    experiment the page's settings describe, wherever they were trained (here: by hand)."""
+    spec = xv.lambda_spec("digits", [0], 0.1, 1, [0.0, 5e-6, 50.0], "quick", epochs=3)
+    plan = xv.ExperimentWatch().plan(spec, tmp_path / "experiments")
+    curves = {0.0: [0.9, 0.92, 0.95], 5e-6: [0.9, 0.92, 0.94]}
+    for p in plan.runs:
+        lam = p.config.lam
+        fake_run(plan.folder.runs_dir, lam=lam, cfg=p.config, run_id=p.run_id,
+                 collapsed=lam not in curves, curves={"latent_mean": curves[lam],
+                                                      "reconstruction": [0.6] * 3} if lam in curves else None)
+    at = page("sensitivity")
+    at.session_state["sens_ds"] = "digits"
+    at.session_state["sens_grid"] = "0, 5e-6, 50"
+    at.session_state["sens_epochs_quick"] = 3
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value
     assert table["lam"].tolist() == ["0", "5e-6", "50"]
@@ -452,13 +474,12 @@ def test_lambda_sweep_marks_degenerate_points_with_readable_axis(runs_dir):
     assert table["raw"].tolist() == ["", "", "0.699"]
     text = all_text(at)
     assert ("highest AUROC 0.950 at λ = 0, lowest 0.500 at λ = 50 (degenerate, collapsed)") in text
+    assert "3 of 3 runs finished" in progress_texts(at)[-1]
     fig = figure(at, 0)
     assert fig["layout"]["xaxis2"]["title"]["text"] == "λ (log scale)"
     assert fig["layout"]["xaxis2"]["ticktext"] == ["1e-6", "0.0001", "0.01", "1", "100"]
     assert "µ" not in json.dumps(fig, ensure_ascii=False)
     assert at.select_slider(key="sens_rho").value == 10
-    [picker] = [b for b in at.selectbox if b.label == "Sweep shown"]
-    assert "λ ∈ {0, 5e-6, 50} · ν = 1 · quick · init released" in picker.options[0]
 
 
 def test_lambda_page_and_readme_type_no_measured_numbers(runs_dir):

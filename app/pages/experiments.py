@@ -129,7 +129,7 @@ except ValueError as e:
 when = time.strftime("%H:%M:%S")
 if start:
     try:
-        group, n = xv.start(reg, plan)
+        group, n = xv.start(reg, plan, ui.starter())
         st.session_state["exp_message"] = (
             plan.folder.dir.name, "success",
             f"{when}: queued {n} run(s) of {plan.folder.dir.name}." if n else

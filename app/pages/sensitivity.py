@@ -1,22 +1,56 @@
-"""λ sensitivity: IAEAD's final AUROC / AUPR against λ, from λ = 0 to total collapse."""
+"""λ sensitivity: IAEAD's final AUROC / AUPR against λ, from λ = 0 to total collapse.
+
+A view of an experiment of kind ``fig4-lambda`` (:mod:`iaead_core.experiments`): the sidebar
+sets its axes, Start queues its missing runs in the lab's job queue, and the curve is read
+from the experiment's folder. A sweep run from the command line (``python -m iaead_core
+experiment run fig4-lambda``) therefore shows here, and this one on the Experiments page.
+"""
 
 from __future__ import annotations
+
+import time
 
 import streamlit as st
 
 from app import charts, explain, state, ui
-from app.views import group_items, known_groups
+from app import experiments_view as xv
 from iaead_core.analysis import (DEFAULT_LAMBDA_GRID, METRIC_NAMES, format_lambda,
-                                 parse_lambda_grid, scaled_config, sweep_frame, sweep_summary)
+                                 parse_lambda_grid, sweep_frame, sweep_summary)
 from iaead_core.config import PRESETS
 from iaead_core.data import DATASETS
 from iaead_core.engine import select_device
+from iaead_core.experiments import ExperimentBusyError, ExperimentFolder
+from iaead_core.experiments.estimate import format_duration
+from iaead_core.experiments.runner import describe_point
 from iaead_core.metrics import COLLAPSE_MIN_RANK, COLLAPSE_RATIO
 from iaead_core.paper import PAPER_BEST_LAM
 
-reg, index = state.registry(), state.run_index()
+reg = state.registry()
+root = xv.experiments_root()
+data_root = str(state.data_root())
 sb = st.sidebar
 ui.keep_widget_state("sensitivity")  # settings survive page switches
+
+
+@st.cache_resource(show_spinner=False)
+def _watch() -> xv.ExperimentWatch:
+    return xv.ExperimentWatch()
+
+
+watch = _watch()
+
+if "_sens_filled" not in st.session_state:  # first visit: the saved λ experiment, if any
+    st.session_state["_sens_filled"] = True
+    saved = ExperimentFolder(root / f"{xv.LAMBDA_EXPERIMENT}-quick").saved_spec()
+    if saved is not None and saved.datasets[0] in DATASETS:
+        f = xv.lambda_fields(saved)
+        st.session_state.update({"sens_ds": f["dataset"], f"sens_cls_{f['dataset']}": f["classes"],
+                                 "sens_rho": f["rho"], "sens_seeds": f["seeds"],
+                                 "sens_grid": f["grid"]})
+        if f["epochs"] is not None:
+            st.session_state["sens_epochs_quick"] = f["epochs"]
+        if f["max_samples"] is not None:
+            st.session_state["sens_max_quick"] = f["max_samples"]
 
 sb.header("Sweep")
 dataset = ui.dataset_picker("sens_ds", sb)
@@ -40,38 +74,6 @@ start = start_col.button("Start sweep", type="primary", width="stretch", key="se
 stop = stop_col.button("Stop sweep", width="stretch", key="sens_stop")
 problems = sb.container()
 
-try:
-    grid = parse_lambda_grid(grid_text)
-    problems.caption(f"{len(grid) * len(classes) * int(n_seeds)} runs of IAEAD "
-                     f"({len(grid)} λ × {len(classes)} class(es) × {int(n_seeds)} seed(s)).")
-except ValueError as e:
-    grid = None
-    problems.error(str(e))
-
-if start:
-    st.session_state.pop("sens_error", None)
-    try:
-        if grid is None:
-            raise ValueError("Fix the λ grid first (see above).")
-        if not classes:
-            raise ValueError("Choose at least one normal class.")
-        select_device(device)
-        # Seed-major order: the whole curve appears for seed 0 first, then fills in.
-        cfgs = [scaled_config(preset, "iaead", int(epochs), dataset=dataset, normal_class=int(k),
-                              rho=rho / 100, seed=s, lam=lam, device=device,
-                              data_root=str(state.data_root()), download=True,
-                              max_samples=max_samples)
-                for s in range(int(n_seeds)) for k in classes for lam in grid]
-        st.session_state["sens_group"] = reg.submit_group(cfgs, "sweep", ui.starter())
-    except ValueError as e:
-        st.session_state["sens_error"] = ("input", str(e))
-
-groups = known_groups(reg, index, "sweep")
-ui.stop_control(reg, ui.shown_group(groups, "sens_group"), stop, "sens", problems, what="sweep")
-err = st.session_state.get("sens_error")
-if err:
-    problems.error(err[1])
-
 st.title("λ sensitivity")
 st.caption("λ weighs the Deep SVDD term against reconstruction. At λ = 0 IAEAD is a plain "
            "autoencoder scored in its latent space; as λ grows the codes are pulled towards "
@@ -80,52 +82,76 @@ st.caption("λ weighs the Deep SVDD term against reconstruction. At λ = 0 IAEAD
            f"(at chance). The paper's best λ is {format_lambda(PAPER_BEST_LAM)}. What this "
            "code measures is drawn below from the runs themselves.")
 st.info(ui.ORACLE_NOTE)
-titles = {g: explain.group_title(g, [i.config for i in group_items(reg, index, g)], "sweep")
-          for g in groups}
-group = ui.group_picker(groups, "sens_group", "Sweep shown", titles=titles)
+
+plan = None
+try:
+    grid = parse_lambda_grid(grid_text)
+    if not classes:
+        raise ValueError("Choose at least one normal class.")
+    select_device(device)
+    spec = xv.lambda_spec(dataset, [int(k) for k in classes], rho / 100, int(n_seeds), grid,
+                          preset, int(epochs), max_samples)
+    plan = watch.plan(spec, root, data_root, device)
+    problems.caption(f"{len(plan.runs)} runs of IAEAD ({len(grid)} λ × {len(classes)} "
+                     f"class(es) × {int(n_seeds)} seed(s)).")
+except ValueError as e:
+    problems.error(str(e))
+
+when = time.strftime("%H:%M:%S")
+if start:
+    if plan is None:
+        st.session_state["sens_message"] = ("error", "Not started: fix the settings first "
+                                                     "(see the sidebar).")
+    else:
+        try:
+            _, n = xv.start(reg, plan, ui.starter())
+            st.session_state["sens_message"] = (
+                "success", f"{when}: queued {n} run(s)." if n else
+                f"{when}: nothing to queue: every run of this sweep has completed, is running "
+                "or is queued.")
+        except (ValueError, ExperimentBusyError, OSError) as e:
+            st.session_state["sens_message"] = ("error", f"Not started: {e}")
+if stop:  # another tab's sweep: ask first (waiting runs are dropped, the running one stops
+    st.session_state.pop("sens_message", None)  # after its batch; Start again resumes)
+ui.stop_control(reg, None if plan is None else xv.group_id(plan), stop, "sens", problems,
+                what="sweep")
+message = st.session_state.get("sens_message")
+if message:
+    getattr(problems, message[0])(message[1])
+if plan is None:
+    st.stop()
+
+st.caption(f"Experiment **{plan.folder.dir.name}** (kind fig4-lambda) in `{plan.folder.dir}`; "
+           "the Experiments page has its tables and report.")
+st.markdown(xv.cost_text(plan, reg.slots))
 metric = st.radio("Metric", list(METRIC_NAMES), format_func=METRIC_NAMES.get, horizontal=True,
                   key="sens_metric")
 
 
 def sweep() -> bool:
-    """Draw the chosen sweep; True while runs are queued or running."""
+    """Draw the sweep; True while its runs are queued or running here or on the command line."""
     ui.queue_panel()  # inside the polling fragment, so it stays current
-    if group is None:
-        st.write("Pick the grid in the sidebar and press **Start sweep**; each point appears "
-                 "as soon as its run finishes.")
-        return False
-    items = group_items(reg, index, group)
-    done = [i for i in items if i.status == "completed" and i.records]
-    active = [i for i in items if i.active]
-    st.progress(len(done) / max(1, len(items)),
-                text=f"{len(done)} of {len(items)} runs finished"
-                     + (f" · about {ui.fmt_seconds(ui.group_eta(items))} left" if active else ""))
-    ui.progress_panel([i for i in items if i.status == "running"])
-    ui.failures(items, "sens_ds")
-    rows, degen, raw = [], {}, {}
-    for it in done:
-        last = it.records[-1]
-        m = (last.get("metrics") or {}).get(last.get("primary_score")) or {}
-        if not isinstance(m.get(metric), (int, float)):
-            continue  # a run without labels has no metric to plot
-        key = (ui.class_label(it.config.get("dataset", ""), it.config.get("normal_class")),
-               float(it.config.get("lam", 0.0)))
-        degen.setdefault(key, []).append(explain.is_degenerate(m))
-        if explain.is_degenerate(m) and isinstance((m.get("raw") or {}).get(metric), (int, float)):
-            raw.setdefault(key, []).append(m["raw"][metric])
-        rows.append({"lam": key[1], "normal_class": key[0],
-                     "seed": it.config.get("seed"), "status": it.status,
-                     "collapsed": (last.get("diagnostics") or {}).get("collapsed"),
-                     "degenerate": explain.is_degenerate(m),
-                     **{k: m.get(k) for k in METRIC_NAMES}})
+    now = watch.plan(spec, root, data_root, device)
+    states = xv.run_states(now, reg)
+    active = reg.group_active(xv.group_id(now)) or now.folder.driver_alive()
+    done = sum(s.state == "completed" for s in states.values())
+    st.progress(done / max(1, len(now.runs)),
+                text=f"{done} of {len(now.runs)} runs finished"
+                     + (f" · about {format_duration(now.estimated_seconds(reg.slots))} left"
+                        if active else ""))
+    for p in now.runs:
+        if states[p.run_id].state == "failed":
+            st.error(f"**{describe_point(p.point)} failed.** {states[p.run_id].error or ''} "
+                     "It runs again when the sweep is started again.")
+    rows = xv.lambda_rows(now)
+    for r in rows:
+        r["normal_class"] = ui.class_label(dataset, r["normal_class"])
     df = sweep_frame(rows)
     if df.empty:
-        st.caption("No run of this sweep has finished yet.")
+        st.caption("No run of this sweep has finished yet: press **Start sweep**; each point "
+                   "appears as soon as its run finishes.")
         return bool(active)
     summary = sweep_summary(df, metric)
-    keys = list(zip(summary["normal_class"], summary["lam"]))
-    if "degenerate" not in summary:  # a core without it: every seed's metric is float noise
-        summary["degenerate"] = [bool(degen.get(k)) and all(degen[k]) for k in keys]
     st.plotly_chart(charts.sweep_chart(summary, metric, PAPER_BEST_LAM), width="stretch",
                     key="sens_chart")
     sentence = explain.sweep_sentence(summary, metric)
@@ -135,7 +161,13 @@ def sweep() -> bool:
                f"{COLLAPSE_RATIO:g} of the centre's norm, or they vary along fewer than "
                f"{COLLAPSE_MIN_RANK:g} directions). Open markers: the metric is degenerate — "
                f"the {explain.DEGENERATE_WHY}, so it is reported at chance; *raw* in the "
-               "table is scikit-learn's value on that noise. Error bars: std over seeds.")
+               "table is scikit-learn's value on that noise. Error bars: std over seeds; "
+               f"*seeds* says how many of the {int(n_seeds)} a point averages so far.")
+    raw: dict[tuple, list[float]] = {}
+    for r in rows:
+        if r["degenerate"] and isinstance(r["raw"].get(metric), (int, float)):
+            raw.setdefault((r["normal_class"], r["lam"]), []).append(r["raw"][metric])
+    keys = list(zip(summary["normal_class"], summary["lam"]))
     table = summary.assign(
         lam=summary["lam"].map(format_lambda),
         raw=[", ".join(f"{v:.3f}" for v in raw.get(k, [])) for k in keys]).rename(
@@ -144,6 +176,14 @@ def sweep() -> bool:
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         f"{METRIC_NAMES[metric]} mean": st.column_config.NumberColumn(format="%.3f"),
         "std": st.column_config.NumberColumn(format="%.3f")})
+    ids = [p.run_id for p in now.runs if states[p.run_id].state == "completed"]
+    label = f"Open the {len(ids)} finished run(s) on the Runs page"
+    try:
+        st.page_link("pages/runs.py", label=label, icon=":material/folder_open:",
+                     query_params={xv.QUERY_EXPERIMENT: now.folder.dir.name,
+                                   xv.QUERY_RUNS: ",".join(ids)})
+    except st.errors.StreamlitAPIException:  # the page shown on its own (no navigation)
+        st.markdown(f"[{label}]({xv.runs_link(now.folder.dir.name, ids)})")
     return bool(active)
 
 

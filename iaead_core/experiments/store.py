@@ -85,6 +85,9 @@ class RunInfo:
         Size of the run's contaminated set.
     device : str or None
         Device the run trained on (``"cpu"``, ``"cuda:0"``, ...).
+    collapsed : bool or None
+        Whether the last epoch's latent space collapsed
+        (:func:`iaead_core.metrics.latent_diagnostics`); None without records.
     """
 
     run_id: str
@@ -96,6 +99,7 @@ class RunInfo:
     epochs_done: int = 0
     n_images: int | None = None
     device: str | None = None
+    collapsed: bool | None = None
 
 
 class ExperimentFolder:
@@ -173,7 +177,8 @@ class ExperimentFolder:
             primary_score=last.get("primary_score") or run.meta.get("primary_score"),
             seconds=last.get("elapsed"), epochs_done=len(run.records),
             n_images=(run.meta.get("data") or {}).get("n"),
-            device=(run.meta.get("environment") or {}).get("device"))
+            device=(run.meta.get("environment") or {}).get("device"),
+            collapsed=(last.get("diagnostics") or {}).get("collapsed") if last else None)
 
     def infos(self, plans: list[PlannedRun]) -> dict[str, RunInfo]:
         """:meth:`run_info` of every planned run, by run id."""
