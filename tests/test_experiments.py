@@ -149,10 +149,15 @@ def test_time_estimates_prefer_finished_runs():
     quick = preset_config("quick", "iaead")
     rate = MEASURED_RATES[("cpu", 16, 64)]["iaead"]
     assert run_seconds(quick) == pytest.approx(30 * 3000 / 1000 * rate + 3.0)
-    # A method without its own entry takes IAEAD's rate; the paper's width 64 costs 16×.
-    assert run_seconds(preset_config("quick", "memae").replace(epochs=30)) == pytest.approx(run_seconds(quick))
+    # Each method has its own measured rate; the paper's network has its own row.
+    memae = preset_config("quick", "memae").replace(epochs=30)
+    assert run_seconds(memae) == pytest.approx(90 * MEASURED_RATES[("cpu", 16, 64)]["memae"] + 3.0)
     paper = preset_config("paper", "iaead", max_samples=3000).replace(epochs=30)
-    assert run_seconds(paper) - 3.0 == pytest.approx(16 * (run_seconds(quick) - 3.0))
+    assert run_seconds(paper) == pytest.approx(90 * MEASURED_RATES[("cpu", 64, 256)]["iaead"] + 3.0)
+    # A network size without a row is scaled from the nearest width by the width ratio squared
+    # (width 32: 4× the quick net's 16).
+    wide = quick.replace(width=32, latent_dim=128)
+    assert run_seconds(wide) - 3.0 == pytest.approx(4 * (run_seconds(quick) - 3.0))
     # A finished run of the same method and size: 45 s for 3 epochs of 1,500 images.
     plan = expand(tiny_spec(classes=[0], methods=["iaead"]))[0]
     info = RunInfo(plan.run_id, "completed", seconds=45.0, epochs_done=3, n_images=1500,
@@ -336,7 +341,9 @@ def test_a_dead_ray_worker_fails_only_its_run_and_a_rerun_retries_it(ray_and_loc
     # Report while class 2 is missing: its cells say how many runs they have.
     paths = write_report(plan)
     t2 = paths["table2.md"].read_text()
-    assert "2/3 runs (1 failed; paper 56.56)" in t2  # CAE on MNIST at ρ = 10 %, Table 2
+    # CAE on MNIST 0, 1, 2 at ρ = 10 %: the mean of Table 3's values for those three classes
+    # (35.04, 97.21, 45.55), not Table 2's average over all ten
+    assert "2/3 runs (1 failed; paper 59.27)" in t2
     assert "Not the paper's protocol" in t2
     t3 = paths["table3.md"].read_text()
     assert "0/1 runs (1 failed" in t3
@@ -355,11 +362,12 @@ def test_report_files_with_paper_values(ray_and_local):
                  "report.html"):
         assert paths[name].is_file() and paths[name].stat().st_size > 0
     t2 = paths["table2.md"].read_text()
-    # CAE's cell: our value, then the paper's class average (56.56) and the difference.
+    # CAE's cell (digits 0 and 1): our value, then the paper's mean over those two classes
+    # (Table 3: 35.04 and 97.21) and the difference; never Table 2's ten-class 56.56.
     cae = next(line for line in t2.splitlines() if line.startswith("| MNIST | AUROC"))
-    assert "(paper 56.56, Δ " in cae
-    # IAEAD at the paper's λ gets the paper's 92.05; at λ = 0 the paper has no value.
-    assert cae.count("paper 92.05") == 1
+    assert f"(paper {(35.04 + 97.21) / 2:.2f}, Δ " in cae and "56.56" not in cae
+    # IAEAD at the paper's λ gets the paper's (96.59 + 99.32) / 2; at λ = 0 the paper has none.
+    assert cae.count(f"paper {(96.59 + 99.32) / 2:.2f}") == 1 and "92.05" not in cae
     t3 = paths["table3.md"].read_text()
     assert "paper 96.59" in t3 and "paper 99.32" in t3  # IAEAD, digits 0 and 1 (Table 3)
     html = paths["report.html"].read_text()

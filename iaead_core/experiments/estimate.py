@@ -24,14 +24,20 @@ from .store import RunInfo
 __all__ = ["MEASURED_RATES", "OVERHEAD_S", "set_size", "run_seconds", "learn_rates",
            "format_duration"]
 
-#: Seconds per 1,000 image-epochs, by (device type, width, latent size) → method.
-#: The quick preset's IAEAD run (3,000 images × 30 epochs) takes about a minute on the
-#: project's 2-core development CPU (README, "quick" preset): 60 s / 90 thousand image-epochs.
-#: Re-measure on an idle machine with ``python -m iaead_core.experiments.estimate`` and add
-#: rows (other methods, the paper's width 64, a GPU); until then finished runs of the
-#: experiment replace these numbers as soon as there are any.
+#: Seconds per 1,000 image-epochs, by (device type, width, latent size) → method: the
+#: training step plus the per-epoch evaluation pass. Measured on the project's idle 2-core
+#: development CPU (AMD EPYC, torch 2.14.1, 2 threads) on 2026-11-30 with
+#: ``python -m iaead_core.experiments.estimate --presets quick,paper`` (MNIST digit 0,
+#: 1,000 images, median of epochs 2-4); a quick IAEAD run of 3,000 images × 30 epochs then
+#: takes about 20 s, as the fig4-lambda experiment measured. Deep SVDD keeps its own LeNet
+#: at the paper's size, hence its low paper rate. Re-measure on another machine and add rows
+#: (a GPU); until then finished runs of the experiment replace these numbers as soon as
+#: there are any.
 MEASURED_RATES: dict[tuple[str, int, int], dict[str, float]] = {
-    ("cpu", 16, 64): {"iaead": 0.67, "cae": 0.67},
+    ("cpu", 16, 64): {"iaead": 0.251, "cae": 0.260, "deep-svdd": 0.235, "drae": 0.218,
+                      "rdae": 0.240, "dagmm": 0.153, "memae": 0.410, "rsrae": 0.300},
+    ("cpu", 64, 256): {"iaead": 1.055, "cae": 1.040, "deep-svdd": 0.189, "drae": 1.065,
+                       "rdae": 1.446, "dagmm": 1.064, "memae": 0.364, "rsrae": 1.126},
 }
 
 #: Seconds per run besides the epochs (data draw, model set-up, writing the folder).

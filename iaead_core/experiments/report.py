@@ -130,20 +130,30 @@ def varying_axes(results: pd.DataFrame, plan: Plan) -> list[str]:
     return out
 
 
-def _paper_value(config: dict[str, Any], per_class: bool) -> tuple[float | None, str]:
+def _paper_value(config: dict[str, Any], per_class: bool,
+                 classes: list[int] | None = None) -> tuple[float | None, str]:
     """The paper's AUROC for a cell (in [0, 1]) and its label, or ``(None, "")``.
 
     Per class: :func:`iaead_core.paper.paper_reference`. Class-averaged (Table 2): the same
     rules on the method's settings (IAEAD at the paper's λ and ν, Deep SVDD bias-free), with
-    the class average of Table 2."""
+    the class average of Table 2 when the cell holds every class, else the mean of Table 3's
+    values of its ``classes`` (None where Table 3 lacks one): an average over other classes
+    would not compare like with like."""
     from .. import paper
     from ..config import TrainConfig
+    from ..data import DATASETS
 
     if per_class and hasattr(paper, "paper_reference"):
         ref = paper.paper_reference(config)
         return (ref.value, ref.label) if ref.value is not None else (None, "")
-    value = paper.paper_auroc(config["dataset"], config["method"], float(config["rho"]),
-                              int(config["normal_class"]) if per_class else None)
+    ds, method, rho = config["dataset"], config["method"], float(config["rho"])
+    if per_class:
+        value = paper.paper_auroc(ds, method, rho, int(config["normal_class"]))
+    elif classes is None or ds not in DATASETS or sorted(classes) == list(range(len(DATASETS[ds].classes))):
+        value = paper.paper_auroc(ds, method, rho)
+    else:
+        values = [paper.paper_auroc(ds, method, rho, int(k)) for k in classes]
+        value = None if any(v is None for v in values) else sum(values) / len(values)
     if value is None:
         return None, ""
     cfg = TrainConfig.from_dict(config)
@@ -189,8 +199,9 @@ def aggregate(results: pd.DataFrame, plan: Plan, by_class: bool = False) -> pd.D
                 std = float(per_seed.std(ddof=1)) if len(per_seed) > 1 else np.nan
             row[f"{m}_mean"], row[f"{m}_std"] = mean, std
         primary = bool(g["primary"].iloc[0])
-        value, label = (_paper_value(configs[g["run_id"].iloc[0]], by_class) if primary
-                        else (None, ""))
+        classes = sorted({int(c) for c in g["normal_class"].dropna()})
+        value, label = (_paper_value(configs[g["run_id"].iloc[0]], by_class, classes)
+                        if primary else (None, ""))
         row["paper_auroc"] = np.nan if value is None else value
         row["paper_label"] = label
         row["diff_auroc"] = row["auroc_mean"] - value if value is not None else np.nan
