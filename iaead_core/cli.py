@@ -355,7 +355,9 @@ def _train_on(args: argparse.Namespace, cfg: TrainConfig) -> int:
     from .paper import paper_reference
 
     paper = paper_reference(config)
-    alerts = _alert_summary(result.records)
+    from .health import summarize
+
+    alerts = summarize(result.records)
     if args.json:
         print(json.dumps({
             "run_id": result.run_id, "seconds": round(result.seconds, 2), "status": result.status,
@@ -440,39 +442,12 @@ def _print_table(record: dict, cfg: TrainConfig, paper) -> None:
               "(the raw values are in --json and the run folder)")
 
 
-def _alert_summary(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per alert kind seen in the records: its latest message and the first and last
-    epoch it was raised (contract #2: ``record["alerts"]``)."""
-    seen: dict[str, dict[str, Any]] = {}
-    for rec in records:
-        for a in rec.get("alerts") or []:
-            kind = a.get("kind", "alert")
-            entry = seen.setdefault(kind, {"kind": kind, "first_epoch": rec.get("epoch")})
-            entry.update(message=a.get("message", ""), last_epoch=rec.get("epoch"))
-    return list(seen.values())
-
-
-def _alert_title(kind: str) -> str:
-    try:
-        from .health import ALERT_KINDS
-    except ImportError:
-        return kind
-    info = ALERT_KINDS.get(kind)
-    if isinstance(info, str):
-        return info
-    if isinstance(info, dict):
-        return info.get("title", kind)
-    if isinstance(info, (tuple, list)) and info:
-        return str(info[0])
-    return getattr(info, "title", None) or kind
-
-
 def _alert_lines(alerts: list[dict[str, Any]], last: dict[str, Any]) -> list[str]:
     lines = []
     for a in alerts:
         span = (f"epoch {a['first_epoch']}" if a["first_epoch"] == a["last_epoch"]
                 else f"epochs {a['first_epoch']}-{a['last_epoch']}")
-        lines.append(f"warning: {_alert_title(a['kind'])}: {a['message']} ({span})")
+        lines.append(f"warning: {a['title']}: {a['message']} ({span})")
     if (last.get("diagnostics") or {}).get("collapsed") and not any(a["kind"] == "collapsed" for a in alerts):
         lines.append("warning: the latent space has collapsed (see diagnostics.collapse_ratio)")
     return lines

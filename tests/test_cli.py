@@ -12,6 +12,7 @@ import pytest
 from iaead_core import cli
 from iaead_core.cli import CONFIG_OPTIONS, build_parser, config_from_args, main
 from iaead_core.config import TrainConfig, preset_config
+from iaead_core.health import summarize
 from iaead_core.paper import PaperReference
 
 TINY = ["--epochs", "2", "--warmup-epochs", "1", "--max-samples", "500"]
@@ -98,10 +99,10 @@ def test_one_warning_line_per_alert_kind():
     stalled = {"kind": "stalled", "message": "loss flat for 5 epochs"}
     saturated = {"kind": "saturated", "message": "86 % of codes at ±1"}
     records = _record(metrics, [[], [stalled], [stalled, saturated], [stalled, saturated]])
-    lines = cli._alert_lines(cli._alert_summary(records), records[-1])
-    assert len(lines) == 2
-    assert lines[0].startswith("warning: ") and "loss flat for 5 epochs (epochs 2-4)" in lines[0]
-    assert "86 % of codes at ±1 (epochs 3-4)" in lines[1]
+    lines = cli._alert_lines(summarize(records), records[-1])
+    assert len(lines) == 2  # in the order of health.ALERT_KINDS, each with its title
+    assert lines[0] == "warning: saturated codes: 86 % of codes at ±1 (epochs 3-4)"
+    assert lines[1] == "warning: training stalled: loss flat for 5 epochs (epochs 2-4)"
     assert cli._alert_lines([], records[0]) == []
 
 
