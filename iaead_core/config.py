@@ -12,7 +12,7 @@ saved with every result. Presets fill in the optimisation settings:
   paper's network), a 3,000-image subsample that keeps ρ, 30 epochs, batch 64, lr 0.1 halved
   every 10 epochs, 5 warm-up epochs. Deep SVDD: 15 + 15 epochs at Adam lr 1e-3.
 
-The five autoencoder baselines (DRAE, RDAE, DAGMM, MemAE, RSRAE; BASELINES.md) have their own
+The five autoencoder baselines (DRAE, RDAE, DAGMM, MemAE, RSRAE; docs/baselines.md) have their own
 entries. ``paper`` is the code behind the paper's numbers: E3Outlier's batch, epochs, Adam rate
 and initialisation for DRAE (128, 250, 1e-3), RDAE (128, 20, 1e-3), DAGMM (1024, 200, 1e-4,
 Keras init), and the reconstructed official settings of MemAE (256, 250, 1e-4) and RSRAE (128,
@@ -306,7 +306,7 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
-#: Baselines' settings (BASELINES.md §1–6): E3Outlier's code for DRAE, RDAE and DAGMM, the
+#: Baselines' settings (docs/baselines.md §1–6): E3Outlier's code for DRAE, RDAE and DAGMM, the
 #: reconstructed official settings for MemAE and RSRAE; each uses ``lr`` as its Adam rate.
 _BASELINES_PAPER = {
     "drae": dict(epochs=250, warmup_epochs=0, batch_size=128, lr=1e-3, init="pytorch"),

@@ -1,6 +1,6 @@
 """Inductive scoring, thresholds, and a PyOD / scikit-learn style detector (issue 10).
 
-The benchmarks train and score one set (transductive, METHOD.md §5). Here a trained method
+The benchmarks train and score one set (transductive, docs/method.md §5). Here a trained method
 also scores *new* images:
 
 * **Scores** are the method's primary rule (IAEAD: ``latent_mean``, eq. 9; CAE:

@@ -6,7 +6,7 @@ large batches under ``inference_mode`` after every epoch, and emits one plain-di
 epoch to a callback or an iterator (so a UI thread can consume it). It writes the run folder
 as it goes (:mod:`iaead_core.runs`) and honours a stop request between batches.
 
-The AUROC in the records uses the labels: it is *oracle monitoring* (METHOD.md §5) and is
+The AUROC in the records uses the labels: it is *oracle monitoring* (docs/method.md §6) and is
 never used to select a model; the final model is the last epoch's.
 """
 
@@ -81,7 +81,7 @@ def select_device(name: str = "auto") -> torch.device:
 
 def seed_everything(seed: int) -> None:
     """Seed ``random``, numpy and torch (all devices) and turn cuDNN autotuning off, so runs
-    repeat (METHOD.md §8: the released code seeded numpy only)."""
+    repeat (docs/method.md §9: the released code seeded numpy only)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -1,6 +1,6 @@
 """Detection metrics and latent-space diagnostics.
 
-Metrics follow METHOD.md §5: AUROC, AUPR-in (normal images are the positive class) and
+Metrics follow docs/method.md §6: AUROC, AUPR-in (normal images are the positive class) and
 AUPR-out (anomalies are the positive class). Every score in this project is "higher = more
 anomalous". The PR areas are scikit-learn's *average precision* (step-wise interpolation),
 not the trapezoid rule of the released code; the two differ slightly.
@@ -152,7 +152,7 @@ def is_degenerate(score: np.ndarray, scale: float | None = None) -> bool:
 
 def detection_metrics(is_anomaly: np.ndarray, score: np.ndarray,
                       scale: float | None = None) -> dict[str, Any]:
-    """AUROC, AUPR-in and AUPR-out of an anomaly score (METHOD.md §5), noise-aware.
+    """AUROC, AUPR-in and AUPR-out of an anomaly score (docs/method.md §6), noise-aware.
 
     Parameters
     ----------

@@ -5,12 +5,12 @@ decide how they are optimised and scored.
 
 Sources
 -------
-* CAE: METHOD.md §3 (the architecture of Golan & El-Yaniv used by the IAEAD paper, §4.3),
+* CAE: docs/method.md §3 (the architecture of Golan & El-Yaniv used by the IAEAD paper, §4.3),
   with the released code's initialisation (:func:`init_released`).
 * Deep SVDD: Ruff et al., "Deep One-Class Classification", ICML 2018, §4 / their
   ``mnist_LeNet.py`` and ``cifar10_LeNet.py`` (bias-free, BatchNorm without affine parameters,
   leaky ReLU, max-pooling).
-* Baselines (BASELINES.md): the CAE variants of DAGMM (linear 5-d code) and RSRAE (decoder fed
+* Baselines (docs/baselines.md): the CAE variants of DAGMM (linear 5-d code) and RSRAE (decoder fed
   by the d-dimensional RSR code) come from :class:`CAE`'s ``code_activation`` and
   ``decoder_in``; MemAE's image autoencoder and memory module are :class:`MemAENet` and
   :class:`MemoryUnit` (Gong et al., ICCV 2019, official ``MemoryUnit``).
@@ -42,7 +42,7 @@ def _up(cin: int, cout: int, last: bool = False) -> nn.Sequential:
 
 
 class CAE(nn.Module):
-    """The paper's convolutional autoencoder for 32×32 images (METHOD.md §3).
+    """The paper's convolutional autoencoder for 32×32 images (docs/method.md §3).
 
     Encoder ``f_w``: three stride-2 3×3 convolutions (``width``, ``2·width``, ``4·width``
     channels) with BatchNorm and ReLU, then ``Linear(4·width·16 → latent_dim)`` and Tanh.
@@ -62,7 +62,7 @@ class CAE(nn.Module):
         Size of the latent code ``z`` (256 in the paper).
     init : {"released", "pytorch", "keras"}
         ``"released"`` (default) applies :func:`init_released`, the released code's scheme,
-        which METHOD.md §3 shows decides the result; ``"pytorch"`` keeps torch's defaults
+        which docs/method.md §3 shows decides the result; ``"pytorch"`` keeps torch's defaults
         (E3Outlier's CAE, used for DRAE and RDAE); ``"keras"`` applies :func:`init_keras`
         (E3Outlier's Keras DAGMM).
     code_activation : {"tanh", "linear"}
@@ -129,7 +129,7 @@ class CAE(nn.Module):
 
 
 def init_released(model: nn.Module, gain: float = 0.02) -> nn.Module:
-    """Initialise as the authors' released code does (METHOD.md §3).
+    """Initialise as the authors' released code does (docs/method.md §3).
 
     Every ``Conv2d``, ``ConvTranspose2d`` and ``Linear`` weight gets Xavier-normal with
     ``gain`` (0.02) and a zero bias; ``BatchNorm2d`` weights are drawn from N(1, 0.02) with a
@@ -148,7 +148,7 @@ def init_released(model: nn.Module, gain: float = 0.02) -> nn.Module:
 
 
 def init_keras(model: nn.Module) -> nn.Module:
-    """Initialise as Keras does by default (E3Outlier's DAGMM, BASELINES.md §4).
+    """Initialise as Keras does by default (E3Outlier's DAGMM, docs/baselines.md §4).
 
     ``Conv2d``, ``ConvTranspose2d`` and ``Linear`` weights get Glorot-uniform (torch's
     ``xavier_uniform_``, whose fans match Keras' for convolutions) and zero biases; BatchNorm
@@ -175,9 +175,9 @@ class DeepSVDDNet(nn.Module):
     (``eps=1e-4``), leaky ReLU, 2×2 max-pooling; the decoder mirrors the encoder with
     upsampling and 5×5 transposed convolutions. For 1-channel inputs the encoder is the MNIST
     net (8 and 4 channels, ``rep_dim`` 32); for 3 channels the CIFAR-10 net (32, 64, 128
-    channels, ``rep_dim`` 128). Inputs are 32×32 here (MNIST-like data padded, METHOD.md §3),
+    channels, ``rep_dim`` 128). Inputs are 32×32 here (MNIST-like data padded, docs/method.md §3),
     unlike the released code's 28×28. The decoder ends in Tanh because the data lie in
-    [-1, 1] (METHOD.md §8: the released baseline's sigmoid cannot reach them).
+    [-1, 1] (docs/method.md §9: the released baseline's sigmoid cannot reach them).
 
     Parameters
     ----------
@@ -335,7 +335,7 @@ def init_memae(model: nn.Module, std: float = 0.02) -> nn.Module:
 
 class MemAENet(nn.Module):
     """The MemAE paper's image autoencoder with the memory between encoder and decoder
-    (Gong et al., ICCV 2019, §4; BASELINES.md §5).
+    (Gong et al., ICCV 2019, §4; docs/baselines.md §5).
 
     Encoder: Conv(C→16, k1, s2) – Conv(16→32, k3, s2, p1) – Conv(32→64, k3, s2, p1), each with
     BatchNorm and ReLU (32→16→8→4). Memory: :class:`MemoryUnit` addresses every one of the
@@ -422,7 +422,7 @@ class MemAENet(nn.Module):
 
 class DAGMMNet(nn.Module):
     """DAGMM's networks on the shared CAE (Zong et al., ICLR 2018; E3Outlier ``models/dagmm.py``;
-    BASELINES.md §4).
+    docs/baselines.md §4).
 
     Compression net: the CAE encoder ending in a *linear* ``code_dim``-d code ``z_c``; decoder:
     the CAE decoder taking ``code_dim`` inputs. Mixture features
@@ -490,7 +490,7 @@ class DAGMMNet(nn.Module):
 
 
 class RSRAENet(nn.Module):
-    """RSRAE's network on the shared CAE (Lai, Zou & Lerman, ICLR 2020; BASELINES.md §6,
+    """RSRAE's network on the shared CAE (Lai, Zou & Lerman, ICLR 2020; docs/baselines.md §6,
     *reconstructed*): encoder ``y = E(x)`` (the CAE's Tanh code, ``D = latent_dim``), the
     robust subspace recovery layer ``z̃ = A y`` with ``A`` ``(d, D)`` (bias-free, entries
     N(0, 1), as the official code), optionally renormalised ``z̃ ← z̃ / (||z̃|| + 1e-12)``,
@@ -543,5 +543,5 @@ class RSRAENet(nn.Module):
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters (int); 2,850,049 for ``CAE(1)`` (METHOD.md §3)."""
+    """Number of trainable parameters (int); 2,850,049 for ``CAE(1)`` (docs/method.md §3)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -2,7 +2,7 @@
 
 Source: Table 2 (class-averaged AUROC at ρ = 10 % and 20 %) and Table 3 (per-class AUROC at
 ρ = 10 %) of Wang et al. 2021 (docs/method.md §7). Only values legible in the paper's text
-copy are listed. The baselines' per-class MNIST rows are garbled there; BASELINES.md §7 recovers
+copy are listed. The baselines' per-class MNIST rows are garbled there; docs/baselines.md §7 recovers
 them (each recovered column averages to Table 2's mean within 0.01, which a test checks).
 
 A number from the paper means something beside a run only when the run used the paper's
@@ -54,7 +54,7 @@ _FMNIST = {  # Table 3, Fashion-MNIST rows: (CAE, Deep SVDD, IAEAD)
     9: (71.01, 82.04, 95.30),
 }
 _MNIST_IAEAD = (96.59, 99.32, 83.27, 91.05, 91.94, 86.88, 95.69, 94.25, 87.04, 94.50)
-#: Table 3, autoencoder baselines per class (BASELINES.md §7): (CAE, DRAE, RDAE, DAGMM, MemAE,
+#: Table 3, autoencoder baselines per class (docs/baselines.md §7): (CAE, DRAE, RDAE, DAGMM, MemAE,
 #: RSRAE); the MNIST rows as recovered there from the garbled text copy.
 _AE_COLUMNS = ("cae", *_BASELINES)
 _MNIST_AE = {

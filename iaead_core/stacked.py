@@ -33,7 +33,7 @@ loop, the centre, the radius line search, the records and the run folders follow
 grouped kernels add the same products in a different order (relative differences of order
 1e-7 per operation), which SGD carries on from step to step.
 
-Sources: IAEAD eq. (6)–(9) and METHOD.md §2–4 for the objective; PyTorch's grouped
+Sources: IAEAD eq. (6)–(9) and docs/method.md §2–4 for the objective; PyTorch's grouped
 convolution (``groups``) for the layer arithmetic.
 """
 

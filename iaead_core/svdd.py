@@ -30,7 +30,7 @@ def soft_boundary_loss(dist2: torch.Tensor, R: float | torch.Tensor, nu: float) 
         Current radius (not a trained parameter: set by :func:`radius_quantile`).
     nu : float
         ν in (0, 1]. With ν = 1 and R the batch minimum distance the hinge is active for every
-        sample and the loss equals ``mean ||z − c||²`` exactly (METHOD.md §2).
+        sample and the loss equals ``mean ||z − c||²`` exactly (docs/method.md §2).
 
     Returns
     -------
@@ -72,7 +72,7 @@ def radius_quantile(dist2: torch.Tensor, nu: float) -> float:
 
 
 def fix_centre(c: torch.Tensor, eps: float = 0.1) -> torch.Tensor:
-    """Push near-zero coordinates of the centre away from 0 (Ruff et al.; METHOD.md §2).
+    """Push near-zero coordinates of the centre away from 0 (Ruff et al.; docs/method.md §4).
 
     Coordinates with ``|c_j| < eps`` become ``−eps`` if negative and ``+eps`` otherwise (an
     exact zero goes to ``+eps``), so a network cannot reach c trivially with zero weights.

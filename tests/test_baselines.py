@@ -1,6 +1,7 @@
-"""The five autoencoder baselines (BASELINES.md §2–6): their equations on hand-made inputs,
+"""The five autoencoder baselines (docs/baselines.md §2–6): their equations on hand-made inputs,
 their guards, checkpoints, and one short run each on real MNIST."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -65,7 +66,7 @@ def test_bad_method_option_is_rejected_with_the_allowed_values():
 
 
 def test_paper_presets_follow_the_released_code():
-    # BASELINES.md summary table: E3Outlier's batch/epochs/lr, the reconstructed MemAE/RSRAE.
+    # docs/baselines.md §1: E3Outlier's batch/epochs/lr, the reconstructed MemAE/RSRAE.
     expect = {"drae": (128, 250, 1e-3, "pytorch"), "rdae": (128, 20, 1e-3, "pytorch"),
               "dagmm": (1024, 200, 1e-4, "keras"), "memae": (256, 250, 1e-4, "released"),
               "rsrae": (128, 200, 2.5e-4, "pytorch")}
@@ -80,7 +81,7 @@ def test_paper_presets_follow_the_released_code():
 
 
 def test_paper_per_class_values_average_to_table_2():
-    # BASELINES.md §7: every recovered Table 3 column averages to Table 2's mean within 0.01.
+    # docs/baselines.md §7: every recovered Table 3 column averages to Table 2's mean within 0.01.
     for dataset in ("mnist", "fashion-mnist"):
         for m in ("cae", *BASELINES):
             mean = np.mean([paper_auroc(dataset, m, 0.1, k) for k in range(10)])
@@ -172,7 +173,7 @@ def test_e3outlier_prox_reproduces_its_sign_error():
 
 
 def test_rdae_e3outlier_is_a_cae_trained_with_adam(small_set):
-    """BASELINES.md §3 test 3–4: in e3outlier mode S stays 0 and the run is E3Outlier's CAE."""
+    """docs/baselines.md §3: in e3outlier mode (the default) S stays 0 and the run is E3Outlier's CAE."""
     cfg = tiny("rdae", batch_size=128)
     trainer = Trainer(cfg, data=small_set, runs_root=False)
     records = trainer.run().records
@@ -267,7 +268,7 @@ def test_e3outlier_energy_matches_its_direct_formula_and_caps():
         direct += phi[k].item() * np.exp(-0.5 * m) / np.sqrt(np.linalg.det(2 * np.pi * c) + eps) + eps
     np.testing.assert_allclose(gmm_energy(f, phi, mu, cov).numpy(), -np.log(direct), rtol=1e-9)
     far = gmm_energy(f[:2] + 1e6, phi, mu, cov)
-    assert energy_cap(3) == pytest.approx(15.02, abs=5e-3)  # BASELINES.md §4: ≈ 15.02 for K = 3
+    assert energy_cap(3) == pytest.approx(15.02, abs=5e-3)  # docs/baselines.md §4: ≈ 15.02 for K = 3
     assert far.tolist() == [energy_cap(3)] * 2
     assert torch.isfinite(gmm_energy(f[:2] + 1e6, phi, mu, cov, "paper")).all()
 
@@ -451,6 +452,31 @@ def test_a_non_finite_image_does_not_crash_scoring(name, small_set):
     ev = method.evaluate(X, 0)
     primary = ev.scores[method.primary_score]
     assert not np.isfinite(primary[3]) and np.isfinite(np.delete(primary, 3)).all()
+
+
+@pytest.mark.parametrize("name", METHOD_NAMES)
+def test_every_rule_of_every_method_is_judged_degenerate_on_float_noise(name, small_set,
+                                                                       monkeypatch):
+    """Issue 6 §1: the degenerate rule applies to every scoring rule of every method, the
+    baselines included. The codes are collapsed onto one point and each rule's scores
+    replaced by one distance (7.2) plus noise of about two float32 ULPs: every rule must be
+    reported at chance, with sklearn's value of the noise kept as ``raw``."""
+    cls = METHODS[name]
+    evaluate = cls.evaluate
+
+    def collapsed(self, X, epoch, batch_size=1024):
+        ev = evaluate(self, X, epoch, batch_size)
+        rng = np.random.default_rng(0)
+        noise = {r: 7.2 + 1e-6 * rng.random(len(X)) for r in ev.scores}
+        return dataclasses.replace(ev, z=np.full_like(ev.z, 0.9), scores=noise)
+
+    monkeypatch.setattr(cls, "evaluate", collapsed)
+    record = Trainer(tiny(name, epochs=2, warmup_epochs=1), data=small_set).run().records[-1]
+    assert set(record["metrics"]) >= {cls.primary_score}
+    for rule, m in record["metrics"].items():
+        assert m["degenerate"] and m["auroc"] == 0.5, (rule, m)
+        assert m["aupr_in"] == pytest.approx(451 / 501) and m["aupr_out"] == pytest.approx(50 / 501)
+        assert m["raw"]["auroc"] != 0.5  # sklearn ranks the noise
 
 
 # ---------------------------------------------- short real-MNIST runs and checkpoints

@@ -1,4 +1,4 @@
-"""The paper's CAE, Deep SVDD's nets and the baselines' networks (METHOD.md §3, §6; BASELINES.md)."""
+"""The paper's CAE, Deep SVDD's nets and the baselines' networks (docs/method.md §3, §8; docs/baselines.md)."""
 
 import pytest
 import torch
@@ -8,7 +8,7 @@ from iaead_core.nets import CAE, DAGMMNet, DeepSVDDNet, MemAENet, count_paramete
 
 
 def test_paper_cae_has_2_850_049_parameters():
-    # METHOD.md §3: 2,850,049 parameters for one input channel.
+    # docs/method.md §3: 2,850,049 parameters for one input channel.
     assert count_parameters(CAE(1)) == 2_850_049
 
 

@@ -13,7 +13,7 @@ def test_squared_distances():
 
 
 def test_nu_one_identity_equals_mean_squared_distance():
-    # METHOD.md §2: with ν = 1, R = min distance, so L_svdd == mean ||z − c||² exactly.
+    # docs/method.md §2: with ν = 1, R = min distance, so L_svdd == mean ||z − c||² exactly.
     torch.manual_seed(0)
     z, c = torch.randn(64, 8), torch.randn(8)
     d2 = squared_distances(z, c)

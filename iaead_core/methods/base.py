@@ -309,7 +309,7 @@ class EpochMean:
 
 
 def e3outlier_adam(params, lr: float = 1e-3, weight_decay: float = 5e-4) -> torch.optim.Adam:
-    """E3Outlier's optimiser for its CAE-based baselines (BASELINES.md §1): Adam with
+    """E3Outlier's optimiser for its CAE-based baselines (docs/baselines.md §1): Adam with
     ``betas=(0.9, 0.999)``, ``eps=1e-7`` and *coupled* weight decay 5e-4 (added to the
     gradient, not AdamW)."""
     return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-7, weight_decay=weight_decay)

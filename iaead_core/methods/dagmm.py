@@ -1,5 +1,5 @@
 """DAGMM, the deep autoencoding Gaussian mixture model (Zong et al., ICLR 2018), as E3Outlier's
-Keras code runs it (``models/dagmm.py``, ``_dagmm_experiment``; BASELINES.md §4)."""
+Keras code runs it (``models/dagmm.py``, ``_dagmm_experiment``; docs/baselines.md §4)."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def energy_cap(K: int, eps: float = EPS) -> float:
 
 def gmm_energy(f: torch.Tensor, phi: torch.Tensor, mu: torch.Tensor, cov: torch.Tensor,
                mode: str = "e3outlier", eps: float = EPS) -> torch.Tensor:
-    """Sample energy, computed stably with log-sum-exp (BASELINES.md §4).
+    """Sample energy, computed stably with log-sum-exp (docs/baselines.md §4).
 
     ``mode="e3outlier"`` reproduces E3Outlier exactly::
 
@@ -138,7 +138,7 @@ def covariance_penalty(cov: torch.Tensor, floor: float | None = None) -> torch.T
 
 
 class DAGMM(Method):
-    """DAGMM on the shared CAE (BASELINES.md §4).
+    """DAGMM on the shared CAE (docs/baselines.md §4).
 
     Loss per mini-batch: ``mean (x − x̂)² + λ₁·mean E(f) + λ₂·P(Σ)`` with λ₁ = 0.1,
     λ₂ = 0.005, where φ, μ, Σ are estimated from the batch's own memberships

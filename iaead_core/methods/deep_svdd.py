@@ -1,4 +1,4 @@
-"""The Deep SVDD baseline (Ruff et al., ICML 2018; METHOD.md §6)."""
+"""The Deep SVDD baseline (Ruff et al., ICML 2018; docs/method.md §8)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """DRAE, the discriminative reconstruction autoencoder (Xia et al., ICCV 2015), as E3Outlier
-implements it (``models/drae_loss.py``; BASELINES.md §2)."""
+implements it (``models/drae_loss.py``; docs/baselines.md §2)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def otsu_criterion(e: torch.Tensor) -> torch.Tensor:
     """Otsu's criterion ``h(k) = S_w(k) / S_t`` for every split of the sorted errors.
 
     ``I_k`` are the ``k`` smallest errors and ``O_k`` the rest; ``S_w(k)`` is their summed
-    within-group scatter and ``S_t`` the total scatter (BASELINES.md §2). Computed without a
+    within-group scatter and ``S_t`` the total scatter (docs/baselines.md §2). Computed without a
     loop from prefix sums ``P1(k) = Σ_{j≤k} e_(j)``, ``P2(k) = Σ_{j≤k} e_(j)²``::
 
         S_w(k) = [P2(k) − P1(k)²/k] + [(P2(B) − P2(k)) − (P1(B) − P1(k))²/(B − k)]
@@ -65,7 +65,7 @@ def drae_split(e: torch.Tensor) -> tuple[int, float] | None:
     improvement from 1e6) and ``h(k*)``.
 
     Returns ``None`` when no split exists: a batch of one image, or all errors equal (E3Outlier
-    crashes on both; BASELINES.md §2 pitfalls).
+    crashes on both; docs/baselines.md §2 pitfalls).
     """
     if len(e) < 2:
         return None
@@ -106,7 +106,7 @@ def drae_loss(e: torch.Tensor, lam: float = 0.1) -> tuple[torch.Tensor, int | No
 
 
 class DRAE(Method):
-    """DRAE on the shared CAE (BASELINES.md §2).
+    """DRAE on the shared CAE (docs/baselines.md §2).
 
     Every mini-batch is split by Otsu's criterion on its per-image errors
     ``e_i = ||x_i − x̂_i||²`` (summed over pixels); the loss is the mean error of the ``k*``

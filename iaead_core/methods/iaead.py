@@ -21,9 +21,9 @@ class IAEAD(Method):
     * ``L_svdd``: soft-boundary Deep SVDD loss on the latent codes (eq. 7), off during the
       first ``warmup_epochs``; at the end of the warm-up ``c`` is fixed to the eval-mode mean
       latent of the whole training set with the ±0.1 fix; after every optimiser step in the
-      SVDD phase R is the (1 − ν)-quantile of the batch distances (METHOD.md §2).
+      SVDD phase R is the (1 − ν)-quantile of the batch distances (docs/method.md §4).
     * SGD without momentum, lr ``cfg.lr`` multiplied by ``cfg.lr_gamma`` every
-      ``cfg.lr_step`` epochs (METHOD.md §4).
+      ``cfg.lr_step`` epochs (docs/method.md §4).
 
     Scores (higher = more anomalous):
     ``latent_mean`` — ``||z_i − mean_j z_j||`` over the scored set (eq. 9, the paper's score);
@@ -59,7 +59,7 @@ class IAEAD(Method):
             self.set_centre(X)
 
     def set_centre(self, X: torch.Tensor) -> None:
-        """Fix ``c``: eval-mode mean latent of ``X`` with the ±0.1 fix (METHOD.md §2)."""
+        """Fix ``c``: eval-mode mean latent of ``X`` with the ±0.1 fix (docs/method.md §4)."""
         self.c = fix_centre(self.mean_latent(X, self.cfg.eval_batch_size))
 
     def loss(self, x: torch.Tensor, epoch: int) -> StepLosses:
@@ -98,7 +98,7 @@ class IAEAD(Method):
 
 class CAEBaseline(IAEAD):
     """The CAE baseline: the same network trained on ``L_rec`` alone (λ = 0, no centre), SGD
-    as stated by the paper (METHOD.md §8: the released code silently used Adam).
+    as stated by the paper (docs/method.md §9: the released code silently used Adam).
 
     Judged by ``reconstruction`` (eq. 3); ``latent_mean`` (eq. 9) is reported too, which is
     what IAEAD at λ = 0 scores.

@@ -1,5 +1,5 @@
 """MemAE, the memory-augmented autoencoder (Gong et al., ICCV 2019), with the paper's image
-network and the official memory module (donggong1/memae-anomaly-detection; BASELINES.md §5)."""
+network and the official memory module (donggong1/memae-anomaly-detection; docs/baselines.md §5)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def addressing_entropy(w: torch.Tensor) -> torch.Tensor:
 
 
 class MemAE(Method):
-    """MemAE (BASELINES.md §5; the settings are *reconstructed*: the IAEAD authors' MemAE code
+    """MemAE (docs/baselines.md §5; the settings are *reconstructed*: the IAEAD authors' MemAE code
     is unpublished).
 
     The encoder's 64×4×4 map is read through a memory of ``N`` slots, each of the 16 positions

@@ -1,5 +1,5 @@
 """RDAE, the robust deep autoencoder (Zhou & Paffenroth, KDD 2017), as E3Outlier runs it
-(``train_robust_cae``, ``prox_l21``; BASELINES.md §3), with the correct ℓ2,1 prox as an option."""
+(``train_robust_cae``, ``prox_l21``; docs/baselines.md §3), with the correct ℓ2,1 prox as an option."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def prox_l21(R: torch.Tensor, tau: float) -> torch.Tensor:
 
 
 def prox_e3outlier(R: torch.Tensor, tau: float) -> torch.Tensor:
-    """E3Outlier's ``prox_l21`` exactly, including its sign error (BASELINES.md §3).
+    """E3Outlier's ``prox_l21`` exactly, including its sign error (docs/baselines.md §3).
 
     ``S_i = min(0, 1 − τ/||R_i||) · R_i``: rows with ``||R_i|| ≥ τ`` become 0 and rows with
     ``||R_i|| < τ`` get norm ``τ − ||R_i||`` pointing against ``R_i``. A zero row, where the
@@ -64,7 +64,7 @@ def prox_e3outlier(R: torch.Tensor, tau: float) -> torch.Tensor:
 
 
 class RDAE(Method):
-    """RDAE on the shared CAE (BASELINES.md §3): ``X = L + S``, the CAE reconstructs ``L`` and
+    """RDAE on the shared CAE (docs/baselines.md §3): ``X = L + S``, the CAE reconstructs ``L`` and
     the row-sparse ``S`` (a buffer, not a parameter) absorbs whole anomalous images.
 
     Alternation, one outer step every ``rdae_inner_epochs`` epochs (E3Outlier: 1, for 20 epochs

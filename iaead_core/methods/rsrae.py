@@ -1,5 +1,5 @@
 """RSRAE, the autoencoder with a robust subspace recovery layer (Lai, Zou & Lerman, ICLR 2020;
-dmzou/RSRAE ``RSRAE/model.py``; BASELINES.md §6), on the shared CAE (*reconstructed*)."""
+dmzou/RSRAE ``RSRAE/model.py``; docs/baselines.md §6), on the shared CAE (*reconstructed*)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def cosine_score(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
 
 
 class RSRAE(Method):
-    """RSRAE on the shared CAE (BASELINES.md §6; *reconstructed*: no released code of the IAEAD
+    """RSRAE on the shared CAE (docs/baselines.md §6; *reconstructed*: no released code of the IAEAD
     authors fixes where the layer sits or the settings).
 
     The CAE's code ``y`` (``D = latent_dim``) is mapped by the RSR layer ``A`` ``(d × D)`` to
