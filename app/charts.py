@@ -294,9 +294,13 @@ def sweep_chart(summary: pd.DataFrame, metric: str, best_lam: float) -> go.Figur
     return _layout(fig, f"λ sensitivity: final {METRIC_NAMES[metric]} of IAEAD", 440)
 
 
-def compare_chart(agg: pd.DataFrame, metric: str, degenerate: set | None = None) -> go.Figure:
-    """Per-epoch mean ± std bands, one per setting (``setting, epoch, mean, std, n``);
-    ``degenerate``: the (setting, epoch) points whose metric is degenerate (open markers)."""
+def compare_chart(agg: pd.DataFrame, metric: str, degenerate: set | None = None,
+                  pooled: bool = False) -> go.Figure:
+    """One curve per setting (``setting, epoch, mean, std, n``; the setting names the legend
+    entry), with a ± std band where several seeds are pooled; ``degenerate``: the (setting,
+    epoch) points whose metric is degenerate (open markers). ``pooled``: whether runs that
+    differ only in seed are pooled (the Runs page's toggle) — only then does the title say
+    mean ± std over seeds."""
     degenerate = degenerate or set()
     fig = go.Figure()
     for i, (setting, part) in enumerate(agg.groupby("setting", sort=False)):
@@ -323,7 +327,7 @@ def compare_chart(agg: pd.DataFrame, metric: str, degenerate: set | None = None)
     last = int(agg["epoch"].max()) if len(agg) else 1
     fig.update_xaxes(title="epoch", tick0=0, dtick=None if last > 12 else 1, tickformat="d")
     fig.update_yaxes(title=METRIC_NAMES[metric])
-    fig = _layout(fig, f"{METRIC_NAMES[metric]} of each run's own score per epoch "
-                       "(mean ± std over seeds)", 420)
+    fig = _layout(fig, f"{METRIC_NAMES[metric]} of each run's own score per epoch"
+                       + (" (mean ± std over seeds)" if pooled else ""), 420)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.15, x=0, xanchor="left"))
     return fig

@@ -43,7 +43,7 @@ __all__ = ["experiments_root", "saved_experiments", "fields_from_spec", "spec_fr
            "cells", "figures", "report_markdown", "report_html", "runs_csv", "runs_link",
            "parse_floats", "parse_classes", "parse_seeds", "toml_text", "FIELDS", "BUILTINS",
            "WatchedPlan", "base_spec", "cell_table", "state_counts", "run_table", "STATE_WORDS",
-           "QUERY_EXPERIMENT", "QUERY_RUNS", "lambda_spec", "lambda_fields", "lambda_rows",
+           "QUERY_EXPERIMENT", "QUERY_RUNS", "time_left", "lambda_spec", "lambda_fields", "lambda_rows",
            "LAMBDA_EXPERIMENT"]
 
 #: Built-in specs offered as starting points (name → description).
@@ -511,6 +511,20 @@ def run_states(plan: Plan, reg: JobRegistry) -> dict[str, RunState]:
     return out
 
 
+def time_left(plan: Plan, states: dict[str, RunState], slots: int = 1) -> float:
+    """Estimated seconds until every run of ``plan`` has completed: each running run's
+    estimate times the share of its epochs still to do, plus the whole estimate of every
+    run not completed (queued, to start, or to rerun), over ``slots`` runs at once."""
+    left = 0.0
+    for p in plan.runs:
+        s = states[p.run_id]
+        if s.state == "completed":
+            continue
+        share = 1.0 - s.epochs_done / s.epochs if s.state == "running" and s.epochs else 1.0
+        left += plan.estimates[p.run_id] * max(0.0, share)
+    return left / max(1, slots)
+
+
 def cost_text(plan: Plan, slots: int = 1) -> str:
     """The cost of what is left, in words: runs × estimated time on this device."""
     todo = plan.todo
@@ -519,7 +533,11 @@ def cost_text(plan: Plan, slots: int = 1) -> str:
               else "from rates measured on the project's 2-core CPU")
     device = getattr(plan, "device_type", "cpu")
     if not todo:
-        return f"All {len(plan.runs)} runs have completed."
+        done = plan.count("completed")
+        if done == len(plan.runs):
+            return f"All {len(plan.runs)} runs have completed."
+        return (f"Nothing left to start: {done} of {len(plan.runs)} runs have completed and "
+                f"the other {len(plan.runs) - done} are running.")
     each = sum(plan.estimates[p.run_id] for p in todo) / len(todo)
     at_once = f"{slots} at a time" if slots > 1 else "one at a time"
     return (f"**{len(todo)} of {len(plan.runs)} runs to train** × about {format_duration(each)} "

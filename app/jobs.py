@@ -96,6 +96,8 @@ class Job:
         :class:`~iaead_core.images.ImageSet` of the user's images); dropped when the job ends.
     runs_root : where its folder goes, if not the registry's runs root (an experiment's
         ``runs/``).
+    stack : how many jobs (this one included) train together as one stacked network in one
+        worker slot; 1 when it trains alone.
     """
 
     key: str
@@ -114,6 +116,7 @@ class Job:
     stop_event: threading.Event = field(default_factory=threading.Event, repr=False)
     data: Any = field(default=None, repr=False)
     runs_root: Path | None = None
+    stack: int = 1
 
     @property
     def active(self) -> bool:
@@ -210,9 +213,9 @@ class JobRegistry:
     def _add_starter(self, gid: str, starter: Starter | None) -> None:
         if starter is None:
             return
-        known = self._starters.setdefault(gid, [])
-        if all(s.session != starter.session for s in known):
-            known.append(starter)
+        # a session that starts the group again moves to the end, with its new time
+        known = [s for s in self._starters.get(gid, []) if s.session != starter.session]
+        self._starters[gid] = known + [starter]
 
     def submit(self, cfg: TrainConfig, group: str = "", kind: str = "single", *,
                data: Any = None, runs_root: str | Path | None = None,
@@ -279,8 +282,9 @@ class JobRegistry:
             return [g for g in reversed(self._groups) if kind is None or self._group_kind[g] == kind]
 
     def starters(self, group: str) -> list[Starter]:
-        """The browser sessions that asked for a group, first one first (empty for a group
-        submitted without one, or one only on disk)."""
+        """The browser sessions that asked for a group, the most recent request last (a session
+        that asks again moves there with its new time); empty for a group submitted without
+        one, or one only on disk."""
         with self._lock:
             return list(self._starters.get(group, []))
 
@@ -391,6 +395,8 @@ class JobRegistry:
             for j in taken:
                 self._queue.remove(j.key)
                 j.status, j.started = "running", time.time()
+            for j in (job, *taken):
+                j.stack = len(taken) + 1
             return taken
 
     def _dataset(self, cfg: TrainConfig) -> ContaminatedSet:

@@ -63,6 +63,12 @@ def opened_runs() -> OpenedRuns | None:
     found = len(opened.rows())
     st.info(f"Showing **{found} of the {len(ids)} runs** of one cell of experiment **{name}** "
             f"(folder `{folder / 'runs'}`)"
-            + (f"; {len(ids) - found} have no folder yet (not started)." if found < len(ids) else ".")
-            + " Open the Runs page from the menu to see every run of the lab.")
+            + (f"; {_runs_word(len(ids) - found)} no folder yet (not started)." if found < len(ids) else ".")
+            + " The Runs page opened from the menu lists the lab's own runs (Train and Your "
+              "images); an experiment's runs, stopped ones included, are listed on the "
+              "Experiments page and the λ sensitivity page.")
     return opened
+
+
+def _runs_word(n: int) -> str:
+    return "1 has" if n == 1 else f"{n} have"

@@ -243,9 +243,15 @@ def queue_panel() -> None:
               for i, j in enumerate(queue[:12])]
     if len(queue) > 12:
         lines.append(f"… and {len(queue) - 12} more waiting")
-    with st.expander(f"Job queue: {len(running)} running, {len(queue)} waiting "
-                     f"({reg.slots} at a time on this device)", expanded=False):
+    stacked = sum(1 for j in running if j.stack > 1)
+    together = (f", {stacked} of them trained together as stacked networks" if stacked else "")
+    with st.expander(f"Job queue: {len(running)} running{together}, {len(queue)} waiting "
+                     f"({_slots_words(reg.slots)} on this device)", expanded=False):
         st.markdown("\n".join(f"- {s}" for s in lines))
+
+
+def _slots_words(slots: int) -> str:
+    return "one training slot" if slots == 1 else f"{slots} training slots"
 
 
 def shown_group(groups: Sequence[str], session_key: str) -> str | None:
@@ -311,7 +317,7 @@ def stop_control(reg: JobRegistry, group: str | None, pressed: bool, prefix: str
         st.session_state.pop(pending_key, None)
         return
     known = reg.starters(pending)
-    who = (started_words(known[0]) if known else
+    who = (started_words(known[-1]) if known else
            "a session this server no longer knows")
     container.warning(f"This {what} was started by {who}, not by this tab. Stop it anyway?")
     yes, no = container.columns(2)

@@ -26,7 +26,8 @@ from .jobs import Job, JobRegistry
 
 __all__ = ["RunItem", "RunIndex", "Problem", "group_items", "item_label", "known_groups",
            "fmt_seconds", "has_radius", "radius_series", "PanelDistance", "panel_distance",
-           "coincide", "run_status"]
+           "coincide", "run_status", "saved_item", "deleted_items", "deleted_name",
+           "deleted_note", "remember", "SEEN_RUNS"]
 
 
 @dataclass
@@ -296,6 +297,75 @@ def group_items(registry: JobRegistry, index: RunIndex, group: str) -> list[RunI
     return items
 
 
+# --------------------------------------------------------------------------- deleted runs
+
+#: Session State key (shared by the pages of one browser session) of the runs shown or
+#: deleted in this session: run id → :class:`RunItem` without records, so a page can name a run
+#: of a group after its folder is gone (:func:`deleted_items`).
+SEEN_RUNS = "_runs_seen_this_session"
+
+
+def remember(seen: dict, items: Any) -> None:
+    """Add the items that have a folder to ``seen`` (run id → item without its records)."""
+    for it in items:
+        if it.run_id and it.run_dir is not None:
+            seen[it.run_id] = RunItem(label=it.label, method=it.method, config=it.config,
+                                      status=it.status, run_id=it.run_id, run_dir=it.run_dir)
+
+
+def saved_item(run: Run) -> RunItem:
+    """A saved run as a :class:`RunItem` of its group (to remember it before deleting it)."""
+    return _from_run(run, _group_of(run)[1])
+
+
+def deleted_items(registry: JobRegistry, group: str,
+                  remembered: Any = ()) -> list[RunItem]:
+    """The runs of a group whose folder has been deleted since (on the Runs page, in another
+    tab or by hand), status ``"deleted"``, without records: the registry's finished jobs of
+    the group whose folder is gone, then the ``remembered`` items (runs a page of this
+    browser session has shown or deleted) of the group whose folder is gone. After a server
+    restart a run deleted before it was ever shown cannot be known, so it is not listed.
+    Methods in the order a comparison lists them."""
+    out: dict[str, RunItem] = {}
+    found = [_from_job(j, None) for j in registry.jobs(group) if _folder_gone(j)]
+    for it in remembered:
+        extra = it.config.get("extra") if isinstance(it.config, dict) else None
+        if (isinstance(extra, dict) and extra.get("group") == group and it.run_dir is not None
+                and not (Path(it.run_dir) / "config.json").exists()):
+            found.append(it)
+    for it in found:
+        if it.run_id and it.run_id not in out:
+            out[it.run_id] = RunItem(label=it.label, method=it.method, config=it.config,
+                                     status="deleted", run_id=it.run_id, run_dir=it.run_dir)
+    order = {m: i for i, m in enumerate(METHOD_TITLES)}  # as a comparison lists its methods
+    return sorted(out.values(), key=lambda it: order.get(it.method, len(order)))
+
+
+def deleted_name(item: RunItem) -> str:
+    """``"IAEAD (λ = 50, ν = 1)"``: the label of a run, with λ and ν where they apply and the
+    label does not already say them (a sweep's label starts with λ)."""
+    from .explain import settings  # explain imports nothing of the app: no cycle
+
+    if item.method != "iaead" or "λ" in item.label:
+        return item.label
+    s = settings(item.config)
+    return f"{item.label} (λ = {s['λ']}, ν = {s['ν']})"
+
+
+def deleted_note(items: list[RunItem], what: str = "comparison") -> str:
+    """One sentence saying which runs of a group are no longer shown because their folders
+    were deleted, e.g. "**IAEAD (λ = 50, ν = 1)** of this comparison is no longer shown: its
+    run folder `…` was deleted (on the Runs page, in another tab or by hand)." """
+    names = [f"**{deleted_name(it)}**" for it in items]
+    ids = ", ".join(f"`{it.run_id}`" for it in items)
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    if len(items) == 1:
+        return (f"{listed} of this {what} is no longer shown: its run folder {ids} was deleted "
+                "(on the Runs page, in another tab or by hand).")
+    return (f"{listed} of this {what} are no longer shown: their run folders ({ids}) were "
+            "deleted (on the Runs page, in another tab or by hand).")
+
+
 # ------------------------------------------------------------------------------- radius R
 
 def has_radius(config: dict[str, Any]) -> bool:
@@ -329,8 +399,10 @@ class PanelDistance:
 
     Attributes
     ----------
-    values : ndarray ``(N,)`` float64 — one distance per image (latent units).
-    name : "distance to c" or "distance to the mean latent code".
+    values : ndarray ``(N,)`` float64 — one value per image: a latent distance (latent
+        units), or the panel's own score where that is no latent distance.
+    name : "distance to c", "distance to the mean latent code", or the score's title (e.g.
+        "reconstruction error").
     to_c : whether ``values`` are distances to the centre c (so R may be marked).
     relation : one sentence relating it to the score named in the panel's headline.
     scale : the size of the codes (mean ‖z‖, at least ‖c‖): the yardstick for "all these
@@ -351,6 +423,10 @@ def panel_distance(snap: dict[str, np.ndarray], rule: str | None, config: dict[s
                    want: str = "score") -> PanelDistance:
     """See :func:`_panel_distance`; adds :attr:`PanelDistance.scale`."""
     out = _panel_distance(snap, rule, config, want)
+    if out.name not in (_TO_C, _TO_MEAN):  # a score that is no latent distance: its own size
+        finite = out.values[np.isfinite(out.values)]
+        out.scale = float(np.abs(finite).max()) if finite.size else 0.0
+        return out
     z = np.asarray(snap["z"], np.float64)
     c = snap.get("centre")
     c_norm = float(np.linalg.norm(c)) if c is not None and np.size(c) else 0.0
@@ -368,8 +444,9 @@ def _panel_distance(snap: dict[str, np.ndarray], rule: str | None, config: dict[
     rule : the scoring rule named in the panel's headline (or None).
     config : the run's TrainConfig dict (Deep SVDD's objective decides how its score relates
         to the distance).
-    want : ``"score"`` — the headline score itself where it is a latent distance (else the
-        distance to c, else to the mean code); ``"c"`` — the distance to c where c is fixed.
+    want : ``"score"`` — the headline score itself (a latent distance, or any other score
+        such as the reconstruction error, as saved); ``"c"`` — the distance to c where c is
+        fixed, else to the mean code.
 
     Returns
     -------
@@ -390,6 +467,9 @@ def _panel_distance(snap: dict[str, np.ndarray], rule: str | None, config: dict[
         return PanelDistance(np.sqrt(np.clip(s, 0.0, None)), _TO_C, True,
                              "The panel's score is the square of this distance"
                              + (" minus R²." if config.get("objective") == "soft-boundary" else "."))
+    if want == "score" and rule and f"score_{rule}" in snap:  # any other score, as it is
+        return PanelDistance(np.asarray(snap[f"score_{rule}"], np.float64), title, False,
+                             "This is the panel's score.")
     if "score_latent_c" in snap:
         return PanelDistance(np.asarray(snap["score_latent_c"], np.float64), _TO_C, True,
                              f"Not the panel's score ({title}): the hypersphere view.")

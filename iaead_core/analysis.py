@@ -55,17 +55,24 @@ LAMBDA_CHOICES: tuple[float, ...] = (0.0, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e
 
 
 def format_lambda(lam: float | None) -> str:
-    """The one λ format of the project: ``0`` → ``"0"``, ``5e-05`` → ``"5e-5"``, ``0.5`` →
-    ``"0.5"``, ``1e6`` → ``"1e6"`` (six significant digits, exponent without padding or
-    ``+``); never an SI prefix such as ``50µ`` and never a long decimal such as ``0.000005``
-    (``:g`` switches to an exponent below 1e-4). ``None`` or NaN (a method without λ, e.g.
-    Deep SVDD) → ``"—"``."""
+    """The one λ format of the project: ``0`` → ``"0"``, ``5e-05`` → ``"5e-5"``, ``0.005`` →
+    ``"5e-3"``, ``0.05`` → ``"0.05"``, ``0.5`` → ``"0.5"``, ``1e6`` → ``"1e6"`` (six
+    significant digits; an exponent, without padding or ``+``, below 0.01 and from 1e6 on);
+    never an SI prefix such as ``50µ`` and never a long decimal such as ``0.000005``. ``None``
+    or NaN (a method without λ, e.g. Deep SVDD) → ``"—"``."""
     if lam is None or lam != lam:
         return "—"
     if lam == 0:
         return "0"
-    text = f"{lam:g}"
-    return re.sub(r"e([+-])0*(\d)", lambda m: "e" + ("-" if m.group(1) == "-" else "") + m.group(2), text)
+    text = f"{lam:.5e}" if abs(lam) < 0.01 else f"{lam:g}"
+    mantissa, _, exponent = text.partition("e")
+    if "." in mantissa and exponent:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    if not exponent:
+        return text
+    exponent = exponent.lstrip("+").lstrip("0") if not exponent.startswith("-") else \
+        "-" + exponent[1:].lstrip("0")
+    return f"{mantissa}e{exponent}"
 
 
 def parse_lambda_grid(text: str) -> list[float]:

@@ -326,7 +326,7 @@ def test_sensitivity_bad_grid_and_a_small_sweep(runs_dir, tmp_path):
     at.button(key="sens_start").click().run()
     at = wait_for(at, lambda a: any("2 of 2 runs finished" in t for t in progress_texts(a)))
     table = at.dataframe[0].value
-    assert table["lam"].tolist() == ["0", "50"]
+    assert table["λ"].tolist() == ["0", "50"]
     assert table["collapsed"].tolist()[-1]  # λ = 50 collapses the latent space
     # Its scores are float noise: the metric is degenerate, hence exactly chance on any CPU
     # (sklearn's AUROC of that noise, kept as "raw", differs from machine to machine).
@@ -469,7 +469,7 @@ def test_lambda_sweep_marks_degenerate_points_with_readable_axis(runs_dir, tmp_p
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value
-    assert table["lam"].tolist() == ["0", "5e-6", "50"]
+    assert table["λ"].tolist() == ["0", "5e-6", "50"]
     assert table["degenerate"].tolist() == [False, False, True]
     assert table["raw"].tolist() == ["", "", "0.699"]
     text = all_text(at)
@@ -477,7 +477,7 @@ def test_lambda_sweep_marks_degenerate_points_with_readable_axis(runs_dir, tmp_p
     assert "3 of 3 runs finished" in progress_texts(at)[-1]
     fig = figure(at, 0)
     assert fig["layout"]["xaxis2"]["title"]["text"] == "λ (log scale)"
-    assert fig["layout"]["xaxis2"]["ticktext"] == ["1e-6", "0.0001", "0.01", "1", "100"]
+    assert fig["layout"]["xaxis2"]["ticktext"] == ["1e-6", "1e-4", "0.01", "1", "100"]
     assert "µ" not in json.dumps(fig, ensure_ascii=False)
     assert at.select_slider(key="sens_rho").value == 10
 
@@ -599,3 +599,141 @@ def test_stop_in_a_tab_that_started_nothing_asks_first(runs_dir):
         assert time.time() < end
         time.sleep(0.2)
     assert [j.status for j in reg.jobs(group)] == ["stopped"]
+
+
+# ------------------------------------------------ walk faults 5–8: deletes, Runs page truths
+
+def test_a_run_deleted_from_a_comparison_is_named_on_train_and_latent(runs_dir):
+    """Walk #5: one run (IAEAD λ = 50) of a three-run comparison deleted on the Runs page, then
+    the others by hand: Train and Latent space say which run went, with its settings, and keep
+    λ and ν in the header and the pickers (never "no IAEAD run" or "λ = —")."""
+    iaead = fake_run(runs_dir)
+    cae, svdd = (fake_run(runs_dir, method=m, collapsed=False) for m in ("cae", "deep-svdd"))
+    at = AppTest.from_file(str(PAGES.parent / "main.py"), default_timeout=120)
+    at.session_state["latent_view"] = "pca"  # no UMAP in the background
+    at.run()
+    at.switch_page("pages/runs.py").run()
+    at.multiselect(key="runs_delete").set_value([iaead.name]).run()
+    at.checkbox(key="runs_confirm").check().run()
+    at.button(key="runs_do_delete").click().run()
+    assert not at.exception and not iaead.exists()
+    note = ("**IAEAD (λ = 50, ν = 1)** of this comparison is no longer shown: its run folder "
+            f"`{iaead.name}` was deleted")
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = all_text(at)
+    assert note in text, text
+    assert "IAEAD **λ = 50**, **ν = 1** (its run folder was deleted)" in text
+    assert "no IAEAD run" not in text and not any("differs" in i.value for i in at.info)
+    [picker] = [b for b in at.selectbox if b.label == "Comparison shown"]
+    assert "λ = 50 · ν = 1" in picker.options[0] and picker.options[0].endswith("IAEAD deleted")
+    at.switch_page("pages/latent.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert note in all_text(at)
+    assert [s.value for s in at.subheader][:2] == ["CAE", "Deep SVDD"]
+    [picker] = [b for b in at.selectbox if b.label == "Runs from"]
+    assert "λ = 50 · ν = 1" in picker.options[0]
+    shutil.rmtree(cae)  # by hand: the page's own memory names it too
+    at.run()
+    assert not at.exception
+    assert ("**IAEAD (λ = 50, ν = 1)** and **CAE** of this comparison are no longer shown: their "
+            f"run folders (`{iaead.name}`, `{cae.name}`) were deleted") in all_text(at)
+    shutil.rmtree(svdd)  # the whole comparison is gone: no longer offered, and said so
+    for name in ("latent", "train"):
+        at.switch_page(f"pages/{name}.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        text = all_text(at)
+        assert "is no longer offered.**" in text and "**Deep SVDD**" in text, text
+
+
+def test_a_run_deleted_in_another_tab_is_named_from_the_job_registry(runs_dir):
+    """Walk #5: a comparison trained by the lab and one of its folders deleted elsewhere: a
+    fresh tab (that never saw the run) names it with its settings, from the job registry."""
+    from app import explain
+
+    g = train_small(runs_dir)
+    job = next(j for j in registry(runs_dir).jobs(g) if j.cfg.method == "iaead")
+    shutil.rmtree(job.run_dir)
+    s = explain.settings(job.cfg.to_dict())
+    note = f"**IAEAD (λ = {s['λ']}, ν = {s['ν']})** of this comparison is no longer shown"
+    for name in ("train", "latent"):
+        at = page(name)
+        at.session_state["latent_view"] = "pca"
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert note in all_text(at), all_text(at)
+    train = page("train").run()
+    assert f"IAEAD **λ = {s['λ']}**, **ν = {s['ν']}** (its run folder was deleted)" in all_text(train)
+
+
+def test_runs_page_clears_the_selection_and_says_what_it_deleted(runs_dir):
+    """Walk #6: after Delete, the deleted id is no longer chosen and a message names what was
+    deleted; it stays through the page's reruns until runs are chosen again."""
+    victim = fake_run(runs_dir)
+    keep = fake_run(runs_dir, method="cae", collapsed=False)
+    at = page("runs").run()
+    at.multiselect(key="runs_delete").set_value([victim.name]).run()
+    at.checkbox(key="runs_confirm").check().run()
+    at.button(key="runs_do_delete").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not victim.exists() and keep.exists()
+    box = at.multiselect(key="runs_delete")
+    assert box.value == [] and victim.name not in box.options
+    for _ in range(2):
+        [done] = [s.value for s in at.success]
+        assert done.startswith(f"Deleted 1 run folder(s): IAEAD λ = 50 · digits 0 · seed 0 "
+                               f"(`{victim.name}`)"), done
+        at.run()
+        assert not at.exception
+    at.multiselect(key="runs_delete").set_value([keep.name]).run()
+    assert not at.success
+
+
+def test_runs_page_says_which_runs_it_lists_and_where_the_others_are(runs_dir, tmp_path):
+    """Walk #7: the menu's Runs page lists the lab's runs folder, not an experiment's; the
+    filtered view (a link from the Experiments or λ page) does not claim the menu's page
+    shows every run. README's "### Runs" says the same."""
+    spec = xv.lambda_spec("digits", [0], 0.1, 1, [0.0, 50.0], "quick", epochs=3)
+    plan = xv.ExperimentWatch().plan(spec, tmp_path / "experiments")
+    for p in plan.runs:
+        fake_run(plan.folder.runs_dir, lam=p.config.lam, cfg=p.config, run_id=p.run_id)
+    mine = fake_run(runs_dir)
+    at = page("runs").run()
+    assert not at.exception
+    text = all_text(at)
+    assert "The runs trained on the **Train** and **Your images** pages" in text
+    assert "listed on the **Experiments** and **λ sensitivity** pages" in text
+    assert list(at.dataframe[0].value["run_id"]) == [mine.name]  # not the experiment's
+    at = page("runs")
+    at.query_params["experiment"] = plan.folder.dir.name
+    at.query_params["runs"] = ",".join(p.run_id for p in plan.runs)
+    at.run()
+    assert not at.exception
+    text = all_text(at)
+    assert f"The runs of experiment **{plan.folder.dir.name}** that the link asks for" in text
+    assert "every run of the lab" not in text and "Every run saved" not in text
+    assert sorted(at.dataframe[0].value["run_id"]) == sorted(p.run_id for p in plan.runs)
+    readme = (ROOT / "README.md").read_text()
+    runs = readme[readme.index("### Runs"):readme.index("###", readme.index("### Runs") + 3)]
+    assert "Every saved run" not in runs
+    assert "`IAEAD_RUNS_DIR`" in runs and "**Experiments**" in runs and "**λ sensitivity**" in runs
+
+
+def test_runs_chart_title_and_legend_follow_the_pool_toggle(runs_dir):
+    """Walk #8: the compare chart says "mean ± std over seeds" only while pooling, and its
+    legend names each run by its settings (method, λ, seed), not by its id."""
+    curves = {"latent_mean": [0.9, 0.92, 0.95], "reconstruction": [0.6, 0.6, 0.6]}
+    runs = [fake_run(runs_dir, lam=5e-5, seed=s, collapsed=False, curves=curves) for s in (0, 1)]
+    runs.append(fake_run(runs_dir, method="cae", collapsed=False, curves=curves))
+    at = page("runs").run()
+    assert not at.exception
+    fig = figure(at, 0)
+    assert "mean ± std" not in fig["layout"]["title"]["text"]
+    names = sorted(t["name"] for t in fig["data"] if t.get("name"))
+    assert names == ["CAE · seed 0", "IAEAD · λ = 5e-5 · seed 0", "IAEAD · λ = 5e-5 · seed 1"]
+    assert not any(r.name in json.dumps(fig) for r in runs)
+    at.toggle(key="runs_pool").set_value(True).run()
+    fig = figure(at, 0)
+    assert fig["layout"]["title"]["text"].endswith("(mean ± std over seeds)")
+    names = sorted(t["name"] for t in fig["data"] if t.get("name"))
+    assert names == ["CAE · seed 0", "IAEAD · λ = 5e-5 · seeds 0, 1"]

@@ -159,6 +159,29 @@ def test_figures_of_an_experiment_with_no_finished_run_hold_only_the_papers_valu
 
 # ----------------------------------------------------------------------------- the page
 
+def test_time_left_and_cost_count_the_running_runs(tmp_path):
+    """A walk saw "about 0 s left" with three runs at epoch 2/10, and "All 4 runs have
+    completed" beside "3 of 4 runs finished": running runs count by the epochs they have left,
+    and a plan with nothing to start but runs still running says so."""
+    from iaead_core.experiments import ExperimentFolder, Plan
+    from iaead_core.experiments.store import RunInfo
+
+    spec = builtin_spec("fig4-lambda", "quick").narrowed(seeds=[0], datasets=["mnist"], classes=[0])
+    runs = expand(spec)[:4]
+    infos = {p.run_id: RunInfo(p.run_id, "completed") for p in runs[:1]}
+    infos.update({p.run_id: RunInfo(p.run_id, "running") for p in runs[1:]})
+    plan = Plan(spec, ExperimentFolder(tmp_path / "x"), runs, infos, {p.run_id: 100.0 for p in runs})
+    states = {p.run_id: xv.RunState(infos[p.run_id].state, None, 2 if i else 30, 10 if i else 30)
+              for i, p in enumerate(runs)}
+    assert xv.time_left(plan, states) == pytest.approx(3 * 80.0)
+    assert xv.time_left(plan, states, slots=2) == pytest.approx(120.0)
+    assert xv.cost_text(plan) == ("Nothing left to start: 1 of 4 runs have completed and the "
+                                  "other 3 are running.")
+    done = Plan(spec, plan.folder, runs, {p.run_id: RunInfo(p.run_id, "completed") for p in runs},
+                plan.estimates)
+    assert xv.cost_text(done) == "All 4 runs have completed."
+
+
 def test_built_in_specs_show_their_size_and_cost_before_starting(lab):
     at = ok(page())
     assert at.title[0].value == "Experiments"

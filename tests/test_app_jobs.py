@@ -129,6 +129,7 @@ def test_an_experiments_runs_stack_only_where_stacking_pays(tmp_path, monkeypatc
     assert stacks == {"other-seed": None, **{f"lam-{v:g}": 3 if pays else None
                                              for v in (0.0, 0.5, 50.0)}}
     assert jobs["lam-50"].run_dir.name == "lam-50"
+    assert [j.stack for j in jobs.values()] == [1] + [3 if pays else 1] * 3
 
 
 def test_missing_data_set_fails_in_words(registry, tmp_data_root):
@@ -293,8 +294,8 @@ def test_loss_chart_draws_R_only_where_defined_on_labelled_log_axis():
     assert math.isnan(r_traces[0].y[0]) and r_traces[0].y[2] == 3.5
     assert "(log scale)" in fig.layout.annotations[1].text
     assert fig.layout.yaxis2.type == "log"
-    assert list(fig.layout.yaxis2.ticktext) == ["0.001", "0.01"]
-    assert charts.log_ticks([5e-6, 50.0])[1] == ["1e-6", "1e-5", "0.0001", "0.001", "0.01", "0.1", "1", "10", "100"][::2]
+    assert list(fig.layout.yaxis2.ticktext) == ["1e-3", "0.01"]
+    assert charts.log_ticks([5e-6, 50.0])[1] == ["1e-6", "1e-5", "1e-4", "1e-3", "0.01", "0.1", "1", "10", "100"][::2]
 
 
 def test_flat_radius_gets_a_readable_axis():
@@ -347,6 +348,24 @@ def _collapsed_snapshot(n: int = 200) -> dict:
             "score_latent_mean": (1e-8 * rng.random(n)).astype(np.float32),
             "score_latent_c": (5.719259 + 1e-7 * rng.random(n)).astype(np.float32),
             "score_reconstruction": rng.random(n).astype(np.float32)}
+
+
+def test_histogram_of_the_score_shows_the_headline_score_whatever_it_is():
+    """A walk found the CAE panel (headline: reconstruction error) drawing the distance to the
+    mean code under "Histogram of: each run's score". The score itself is drawn, named as in
+    the headline, and judged "all the same" against its own size, not the codes'."""
+    rng = np.random.default_rng(0)
+    snap = {"z": rng.normal(size=(50, 4)).astype(np.float16),
+            "score_reconstruction": np.linspace(0.01, 0.05, 50).astype(np.float32),
+            "score_latent_mean": rng.random(50).astype(np.float32)}
+    d = panel_distance(snap, "reconstruction", {"method": "cae"})
+    assert d.name == "reconstruction error" and not d.to_c
+    assert d.relation == "This is the panel's score."
+    np.testing.assert_array_equal(d.values, snap["score_reconstruction"].astype(np.float64))
+    assert d.scale == pytest.approx(0.05)
+    # the hypersphere view is still one click away
+    assert panel_distance(snap, "reconstruction", {"method": "cae"}, want="c").name == \
+        "distance to the mean latent code"
 
 
 def test_collapsed_hypersphere_is_one_labelled_bar_of_the_named_distance():
@@ -410,6 +429,10 @@ def test_stop_knows_who_started_a_group(registry):
     assert registry.submit_group([cfg(epochs=200)], "compare", b) == g
     assert [s.session for s in registry.starters(g)] == ["tab-a", "tab-b"]
     assert explain.started_words(a).startswith("another browser tab (Chrome on 10.0.0.1) at ")
+    # the first tab presses Start again later: it is the latest, with its new time
+    again = Starter("tab-a", "Chrome on 10.0.0.1", at=a.at + 60)
+    assert registry.submit_group([cfg(epochs=200)], "compare", again) == g
+    assert [(s.session, s.at) for s in registry.starters(g)] == [("tab-b", b.at), ("tab-a", again.at)]
     registry.stop_group(g)
     wait_until(lambda: not registry.busy())
 

@@ -57,7 +57,7 @@ def test_table_output_for_cae(real_digits, tmp_path, capsys):
     assert "latent_c" not in text  # a CAE has no centre
     # The header names the settings behind the numbers: the CAE is IAEAD at λ = 0.
     assert "λ = 0 · ν = 1 · preset quick · init released · seed 0" in text
-    # Table 3's CAE value for MNIST digit 0 (BASELINES.md §7), under the quick preset's label;
+    # Table 3's CAE value for MNIST digit 0 (docs/baselines.md §7), under the quick preset's label;
     # the embedded mnist-5k stand-in is not a data set of the paper.
     expected = ("paper: paper (different protocol)" if real_digits.dataset == "mnist"
                 else "paper: no paper value")

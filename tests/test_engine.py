@@ -188,7 +188,7 @@ def test_an_epoch_reads_the_device_a_fixed_number_of_times(small_set, monkeypatc
         reads.clear()
         Trainer(tiny(batch_size=batch_size), data=small_set).run()
         counts[batch_size] = len(reads)
-    assert counts[50] == counts[200] > 0
+    assert counts[50] == counts[200] > 0, counts
 
 
 def test_persistence_round_trip(small_set, tmp_path, shared_data_root):
@@ -319,7 +319,7 @@ def test_tables_carry_degenerate_and_alerts(small_set, tmp_path):
 
 
 @pytest.mark.parametrize("lam, text", [(0, "0"), (5e-6, "5e-6"), (0.000005, "5e-6"), (5e-5, "5e-5"),
-                                       (1e-4, "0.0001"), (0.5, "0.5"), (50, "50"), (1e6, "1e6"),
+                                       (1e-4, "1e-4"), (0.005, "5e-3"), (0.05, "0.05"), (0.5, "0.5"), (50, "50"), (1e6, "1e6"),
                                        (np.float32(5e-5), "5e-5"), (None, "—")])
 def test_format_lambda_is_the_one_short_format(lam, text):
     assert format_lambda(lam) == text

@@ -192,8 +192,8 @@ def live() -> bool:
     st.progress(done / total if total else 0.0,
                 text=f"{done} of {total} runs completed" + (f" · {words}" if words else ""))
     if active:
-        st.caption(f"About {format_duration(now.estimated_seconds(reg.slots))} left "
-                   "(estimates of the runs not completed).")
+        st.caption(f"About {format_duration(xv.time_left(now, states, reg.slots))} left "
+                   "(estimates of the runs not completed, running ones by their epochs left).")
     if cli:
         d = now.folder.driver() or {}
         st.info(f"The command line (process {d.get('pid')} on {d.get('host')}) is running this "

@@ -9,7 +9,8 @@ import streamlit as st
 import torch
 
 from app import charts, explain, state, ui
-from app.views import RunItem, group_items, known_groups, panel_distance, radius_series
+from app.views import (SEEN_RUNS, RunItem, deleted_items, deleted_note, group_items,
+                       known_groups, panel_distance, radius_series, remember)
 from iaead_core.analysis import (RULE_TITLES, display_images, extremes, pca_2d,
                                  snapshot_diagnostics, snapshot_for_epoch, subsample_index, umap_2d)
 from iaead_core.data import DATASETS
@@ -43,11 +44,39 @@ st.caption("Where each method puts the images. A healthy latent space keeps norm
            "together and anomalies apart; a **collapsed** one maps everything to (almost) one "
            "point, so every distance-based score becomes noise.")
 
+# Runs shown in this browser session (any page), so that a run deleted since (on the Runs
+# page, in another tab or by hand) is still named, with its settings, in a note.
+seen = st.session_state.setdefault(SEEN_RUNS, {})
+WHAT = {"compare": "comparison", "sweep": "λ sweep"}
+
+
+def group_title(g: str, kind: str) -> str:
+    """Picker title: the settings of the group's runs, those deleted since included (their
+    settings stay known from the job registry or this session), and which were deleted."""
+    items = group_items(reg, index, g)
+    remember(seen, items)
+    gone = deleted_items(reg, g, seen.values())
+    return (f"{WHAT[kind]} · "
+            + explain.group_title(g, [i.config for i in items + gone], kind)
+            + (f" · {', '.join(d.label for d in gone)} deleted" if gone else ""))
+
+
 kinds = {g: k for k in ("compare", "sweep") for g in known_groups(reg, index, k)}
 groups = sorted(kinds, key=lambda g: g.split("-", 1)[-1], reverse=True)
-titles = {g: f"{'comparison' if kinds[g] == 'compare' else 'λ sweep'} · "
-             + explain.group_title(g, [i.config for i in group_items(reg, index, g)], kinds[g])
-          for g in groups}
+titles = {g: group_title(g, kinds[g]) for g in groups}
+# The group this tab showed last, if every run folder of it has been deleted since: the picker
+# no longer offers it; say so (until another group's runs are deleted).
+_last = st.session_state.get("latent_group")
+if _last and _last not in groups:
+    _gone = deleted_items(reg, _last, seen.values())
+    if _gone:
+        _kind = (_gone[0].config.get("extra") or {}).get("kind", "compare")
+        _what = WHAT.get(_kind, "group")
+        st.session_state["_latent_gone_note"] = (
+            f"**The {_what} {explain.group_title(_last, [d.config for d in _gone], _kind)} is "
+            "no longer offered.** " + deleted_note(_gone, _what))
+if st.session_state.get("_latent_gone_note"):
+    st.info(st.session_state["_latent_gone_note"] + " " + ui.RELIABILITY_NOTE)
 group = ui.group_picker(groups, "latent_group", "Runs from", sb, titles=titles)
 colour_by = sb.radio("Colour by", ["anomaly", "class"], horizontal=True, **ui.PERSIST, key=ui.kept("latent_colour"),
                      format_func={"anomaly": "normal vs anomaly", "class": "original class"}.get)
@@ -66,7 +95,10 @@ if group is None:
     st.stop()
 
 # Runs whose folder vanished (deleted here, in another tab or by hand) or is unreadable are
-# left out with a note, never a traceback.
+# left out with a note that names them, never a traceback.
+gone = deleted_items(reg, group, seen.values())
+if gone:
+    st.info(deleted_note(gone, WHAT.get(kinds[group], "group")) + " " + ui.RELIABILITY_NOTE)
 items, lost = [], []
 for it in group_items(reg, index, group):
     if it.run_dir is None:
@@ -88,16 +120,6 @@ by_label = {it.label: it for it, _ in items}
 runs = {it.label: run for it, run in items}
 runs_key = f"latent_runs_{group}"
 wanted = st.session_state.get(runs_key, list(by_label)[:3])
-# Runs chosen before and deleted since (here, in another tab, or by hand); remembered, so the
-# note survives the page's own reruns.
-gone_key = f"latent_gone_{group}"
-gone = list(dict.fromkeys(st.session_state.get(gone_key, [])
-                          + [lab for lab in wanted if lab not in by_label]))
-gone = [lab for lab in gone if lab not in by_label]
-st.session_state[gone_key] = gone
-if gone:
-    st.info(f"No longer shown: {', '.join(gone)} — the run folder was deleted. "
-            + ui.RELIABILITY_NOTE)
 st.session_state[runs_key] = [lab for lab in wanted if lab in by_label]
 chosen = sb.multiselect("Runs side by side", list(by_label), key=runs_key)
 if not chosen:

@@ -1,4 +1,6 @@
-"""Runs: every saved run folder — filter, compare, export, delete."""
+"""Runs: the run folders of the lab's runs folder (IAEAD_RUNS_DIR: the runs trained on the
+Train and Your images pages), or the runs of one experiment opened by a link — filter,
+compare, export, delete."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import streamlit as st
 
 from app import charts, explain, state, ui
 from app.opened import opened_runs
+from app.views import SEEN_RUNS, saved_item
 from iaead_core.analysis import METRIC_NAMES, curve_frame, format_lambda, seed_aggregate, seed_signature
 from iaead_core.runs import RunError, delete_run
 
@@ -23,17 +26,34 @@ SHOWN = ["status", "method", "dataset", "normal_class", "rho", "lam", "nu", "aur
 #: numbers, λ written like everywhere else (``5e-5``, which still parses as a float).
 CSV_DROP = ["dir"]
 
+#: Where the runs this page does not list are (an experiment keeps its runs in its own folder).
+ELSEWHERE = ("An experiment's runs (those of the **λ sensitivity** page included, stopped ones "
+             "too) are saved in the experiment's own folder and listed on the **Experiments** "
+             "and **λ sensitivity** pages, which link here to show them.")
+
 st.title("Runs")
-st.caption(f"Every run saved under `{state.runs_root()}` (set IAEAD_RUNS_DIR to change); read "
-           "from the run folders, so they survive a server restart. " + ui.RELIABILITY_NOTE)
+head = st.container()  # what this page lists: known once the address has been read
 ui.queue_panel()
 
 opened = opened_runs()  # ?experiment=…&runs=…: one experiment cell's runs (Experiments page)
 if opened is not None:
     index = opened.index
+    head.caption(f"The runs of experiment **{opened.folder.name}** that the link asks for, read "
+                 f"from its folder `{opened.folder / 'runs'}`. " + ui.RELIABILITY_NOTE)
+else:
+    head.caption(f"The runs trained on the **Train** and **Your images** pages (and by "
+                 f"`python -m iaead_core train`), saved under `{state.runs_root()}` (set "
+                 "IAEAD_RUNS_DIR to change); read from the run "
+                 "folders, so they survive a server restart. " + ELSEWHERE + " "
+                 + ui.RELIABILITY_NOTE)
 rows = index.rows() if opened is None else opened.rows()
 if not rows:
-    st.write("No saved runs yet: start one on the **Train** or **λ sensitivity** page.")
+    if opened is None:
+        st.write("No saved runs yet: start one on the **Train** or **Your images** page. "
+                 + ELSEWHERE)
+    else:
+        st.write("None of the runs this link asks for has a folder (not started yet, or "
+                 "deleted).")
     st.stop()
 table = pd.DataFrame(rows)
 for col in SHOWN + ["primary_score", "dir"]:
@@ -111,6 +131,62 @@ metric = c1.radio("Metric", list(METRIC_NAMES), format_func=METRIC_NAMES.get, ho
 pool = c2.toggle("Mean ± std over seeds (pool runs that differ only in seed)", key="runs_pool")
 by_id = {r.run_id: r for r in index.runs()}
 row_by_id = {r["run_id"]: r for r in rows}
+
+
+def _num(v, fmt) -> str:
+    return fmt(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else "?"
+
+
+#: Settings a legend names only where the compared runs differ in them (with the method, λ
+#: and seed, together every field of :func:`seed_signature`): (whether a run has it, text).
+_VARYING = ((lambda r: True, lambda r: f"{r.get('dataset')} {r.get('normal_class')}"),
+            (lambda r: True, lambda r: f"ρ = {_num(r.get('rho'), lambda v: f'{v * 100:g} %')}"),
+            (lambda r: r.get("method") == "iaead",
+             lambda r: f"ν = {_num(r.get('nu'), lambda v: f'{v:g}')}"),
+            (lambda r: True, lambda r: f"{r.get('preset')}"),
+            (lambda r: True, lambda r: f"{_num(r.get('epochs'), lambda v: f'{v:g}')} epochs"),
+            (lambda r: True, lambda r: f"n = {_num(r.get('n'), lambda v: f'{v:g}')}"))
+
+
+def curve_labels(picked: list[dict], pooled: bool) -> dict[str, str]:
+    """Legend label of each picked run (its row): method, λ where it is IAEAD's, the seed
+    (pooled: the seeds of its setting), and any setting in which the picked runs differ;
+    runs that would still read alike keep their run id, so no two are merged by mistake."""
+    varying = [(has, text) for has, text in _VARYING
+               if len({text(x) for x in picked if has(x)}) > 1]
+
+    def base(r: dict) -> list[str]:
+        name = ui.method_title(r.get("method") or "?")
+        if r.get("method") == "deep-svdd" and r.get("svdd_bias"):
+            name += " (unregularised)"
+        lam = [f"λ = {format_lambda(r.get('lam'))}"] if r.get("method") == "iaead" else []
+        return [name, *lam] + [text(r) for has, text in varying if has(r)]
+
+    out = {}
+    if pooled:
+        seeds: dict[tuple, list] = {}
+        for r in picked:
+            seeds.setdefault(seed_signature(r), []).append(r.get("seed"))
+        for r in picked:
+            ss = sorted(dict.fromkeys(s for s in seeds[seed_signature(r)] if s is not None))
+            out[r["run_id"]] = " · ".join(base(r) + [f"seed{'s' if len(ss) > 1 else ''} "
+                                                     + ", ".join(map(str, ss))])
+        clash = {}
+        for r in picked:  # two settings that still read alike: name each by its run ids
+            clash.setdefault(out[r["run_id"]], set()).add(seed_signature(r))
+        for r in picked:
+            if len(clash[out[r["run_id"]]]) > 1:
+                out[r["run_id"]] += " · " + ", ".join(
+                    x["run_id"] for x in picked if seed_signature(x) == seed_signature(r))
+        return out
+    for r in picked:
+        out[r["run_id"]] = " · ".join(base(r) + [f"seed {r.get('seed')}"])
+    counts = pd.Series(list(out.values())).value_counts()
+    return {rid: (f"{lab} · {rid}" if counts[lab] > 1 else lab) for rid, lab in out.items()}
+
+
+picked = [row_by_id[rid] for rid in pick if rid in by_id and rid in row_by_id]
+labels = curve_labels(picked, pool)
 curves, degen_points = [], {}
 for rid in pick:
     run, row = by_id.get(rid), row_by_id.get(rid)
@@ -119,8 +195,7 @@ for rid in pick:
     df = curve_frame(run.records, rid)
     df = df[df["rule"] == row["primary_score"]]
     sig = seed_signature(row)
-    setting = (f"{ui.method_title(row['method'])} · {row['dataset']} {row['normal_class']} · "
-               f"ρ={row['rho']:g} · λ={format_lambda(row['lam'])}" if pool else rid)
+    setting = labels[rid]
     curves.append(df.assign(setting=setting, sig=str(sig)))
     for r in run.records:  # a pooled point is degenerate when every pooled run's is
         m = (r.get("metrics") or {}).get(row["primary_score"])
@@ -128,27 +203,60 @@ for rid in pick:
 if curves and sum(len(c) for c in curves):
     agg = seed_aggregate(pd.concat(curves, ignore_index=True), metric)
     degen = {k for k, v in degen_points.items() if v and all(v)}
-    st.plotly_chart(charts.compare_chart(agg, metric, degen), width="stretch", key="runs_chart")
+    st.plotly_chart(charts.compare_chart(agg, metric, degen, pooled=pool), width="stretch",
+                    key="runs_chart")
 
 st.subheader("Delete runs")
 all_ids = list(view["run_id"])
+DONE_KEY = "runs_deleted_note"  # what the last Delete did: shown after the rerun it causes
+
+
+def _described(rid: str) -> str:
+    """``"IAEAD λ = 50 · digits 0 · seed 0 (`<run id>`)"``: a run to delete, in words."""
+    r = row_by_id.get(rid) or {}
+    if r.get("status") == "corrupt" or not r.get("method"):
+        return f"`{rid}`"
+    lam = f" λ = {format_lambda(r.get('lam'))}" if r.get("method") == "iaead" else ""
+    return (f"{ui.method_title(r['method'])}{lam} · {r.get('dataset')} {r.get('normal_class')} "
+            f"· seed {r.get('seed')} (`{rid}`)")
+
+
+def _delete(victims: list[str]) -> None:
+    """Delete the chosen folders (a button callback: it runs before the page is drawn again,
+    so the selection can be cleared) and keep a note of what was deleted for that rerun."""
+    dirs = {r["run_id"]: r["dir"] for r in rows}
+    seen = st.session_state.setdefault(SEEN_RUNS, {})
+    done, errors = [], []
+    for v in victims:
+        if v in by_id:  # so Train and Latent space can still name it, with its settings
+            seen[v] = saved_item(by_id[v])
+        try:
+            delete_run(dirs[v])
+            done.append(v)
+        except (RunError, OSError, KeyError) as e:
+            errors.append(f"{v}: {e}")
+    st.session_state["runs_delete"] = []
+    st.session_state["runs_confirm"] = False
+    st.session_state["runs_pick"] = [r for r in st.session_state.get("runs_pick", [])
+                                     if r not in done]
+    st.session_state[DONE_KEY] = {"done": [_described(v) for v in done], "errors": errors}
+
+
 victims = st.multiselect("Runs to delete", all_ids, key="runs_delete")
+last = st.session_state.get(DONE_KEY)
+if victims:
+    st.session_state.pop(DONE_KEY, None)  # a new choice: the last note has been read
+elif last:
+    if last["done"]:
+        st.success(f"Deleted {len(last['done'])} run folder(s): " + "; ".join(last["done"])
+                   + ". They are gone from every page; Train and Latent space say which "
+                   "run of a comparison was deleted.")
+    if last["errors"]:
+        st.error("Could not delete: " + "; ".join(last["errors"]))
 if victims:
     busy = [v for v in victims if v in live]
     if busy:
         st.warning(f"{len(busy)} of them are still running; stop them first: {', '.join(busy)}")
     elif st.checkbox(f"Yes, delete {len(victims)} run folder(s) permanently", key="runs_confirm"):
-        if st.button("Delete", type="primary", key="runs_do_delete"):
-            dirs = {r["run_id"]: r["dir"] for r in rows}
-            errors = []
-            for v in victims:
-                try:
-                    delete_run(dirs[v])
-                except (RunError, OSError) as e:
-                    errors.append(str(e))
-            for key in ("runs_delete", "runs_confirm", "runs_pick"):
-                st.session_state.pop(key, None)
-            if errors:
-                st.error("; ".join(errors))
-            else:
-                st.rerun()
+        st.button("Delete", type="primary", key="runs_do_delete", on_click=_delete,
+                  args=(list(victims),))

@@ -137,7 +137,7 @@ def sweep() -> bool:
     done = sum(s.state == "completed" for s in states.values())
     st.progress(done / max(1, len(now.runs)),
                 text=f"{done} of {len(now.runs)} runs finished"
-                     + (f" · about {format_duration(now.estimated_seconds(reg.slots))} left"
+                     + (f" · about {format_duration(xv.time_left(now, states, reg.slots))} left"
                         if active else ""))
     for p in now.runs:
         if states[p.run_id].state == "failed":
@@ -148,7 +148,9 @@ def sweep() -> bool:
         r["normal_class"] = ui.class_label(dataset, r["normal_class"])
     df = sweep_frame(rows)
     if df.empty:
-        st.caption("No run of this sweep has finished yet: press **Start sweep**; each point "
+        st.caption("No run of this sweep has finished yet; each point appears as soon as its "
+                   "run finishes." if active else
+                   "No run of this sweep has finished yet: press **Start sweep**; each point "
                    "appears as soon as its run finishes.")
         return bool(active)
     summary = sweep_summary(df, metric)
@@ -162,7 +164,7 @@ def sweep() -> bool:
                f"{COLLAPSE_MIN_RANK:g} directions). Open markers: the metric is degenerate — "
                f"the {explain.DEGENERATE_WHY}, so it is reported at chance; *raw* in the "
                "table is scikit-learn's value on that noise. Error bars: std over seeds; "
-               f"*seeds* says how many of the {int(n_seeds)} a point averages so far.")
+               f"*seeds* counts the seeds a point averages so far (of {int(n_seeds)} asked).")
     raw: dict[tuple, list[float]] = {}
     for r in rows:
         if r["degenerate"] and isinstance(r["raw"].get(metric), (int, float)):
@@ -171,7 +173,8 @@ def sweep() -> bool:
     table = summary.assign(
         lam=summary["lam"].map(format_lambda),
         raw=[", ".join(f"{v:.3f}" for v in raw.get(k, [])) for k in keys]).rename(
-        columns={"mean": f"{METRIC_NAMES[metric]} mean", "std": "std", "n": "seeds",
+        columns={"lam": "λ", "normal_class": "normal class",
+                 "mean": f"{METRIC_NAMES[metric]} mean", "std": "std", "n": "seeds",
                  "n_degenerate": "degenerate seeds"})
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         f"{METRIC_NAMES[metric]} mean": st.column_config.NumberColumn(format="%.3f"),

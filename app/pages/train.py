@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, explain, state, ui
-from app.views import coincide, fmt_seconds, group_items, known_groups
+from app.views import (SEEN_RUNS, coincide, deleted_items, deleted_note, fmt_seconds,
+                       group_items, known_groups, remember)
 from iaead_core.analysis import LAMBDA_CHOICES, METRIC_NAMES, format_lambda, scaled_config
 from iaead_core.config import METHOD_NAMES, PRESETS
 from iaead_core.data import DATASETS
@@ -25,9 +26,40 @@ index = state.run_index()
 sb = st.sidebar
 ui.keep_widget_state("train")  # settings survive page switches
 
+# Runs shown in this browser session, so that a run deleted since (on the Runs page, in
+# another tab or by hand) is still named, with its settings, in a note.
+seen = st.session_state.setdefault(SEEN_RUNS, {})
+
+
+def group_configs(g: str) -> list[dict]:
+    """The run configs of a comparison: its runs, then those whose folder was deleted since
+    (their settings stay known from the job registry or this session)."""
+    items = group_items(reg, index, g)
+    remember(seen, items)
+    return [i.config for i in items] + [d.config for d in deleted_items(reg, g, seen.values())]
+
+
+def group_titles(gs: list[str]) -> dict[str, str]:
+    """Picker titles: the settings of each comparison, and which of its runs were deleted."""
+    out = {}
+    for g in gs:
+        gone = deleted_items(reg, g, seen.values())
+        out[g] = (explain.group_title(g, group_configs(g), "compare")
+                  + (f" · {', '.join(d.label for d in gone)} deleted" if gone else ""))
+    return out
+
+
 groups = known_groups(reg, index, "compare")
-titles = {g: explain.group_title(g, [i.config for i in group_items(reg, index, g)], "compare")
-          for g in groups}
+titles = group_titles(groups)
+# The comparison this tab showed last, if every run folder of it has been deleted since: the
+# picker no longer offers it, and a note says so (kept until the next Start).
+_last = st.session_state.get("train_group")
+if _last and _last not in groups:
+    _gone = deleted_items(reg, _last, seen.values())
+    if _gone:
+        st.session_state["_train_gone_note"] = (
+            f"**The comparison {explain.group_title(_last, [d.config for d in _gone], 'compare')} "
+            "is no longer offered.** " + deleted_note(_gone))
 shown = ui.shown_group(groups, "train_group")
 
 
@@ -66,7 +98,7 @@ def adopt(group: str | None) -> None:
     """Put the settings of a comparison into the sidebar (before its widgets are drawn, or
     from a button's callback)."""
     if group:
-        st.session_state.update(sidebar_settings([i.config for i in group_items(reg, index, group)]))
+        st.session_state.update(sidebar_settings(group_configs(group)))
 
 
 # After a reload (a new session) the sidebar starts from the comparison on screen, so the
@@ -114,6 +146,7 @@ problems = sb.container()
 
 if start:
     st.session_state.pop("train_error", None)
+    st.session_state.pop("_train_gone_note", None)
     try:
         if not methods:
             raise ValueError("Choose at least one method to train.")
@@ -127,8 +160,7 @@ if start:
                 for m in METHODS if m in methods]
         st.session_state["train_group"] = reg.submit_group(cfgs, "compare", ui.starter())
         groups = known_groups(reg, index, "compare")
-        titles = {g: explain.group_title(g, [i.config for i in group_items(reg, index, g)], "compare")
-                  for g in groups}
+        titles = group_titles(groups)
     except ValueError as e:
         st.session_state["train_error"] = ("input", str(e))
 
@@ -141,7 +173,7 @@ if err:
 
 # The sidebar against the comparison on screen: say where they differ.
 if shown:
-    shown_cfgs = [i.config for i in group_items(reg, index, shown)]
+    shown_cfgs = group_configs(shown)
     wanted = sidebar_settings(shown_cfgs)
     sidebar_now = {"dataset": dataset, "normal_class": normal_class, "rho": rho / 100,
                    "methods": methods, "lam": float(lam), "nu": float(nu),
@@ -168,6 +200,8 @@ st.title("Train")
 st.caption("IAEAD = convolutional autoencoder + λ · Deep SVDD loss, scored by the distance to "
            "the mean latent code. CAE and Deep SVDD train on the very same contaminated set.")
 st.info(ui.ORACLE_NOTE)
+if st.session_state.get("_train_gone_note"):
+    st.info(st.session_state["_train_gone_note"] + " " + ui.RELIABILITY_NOTE)
 group = ui.group_picker(groups, "train_group", "Comparison shown", titles=titles)
 
 
@@ -224,15 +258,24 @@ def live() -> bool:
                  "point appears after the first epoch (a few seconds with the quick preset).")
         return False
     items = group_items(reg, index, group)
+    remember(seen, items)
+    gone = deleted_items(reg, group, seen.values())
+    if gone:  # which runs of the comparison were deleted, with their settings
+        st.info(deleted_note(gone) + " " + ui.RELIABILITY_NOTE)
     if not items:
-        st.warning("This comparison has no runs left: their folders were deleted. "
-                   + ui.RELIABILITY_NOTE)
+        if not gone:
+            st.warning("This comparison has no runs left: their folders were deleted. "
+                       + ui.RELIABILITY_NOTE)
         return False
     active = any(i.active for i in items)
-    cfg = next((i.config for i in items if i.method == "iaead"), items[0].config)
+    # λ and ν are IAEAD's: from its run, or from its deleted run where the registry or this
+    # session still knows its settings.
+    lam_item = next((i for i in items + gone if i.method == "iaead"), items[0])
+    cfg = lam_item.config
     s = explain.settings(cfg)
-    lam_nu = (f"IAEAD **λ = {s['λ']}**, **ν = {s['ν']}**" if cfg.get("method") == "iaead"
-              else "no IAEAD run (λ, ν unused)")
+    lam_nu = (f"IAEAD **λ = {s['λ']}**, **ν = {s['ν']}**"
+              + (" (its run folder was deleted)" if lam_item.status == "deleted" else "")
+              if cfg.get("method") == "iaead" else "no IAEAD run (λ, ν unused)")
     st.markdown(f"**{explain.dataset_title(cfg.get('dataset', '?'))}**, normal class "
                 f"**{ui.class_label(cfg.get('dataset', ''), cfg.get('normal_class', 0))}**, "
                 f"ρ = {float(cfg.get('rho', 0)) * 100:g} %, seed {cfg.get('seed')}, "
@@ -266,7 +309,9 @@ def live() -> bool:
                    "float noise, so the metric is reported at chance (AUROC 0.5, AUPR = the "
                    "share of that class); *raw* is scikit-learn's value on the noise. paper "
                    "AUROC: the paper's value (Table 3, mean of 5 seeds) only where the run's "
-                   f"setting is the paper's (IAEAD: λ = {format_lambda(PAPER_BEST_LAM)}, ν = 1); "
+                   "setting is the paper's (IAEAD at λ = "
+                   f"{format_lambda(PAPER_BEST_LAM)} and ν = 1; Deep SVDD without biases; the "
+                   "CAE and the other baselines at their own settings, ρ = 10 %); "
                    "*different protocol* marks a run trained shorter or smaller than the paper "
                    "(e.g. the quick preset). AUPR is scikit-learn's average precision.")
     return active
