@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .config import TrainConfig, preset_config
+from .numbers import format_lambda
 from .health import ALERT_KINDS
 from .health import summarize as summarize_alerts
 from .methods import METHODS
@@ -52,27 +53,6 @@ DEFAULT_LAMBDA_GRID: tuple[float, ...] = (0.0, 5e-6, 5e-5, 5e-3, 0.5, 50.0)
 #: λ values offered by selectors: 0, then a 1–5 log grid from 5e-6 to 50.
 LAMBDA_CHOICES: tuple[float, ...] = (0.0, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2,
                                      0.1, 0.5, 1.0, 5.0, 10.0, 50.0)
-
-
-def format_lambda(lam: float | None) -> str:
-    """The one λ format of the project: ``0`` → ``"0"``, ``5e-05`` → ``"5e-5"``, ``0.005`` →
-    ``"5e-3"``, ``0.05`` → ``"0.05"``, ``0.5`` → ``"0.5"``, ``1e6`` → ``"1e6"`` (six
-    significant digits; an exponent, without padding or ``+``, below 0.01 and from 1e6 on);
-    never an SI prefix such as ``50µ`` and never a long decimal such as ``0.000005``. ``None``
-    or NaN (a method without λ, e.g. Deep SVDD) → ``"—"``."""
-    if lam is None or lam != lam:
-        return "—"
-    if lam == 0:
-        return "0"
-    text = f"{lam:.5e}" if abs(lam) < 0.01 else f"{lam:g}"
-    mantissa, _, exponent = text.partition("e")
-    if "." in mantissa and exponent:
-        mantissa = mantissa.rstrip("0").rstrip(".")
-    if not exponent:
-        return text
-    exponent = exponent.lstrip("+").lstrip("0") if not exponent.startswith("-") else \
-        "-" + exponent[1:].lstrip("0")
-    return f"{mantissa}e{exponent}"
 
 
 def parse_lambda_grid(text: str) -> list[float]:

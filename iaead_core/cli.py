@@ -34,6 +34,7 @@ from .config import (DEVICES, INITS, METHOD_NAMES, OBJECTIVES, PRESETS, TrainCon
                      preset_config)
 from .catalog import METHOD_CATALOG
 from .cli_experiments import add_experiment_parser, run_experiment_command
+from .numbers import format_lambda
 from .cli_images import add_image_arguments, add_score_parser, run_score, train_images
 from .data import (DATASETS, OFFLINE_DEFAULT, DatasetCorruptError, DatasetUnavailableError,
                    dataset_problems, dataset_status, resolve_data_root)
@@ -53,14 +54,14 @@ _EXIT_CODES = "Exit codes: 0 ok, 2 bad input, 3 data set missing or damaged, 4 t
 
 
 def _short(v: Any) -> str:
-    """A number as the project writes it: 5e-5 (not 5e-05), 0.1, 3000; None → "none"."""
+    """A value as the project writes it: floats as :func:`~iaead_core.numbers.format_lambda`
+    (5e-5, not 5e-05; 0.1), 3000; None → "none"; booleans on / off."""
     if v is None:
         return "none"
     if isinstance(v, bool):
         return "on" if v else "off"
     if isinstance(v, float):
-        return re.sub(r"e([+-])0*(\d)", lambda m: "e" + ("-" if m.group(1) == "-" else "") + m.group(2),
-                      f"{v:g}")
+        return format_lambda(v)
     return str(v)
 
 
