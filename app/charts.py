@@ -206,7 +206,8 @@ def hypersphere_chart(dist: np.ndarray, is_anomaly: np.ndarray, R: float | None,
     When every distance is the same up to float noise (:func:`~app.explain.single_value`;
     ``scale``: the codes' size, the yardstick for distances that are all ~0) a
     histogram has nothing to draw (zero-width bins, densities of 1e12): one bar per group is
-    drawn instead, at that value, labelled with it.
+    drawn instead, at that value, labelled with it; R, when given, is then named in the
+    axis title.
     """
     d = np.asarray(dist, np.float64)
     y = np.asarray(is_anomaly, bool)
@@ -219,7 +220,9 @@ def hypersphere_chart(dist: np.ndarray, is_anomaly: np.ndarray, R: float | None,
             fig.add_trace(go.Bar(x=[label], y=[count], name=group, marker_color=colour,
                                  text=[f"{count:,}"], textposition="auto"))
         fig.update_layout(barmode="stack")
-        fig.update_xaxes(title=name, type="category")
+        # a category axis has no place for a line at R: the radius goes in the axis title
+        radius = f" (R = {R:.4g})" if R is not None and math.isfinite(R) and R > 0 else ""
+        fig.update_xaxes(title=name + radius, type="category")
     else:
         span = float(np.ptp(d)) if d.size else 0.0
         bins = dict(start=float(d.min()), end=float(d.max()) + span * 1e-6, size=span / 40) if d.size else None

@@ -539,7 +539,7 @@ def cost_text(plan: Plan, slots: int = 1) -> str:
         return (f"Nothing left to start: {done} of {len(plan.runs)} runs have completed and "
                 f"the other {len(plan.runs) - done} are running.")
     each = sum(plan.estimates[p.run_id] for p in todo) / len(todo)
-    at_once = f"{slots} at a time" if slots > 1 else "one at a time"
+    at_once = f"{slots} training slots" if slots > 1 else "one training slot"
     return (f"**{len(todo)} of {len(plan.runs)} runs to train** × about {format_duration(each)} "
             f"each = about **{format_duration(total)}** on this device ({device}, {at_once}; "
             f"estimate {source}).")

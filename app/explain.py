@@ -71,10 +71,16 @@ def _cfg(config: dict[str, Any]) -> TrainConfig | None:
 def settings(config: dict[str, Any]) -> dict[str, str]:
     """The settings a result depends on, formatted: ``λ``, ``ν``, ``preset``, ``init`` (λ in
     the project's one format, :func:`iaead_core.analysis.format_lambda`; "—" for a method
-    without λ)."""
+    without λ, and for ν where the method ignores it: the CAE, IAEAD at λ = 0, one-class
+    Deep SVDD)."""
     cfg = _cfg(config)
     lam = cfg.effective_lam if cfg is not None else config.get("lam")
     nu = cfg.resolved_nu if cfg is not None else config.get("nu")
+    if cfg is not None:  # a setting the method ignores is not shown as if it mattered
+        from iaead_core.experiments.spec import ignored_fields
+
+        if "nu" in ignored_fields(cfg):
+            nu = None
     return {"λ": format_lambda(lam), "ν": "—" if nu is None else f"{nu:g}",
             "preset": str(config.get("preset", "?")), "init": str(config.get("init", "?"))}
 

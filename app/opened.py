@@ -65,8 +65,8 @@ def opened_runs() -> OpenedRuns | None:
             f"(folder `{folder / 'runs'}`)"
             + (f"; {_runs_word(len(ids) - found)} no folder yet (not started)." if found < len(ids) else ".")
             + " The Runs page opened from the menu lists the lab's own runs (Train and Your "
-              "images); an experiment's runs, stopped ones included, are listed on the "
-              "Experiments page and the λ sensitivity page.")
+              "images); every run of an experiment, with its state (stopped and failed ones "
+              "too), is listed on the Experiments page.")
     return opened
 
 

@@ -4,6 +4,7 @@ and the polling fragment. Pages stay thin: they read state and call these."""
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable, Sequence
 
@@ -302,14 +303,18 @@ def stop_control(reg: JobRegistry, group: str | None, pressed: bool, prefix: str
                  container=st, what: str = "comparison") -> None:
     """Handle a Stop button: stop the group on screen if this tab started it; otherwise ask
     for confirmation, saying who started it and when. Nothing running: say so."""
-    pending_key = f"{prefix}_confirm_stop"
+    pending_key, note_key = f"{prefix}_confirm_stop", f"{prefix}_stopped_note"
     if pressed:
+        st.session_state.pop(note_key, None)
         if group is None or not reg.group_active(group):
             container.info(f"Nothing of the {what} shown is queued or running.")
         elif any(s.session == starter().session for s in reg.starters(group)):
-            reg.stop_group(group)
+            _stop_with_note(reg, group, note_key, what)
         else:
             st.session_state[pending_key] = group
+    note = st.session_state.get(note_key)
+    if note and not (group is not None and reg.group_active(group)):
+        container.info(note)
     pending = st.session_state.get(pending_key)
     if not pending:
         return
@@ -322,12 +327,20 @@ def stop_control(reg: JobRegistry, group: str | None, pressed: bool, prefix: str
     container.warning(f"This {what} was started by {who}, not by this tab. Stop it anyway?")
     yes, no = container.columns(2)
     if yes.button("Stop it", key=f"{prefix}_stop_yes", type="primary"):
-        reg.stop_group(pending)
+        _stop_with_note(reg, pending, note_key, what)
         st.session_state.pop(pending_key, None)
         st.rerun()
     if no.button("Keep it", key=f"{prefix}_stop_no"):
         st.session_state.pop(pending_key, None)
         st.rerun()
+
+
+def _stop_with_note(reg: JobRegistry, group: str, note_key: str, what: str) -> None:
+    """Stop a group and keep a sentence saying so for this tab (shown until the next Start)."""
+    reg.stop_group(group)
+    st.session_state[note_key] = (
+        f"{time.strftime('%H:%M:%S')}: the {what} was stopped. Waiting runs were dropped and a "
+        "running one stops after its batch, keeping its completed epochs.")
 
 
 def poll(draw: Callable[[], bool], every: float = 1.0) -> None:

@@ -224,7 +224,7 @@ def test_a_tiny_spec_fills_in_resumes_and_opens_its_cells(lab):
     table = at.dataframe[0].value
     cells = dict(zip(table["λ"], table["AUROC %"]))
     assert cells["0"] == f"{100 * auroc[0.0]:.2f}"
-    assert cells["5e-5"].startswith(f"{100 * auroc[5e-5]:.2f} (paper 96.59, Δ ")
+    assert cells["5e-5"].startswith(f"{100 * auroc[5e-5]:.2f} (paper, other protocol 96.59, Δ ")
     # Each cell links to its runs on the Runs page.
     links = dict(zip(table["λ"], table["runs"]))
     assert links["0"] == f"runs?experiment=tiny-quick&runs={plans[0.0].run_id}"

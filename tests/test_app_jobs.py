@@ -376,11 +376,12 @@ def test_collapsed_hypersphere_is_one_labelled_bar_of_the_named_distance():
     y[:20] = True
     d = panel_distance(snap, "latent_c", {"method": "iaead"})
     assert d.name == "distance to c" and d.to_c and d.relation == "This is the panel's score."
-    fig = charts.hypersphere_chart(d.values, y, 5.7, d.name)
+    fig = charts.hypersphere_chart(d.values, y, 5.7, d.name)  # R named in the axis title
     assert [t.type for t in fig.data] == ["bar", "bar"]
     assert [t.y[0] for t in fig.data] == [180, 20]
     assert fig.data[0].x[0].startswith("5.719")
-    assert fig.layout.xaxis.title.text == "distance to c" and fig.layout.yaxis.title.text == "images"
+    assert fig.layout.xaxis.title.text == "distance to c (R = 5.7)"
+    assert fig.layout.yaxis.title.text == "images"
     mean = panel_distance(snap, "latent_mean", {"method": "iaead"})
     assert mean.name == "distance to the mean latent code"
     assert panel_distance(snap, "latent_mean", {"method": "iaead"}, want="c").name == "distance to c"
@@ -397,7 +398,8 @@ def test_group_title_and_settings_show_lambda_nu_preset_init():
             for m in ("iaead", "cae")]
     title = explain.group_title("compare-20250101-120304-abcd", cfgs, "compare")
     assert title == "2025-01-01 12:03:04 · MNIST 0 · ρ 10 % · λ = 5e-5 · ν = 1 · quick · init released · seed 0"
-    assert explain.settings_text(cfgs[1]) == "λ = 0 · ν = 1 · preset quick · init released"
+    # the CAE ignores ν: it is not shown as if it mattered (a walk read "ν = 1" on a CAE)
+    assert explain.settings_text(cfgs[1]) == "λ = 0 · ν = — · preset quick · init released"
     diff = explain.sidebar_differences({"lam": 5e-5, "seed": 0}, {"lam": 50.0, "seed": 0})
     assert diff == ["λ: sidebar 5e-5, shown 50"]
 

@@ -343,7 +343,7 @@ def test_a_dead_ray_worker_fails_only_its_run_and_a_rerun_retries_it(ray_and_loc
     t2 = paths["table2.md"].read_text()
     # CAE on MNIST 0, 1, 2 at ρ = 10 %: the mean of Table 3's values for those three classes
     # (35.04, 97.21, 45.55), not Table 2's average over all ten
-    assert "2/3 runs (1 failed; paper 59.27)" in t2
+    assert "2/3 runs (1 failed; paper, other protocol 59.27)" in t2
     assert "Not the paper's protocol" in t2
     t3 = paths["table3.md"].read_text()
     assert "0/1 runs (1 failed" in t3
@@ -365,11 +365,11 @@ def test_report_files_with_paper_values(ray_and_local):
     # CAE's cell (digits 0 and 1): our value, then the paper's mean over those two classes
     # (Table 3: 35.04 and 97.21) and the difference; never Table 2's ten-class 56.56.
     cae = next(line for line in t2.splitlines() if line.startswith("| MNIST | AUROC"))
-    assert f"(paper {(35.04 + 97.21) / 2:.2f}, Δ " in cae and "56.56" not in cae
+    assert f"(paper, other protocol {(35.04 + 97.21) / 2:.2f}, Δ " in cae and "56.56" not in cae
     # IAEAD at the paper's λ gets the paper's (96.59 + 99.32) / 2; at λ = 0 the paper has none.
-    assert cae.count(f"paper {(96.59 + 99.32) / 2:.2f}") == 1 and "92.05" not in cae
+    assert cae.count(f"other protocol {(96.59 + 99.32) / 2:.2f}") == 1 and "92.05" not in cae
     t3 = paths["table3.md"].read_text()
-    assert "paper 96.59" in t3 and "paper 99.32" in t3  # IAEAD, digits 0 and 1 (Table 3)
+    assert "protocol 96.59" in t3 and "protocol 99.32" in t3  # IAEAD, digits 0 and 1 (Table 3)
     html = paths["report.html"].read_text()
     assert "plotly" in html.lower() and "(Fig. 4)" in html  # the λ curve (λ is JSON-escaped)
     import pandas as pd

@@ -200,7 +200,10 @@ def panel(item: RunItem, run, ep: int, lab: str):
     st.markdown(f"Score: **{rule_title}** · AUROC **{explain.metric_text(m, 'auroc')}**")
     diag = snapshot_diagnostics(snap)
     dist = panel_distance(snap, rule, item.config, want=hist_of)
-    kind, story = explain.panel_story(rule_title, m, diag, dist.name, dist.values, dist.scale)
+    # The story explains the headline's AUROC: always from the headline's own score, whatever
+    # the histogram shows.
+    told = dist if hist_of == "score" else panel_distance(snap, rule, item.config, want="score")
+    kind, story = explain.panel_story(rule_title, m, diag, told.name, told.values, told.scale)
     getattr(st, kind)(story)
     for line in explain.alert_lines(rec):
         st.warning(line)
@@ -220,8 +223,11 @@ def panel(item: RunItem, run, ep: int, lab: str):
     st.plotly_chart(charts.hypersphere_chart(dist.values, data.is_anomaly,
                                              R if dist.to_c else None, dist.name, dist.scale),
                     width="stretch", key=f"sphere_{lab}")
-    st.caption(dist.relation + (" R is not defined at this epoch (no SVDD term yet, or a method "
-                                "without a radius)." if dist.to_c and math.isnan(R) else ""))
+    no_radius = ("one-class Deep SVDD has no radius" if item.config.get("method") == "deep-svdd"
+                 and item.config.get("objective", "one-class") == "one-class"
+                 else "no SVDD term yet, or a method without a radius")
+    st.caption(dist.relation + (f" R is not defined at this epoch ({no_radius})."
+                                if dist.to_c and math.isnan(R) else ""))
     return name, (item, run, snap, data, rule)
 
 

@@ -27,9 +27,10 @@ SHOWN = ["status", "method", "dataset", "normal_class", "rho", "lam", "nu", "aur
 CSV_DROP = ["dir"]
 
 #: Where the runs this page does not list are (an experiment keeps its runs in its own folder).
-ELSEWHERE = ("An experiment's runs (those of the **λ sensitivity** page included, stopped ones "
-             "too) are saved in the experiment's own folder and listed on the **Experiments** "
-             "and **λ sensitivity** pages, which link here to show them.")
+ELSEWHERE = ("An experiment's runs (those of the **λ sensitivity** page included) are saved in "
+             "the experiment's own folder: the **Experiments** page lists every one with its "
+             "state (stopped and failed ones too), the **λ sensitivity** page counts them by "
+             "state, and both link here to show the finished ones.")
 
 st.title("Runs")
 head = st.container()  # what this page lists: known once the address has been read

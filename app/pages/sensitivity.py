@@ -99,6 +99,7 @@ except ValueError as e:
 
 when = time.strftime("%H:%M:%S")
 if start:
+    st.session_state.pop("sens_stopped_note", None)
     if plan is None:
         st.session_state["sens_message"] = ("error", "Not started: fix the settings first "
                                                      "(see the sidebar).")
@@ -134,9 +135,13 @@ def sweep() -> bool:
     now = watch.plan(spec, root, data_root, device)
     states = xv.run_states(now, reg)
     active = reg.group_active(xv.group_id(now)) or now.folder.driver_alive()
-    done = sum(s.state == "completed" for s in states.values())
+    counts = xv.state_counts(states)
+    done = counts.get("completed", 0)
+    others = " · ".join(f"{n} {xv.STATE_WORDS.get(k, k)}" for k, n in counts.items()
+                        if k != "completed")  # stopped, failed, queued, not started, ...
     st.progress(done / max(1, len(now.runs)),
                 text=f"{done} of {len(now.runs)} runs finished"
+                     + (f" · {others}" if others else "")
                      + (f" · about {format_duration(xv.time_left(now, states, reg.slots))} left"
                         if active else ""))
     for p in now.runs:

@@ -146,6 +146,7 @@ problems = sb.container()
 
 if start:
     st.session_state.pop("train_error", None)
+    st.session_state.pop("train_stopped_note", None)
     st.session_state.pop("_train_gone_note", None)
     try:
         if not methods:

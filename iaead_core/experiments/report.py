@@ -218,15 +218,22 @@ def cell_text(row: dict[str, Any] | pd.Series, metric: str = "auroc", paper: boo
     if not row["complete"]:
         notes = [f"{int(row['failed'])} failed"] if row["failed"] else []
         if paper and metric == "auroc" and ref is not None:
-            notes.append(f"paper {100 * ref:.2f}")
+            notes.append(f"{_paper_word(row)} {100 * ref:.2f}")
         return f"{int(row['k'])}/{int(row['n'])} runs" + (f" ({'; '.join(notes)})" if notes else "")
     mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
     text = f"{100 * mean:.2f}" + ("" if _none(std) is None else f" ± {100 * std:.2f}")
     if row.get("degenerate"):
         text += " †"
     if paper and metric == "auroc" and ref is not None:
-        text += f" (paper {100 * ref:.2f}, Δ {100 * (mean - ref):+.2f})"
+        text += f" ({_paper_word(row)} {100 * ref:.2f}, Δ {100 * (mean - ref):+.2f})"
     return text
+
+
+def _paper_word(row: dict[str, Any] | pd.Series) -> str:
+    """``"paper"`` at the paper's protocol, ``"paper, other protocol"`` otherwise (the quick
+    preset, fewer epochs, a subsample: the same experiment run shorter or smaller)."""
+    label = row.get("paper_label") or "paper"
+    return "paper" if label == "paper" else "paper, other protocol"
 
 
 def _fmt_axis(axis: str, value: Any) -> str:
