@@ -14,6 +14,7 @@ from iaead_core.config import TrainConfig
 from iaead_core.data import ContaminatedSet, make_contaminated, resolve_data_root
 from iaead_core.runs import resolve_runs_root
 
+from .experiments_view import ExperimentWatch
 from .jobs import BackgroundTasks, JobRegistry
 from .views import RunIndex
 
@@ -85,3 +86,10 @@ def contaminated(config: dict) -> ContaminatedSet:
     cfg = TrainConfig.from_dict(config)
     return _contaminated(cfg.dataset, str(cfg.normal_class), float(cfg.rho), int(cfg.seed),
                          cfg.max_samples, cfg.data_root)
+
+
+@st.cache_resource(show_spinner=False)
+def experiment_watch() -> ExperimentWatch:
+    """The server's one :class:`~app.experiments_view.ExperimentWatch`, shared by the
+    Experiments and λ sensitivity pages (they often show the same experiment folder)."""
+    return ExperimentWatch()

@@ -22,13 +22,7 @@ data_root = str(state.data_root())
 sb = st.sidebar
 ui.keep_widget_state("experiments")  # settings survive page switches
 
-
-@st.cache_resource(show_spinner=False)
-def _watch() -> xv.ExperimentWatch:
-    return xv.ExperimentWatch()
-
-
-watch = _watch()
+watch = state.experiment_watch()
 saved = xv.saved_experiments(root)
 bases = list(xv.BUILTINS) + ["custom"] + [s for s in saved if s not in xv.BUILTINS]
 

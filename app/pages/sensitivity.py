@@ -31,13 +31,7 @@ data_root = str(state.data_root())
 sb = st.sidebar
 ui.keep_widget_state("sensitivity")  # settings survive page switches
 
-
-@st.cache_resource(show_spinner=False)
-def _watch() -> xv.ExperimentWatch:
-    return xv.ExperimentWatch()
-
-
-watch = _watch()
+watch = state.experiment_watch()
 
 if "_sens_filled" not in st.session_state:  # first visit: the saved λ experiment, if any
     st.session_state["_sens_filled"] = True
