@@ -40,7 +40,7 @@ from .jobs import JobRegistry, Starter
 
 __all__ = ["experiments_root", "saved_experiments", "fields_from_spec", "spec_from_fields",
            "ExperimentWatch", "start", "stop", "group_id", "run_states", "RunState", "cost_text",
-           "cells", "figures", "report_markdown", "report_html", "runs_csv", "runs_link",
+           "cells", "figures", "unfinished_text", "report_markdown", "report_html", "runs_csv", "runs_link",
            "parse_floats", "parse_classes", "parse_seeds", "toml_text", "FIELDS", "BUILTINS",
            "WatchedPlan", "base_spec", "cell_table", "state_counts", "run_table", "STATE_WORDS",
            "QUERY_EXPERIMENT", "QUERY_RUNS", "time_left", "lambda_spec", "lambda_fields", "lambda_rows",
@@ -680,6 +680,12 @@ def state_counts(states: dict[str, RunState]) -> dict[str, int]:
     for s in states.values():
         counts[s.state] = counts.get(s.state, 0) + 1
     return {k: v for k, v in counts.items() if v}
+
+
+def unfinished_text(counts: dict[str, int]) -> str:
+    """The runs not completed, by state, for a progress line: ``"1 stopped · 2 not started"``
+    ("" when every run has completed); ``counts`` as :func:`state_counts` gives them."""
+    return " · ".join(f"{n} {STATE_WORDS.get(s, s)}" for s, n in counts.items() if s != "completed")
 
 
 def run_table(plan: Plan, states: dict[str, RunState]) -> pd.DataFrame:

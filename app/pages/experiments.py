@@ -181,8 +181,7 @@ def live() -> bool:
     active = reg.group_active(xv.group_id(now))
     cli = now.folder.driver_alive()
     done, total = counts.get("completed", 0), len(now.runs)
-    words = " · ".join(f"{n} {xv.STATE_WORDS.get(s, s)}" for s, n in counts.items()
-                       if s != "completed")
+    words = xv.unfinished_text(counts)
     st.progress(done / total if total else 0.0,
                 text=f"{done} of {total} runs completed" + (f" · {words}" if words else ""))
     if active:

@@ -131,8 +131,7 @@ def sweep() -> bool:
     active = reg.group_active(xv.group_id(now)) or now.folder.driver_alive()
     counts = xv.state_counts(states)
     done = counts.get("completed", 0)
-    others = " · ".join(f"{n} {xv.STATE_WORDS.get(k, k)}" for k, n in counts.items()
-                        if k != "completed")  # stopped, failed, queued, not started, ...
+    others = xv.unfinished_text(counts)  # stopped, failed, queued, not started, ...
     st.progress(done / max(1, len(now.runs)),
                 text=f"{done} of {len(now.runs)} runs finished"
                      + (f" · {others}" if others else "")
