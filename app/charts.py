@@ -18,12 +18,13 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from iaead_core.analysis import METRIC_NAMES, curve_frame, format_lambda, loss_frame
+from iaead_core.numbers import log_ticks
 
 from .explain import DEGENERATE_WHY, metric_text, rule_name, single_value
 from .views import RunItem, radius_series
 
 __all__ = ["auroc_chart", "loss_chart", "projection_chart", "hypersphere_chart", "sweep_chart",
-           "compare_chart", "log_ticks", "class_name", "METHOD_COLOURS"]
+           "compare_chart", "class_name", "METHOD_COLOURS"]
 
 METHOD_COLOURS = {"iaead": "#2c6fbb", "cae": "#e07b22", "deep-svdd": "#2a9d55",
                   "drae": "#c0392b", "rdae": "#8e44ad", "dagmm": "#16a085", "memae": "#d4a017",
@@ -39,22 +40,6 @@ def class_name(k: int, class_names) -> str:
     """``"3"`` for digits, ``"3 · dress"`` for named classes (no "0 0" legends)."""
     name = class_names[k] if k < len(class_names) else str(k)
     return name if name == str(k) else f"{k} · {name}"
-
-
-def log_ticks(values, max_ticks: int = 8) -> tuple[list[float], list[str]]:
-    """Tick positions and labels for a log axis: one per decade spanning the positive finite
-    ``values`` (every second or third decade when there are many), written ``1e-5``, ``0.1``,
-    ``1``, ``10`` (:func:`iaead_core.analysis.format_lambda`)."""
-    v = np.asarray([x for x in np.ravel(values) if x is not None], np.float64)
-    v = v[np.isfinite(v) & (v > 0)]
-    if v.size == 0:
-        return [], []
-    lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
-    if lo == hi:
-        hi += 1
-    step = max(1, math.ceil((hi - lo + 1) / max_ticks))
-    vals = [10.0 ** k for k in range(lo, hi + 1, step)]
-    return vals, [format_lambda(x) for x in vals]
 
 
 def _flat_band(values: np.ndarray, rtol: float = 1e-3) -> list[float] | None:

@@ -92,6 +92,8 @@ class Job:
     run_id, run_dir : the run folder, once the job has started (``run_id`` may be given at
         submission: an experiment's content-hash id).
     submitted, started, finished : ``time.time()`` stamps.
+    progressed : ``time.time()`` of the last epoch's end (None before the first), so a page
+        can count down the epoch in progress.
     data : a ready data set to train on instead of the draw ``cfg`` describes (an
         :class:`~iaead_core.images.ImageSet` of the user's images); dropped when the job ends.
     runs_root : where its folder goes, if not the registry's runs root (an experiment's
@@ -113,6 +115,7 @@ class Job:
     submitted: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
+    progressed: float | None = None
     stop_event: threading.Event = field(default_factory=threading.Event, repr=False)
     data: Any = field(default=None, repr=False)
     runs_root: Path | None = None
@@ -426,6 +429,7 @@ class JobRegistry:
             for record in trainer.epochs():
                 with self._lock:
                     job.records.append(record)
+                    job.progressed = time.time()
             outcome = trainer.status, None, None
         except Exception as e:  # a crash must end the job, never the worker thread
             outcome = _failure(job, e)
@@ -447,6 +451,7 @@ class JobRegistry:
             for k, record in stack.epochs():
                 with self._lock:
                     jobs[k].records.append(record)
+                    jobs[k].progressed = time.time()
             outcomes = [(r.status, str(r.error), "diverged") if r.error is not None else
                         (r.status, None, None) for r in stack.results or []]
             outcomes += [("stopped", None, None)] * (len(jobs) - len(outcomes))

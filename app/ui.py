@@ -10,14 +10,14 @@ from collections.abc import Callable, Sequence
 
 import streamlit as st
 
-from iaead_core.analysis import METHOD_TITLES, format_lambda, time_left
+from iaead_core.analysis import METHOD_TITLES, format_lambda
 from iaead_core.config import PRESETS
 from iaead_core.data import DATASETS, OFFLINE_DEFAULT, dataset_status
 
 from . import charts, state
 from .explain import started_words
 from .jobs import JobRegistry, Starter
-from .views import RunItem, fmt_seconds
+from .views import RunItem, fmt_seconds, run_eta
 
 __all__ = ["kept", "keep_widget_state", "dataset_picker", "class_label", "device_picker", "preset_picker",
            "show_data_error", "progress_panel", "queue_panel", "failures", "poll", "PERSIST",
@@ -174,29 +174,10 @@ def show_data_error(message: str, select_key: str, container=st, key: str = "") 
                      on_click=use_offline_default)
 
 
-def group_eta(items: Sequence[RunItem]) -> float | None:
-    """Seconds left for a group: running jobs from their own pace, queued ones from the pace
-    of the group's runs so far (None when nothing has a pace yet)."""
-    paces = [it.records[-1]["elapsed"] / it.records[-1]["epoch"] for it in items if it.records]
-    pace = sum(paces) / len(paces) if paces else None
-    total = 0.0
-    for it in items:
-        if it.status == "running":
-            left = time_left(it.records, it.epochs)
-            if left is None:
-                if pace is None:
-                    return None
-                left = pace * it.epochs
-            total += left
-        elif it.status == "queued":
-            if pace is None:
-                return None
-            total += pace * it.epochs
-    return total
-
-
 def progress_panel(items: Sequence[RunItem]) -> None:
-    """One progress bar per run: epoch, phase, pace and time left; queue places."""
+    """One progress bar per run: epoch, phase, pace and time left (counting down within an
+    epoch, :func:`views.run_eta`); queue places."""
+    now = time.time()
     for it in items:
         done = len(it.records)
         frac = min(1.0, done / it.epochs) if it.epochs else 0.0
@@ -207,7 +188,7 @@ def progress_panel(items: Sequence[RunItem]) -> None:
                 last = it.records[-1]
                 text = (f"**{it.label}** · epoch {done}/{it.epochs} ({last['phase']}) · "
                         f"{last['seconds']:.1f} s/epoch · about "
-                        f"{fmt_seconds(time_left(it.records, it.epochs))} left")
+                        f"{fmt_seconds(run_eta(it, None, now))} left")
             else:
                 text = f"**{it.label}** · preparing data and the first epoch…"
         else:

@@ -15,17 +15,18 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from iaead_core.analysis import METHOD_TITLES, RULE_TITLES, format_lambda, run_row
+from iaead_core.analysis import METHOD_TITLES, RULE_TITLES, format_lambda, run_row, time_left
 from iaead_core.runs import Run, RunError, load_run
 
 from .jobs import Job, JobRegistry
 
 __all__ = ["RunItem", "RunIndex", "Problem", "group_items", "item_label", "known_groups",
-           "fmt_seconds", "has_radius", "radius_series", "PanelDistance", "panel_distance",
+           "fmt_seconds", "run_eta", "group_eta", "has_radius", "radius_series", "PanelDistance", "panel_distance",
            "coincide", "run_status", "saved_item", "deleted_items", "deleted_name",
            "deleted_note", "remember", "SEEN_RUNS"]
 
@@ -41,6 +42,8 @@ class RunItem:
     records : per-epoch records so far; error, error_kind : see :class:`~app.jobs.Job`
     run_id, run_dir : the folder (None while queued); job_key : registry key (None if only on disk)
     queue_pos : 1-based place in the queue while queued
+    since : ``time.time()`` of the run's last progress while it runs (its start, then each
+        epoch's end), so the time left counts down within an epoch; None otherwise
     """
 
     label: str
@@ -54,6 +57,7 @@ class RunItem:
     run_dir: Path | None = None
     job_key: str | None = None
     queue_pos: int | None = None
+    since: float | None = None
 
     @property
     def active(self) -> bool:
@@ -271,7 +275,8 @@ def _from_job(job: Job, queue_pos: int | None) -> RunItem:
     return RunItem(label=item_label(job.cfg.to_dict(), job.kind), method=job.cfg.method,
                    config=job.cfg.to_dict(), status=job.status, records=job.records,
                    error=job.error, error_kind=job.error_kind, run_id=job.run_id,
-                   run_dir=job.run_dir, job_key=job.key, queue_pos=queue_pos)
+                   run_dir=job.run_dir, job_key=job.key, queue_pos=queue_pos,
+                   since=(job.progressed or job.started) if job.status == "running" else None)
 
 
 def _from_run(run: Run, kind: str | None) -> RunItem:
@@ -497,6 +502,49 @@ def coincide(a: list[tuple[int, float]], b: list[tuple[int, float]], tol: float)
         return None
     worst = max(gaps)
     return worst if worst <= tol else None
+
+
+def run_eta(item: RunItem, pace: float | None, now: float) -> float | None:
+    """Seconds left for one run (≥ 0; 0 once it has ended; None when nothing tells yet).
+
+    A running run: its epochs left × its own mean epoch time (:func:`analysis.time_left`), or
+    ``pace`` × its epochs before its first epoch, less the seconds since its last progress
+    (``item.since``), so the figure counts down within an epoch instead of standing still
+    until the epoch ends. A queued run: ``pace`` (seconds per epoch) × its epochs.
+    ``now``: ``time.time()``."""
+    if item.status not in ("queued", "running"):
+        return 0.0
+    if item.status == "running" and item.records:
+        left = time_left(item.records, item.epochs)
+    else:
+        left = None if pace is None else pace * item.epochs
+    if left is None:
+        return None
+    if item.status == "running" and item.since is not None:
+        left -= max(0.0, now - item.since)
+    return max(0.0, left)
+
+
+def group_eta(items: Sequence[RunItem], now: float | None = None, slots: int = 1) -> float | None:
+    """Seconds left for a group: the sum of :func:`run_eta` over its runs, over ``slots``
+    runs at once (the registry's training slots; 1 on a CPU), a queued or not yet started run
+    priced at the pace (seconds per epoch, first epoch included) of the group's runs of the
+    same method so far, else of all its runs so far. None when a run that is still to come
+    has no pace yet. ``now`` defaults to ``time.time()``."""
+    now = time.time() if now is None else now
+    paces: dict[str, list[float]] = {}
+    for it in items:
+        if it.records and it.records[-1].get("epoch"):
+            paces.setdefault(it.method, []).append(it.records[-1]["elapsed"] / it.records[-1]["epoch"])
+    every = [p for ps in paces.values() for p in ps]
+    total = 0.0
+    for it in items:
+        same = paces.get(it.method) or every
+        left = run_eta(it, sum(same) / len(same) if same else None, now)
+        if left is None:
+            return None
+        total += left
+    return total / max(1, min(slots, sum(it.active for it in items)))
 
 
 def fmt_seconds(s: float | None) -> str:

@@ -205,6 +205,36 @@ def test_time_left_skips_first_epoch():
     assert time_left([], 10) is None
 
 
+def test_a_comparisons_time_left_counts_down_and_prices_queued_runs_by_method():
+    """The Train page's "about … left": a running run's estimate falls while its epoch runs
+    (it stood still until the epoch ended), and a queued run is priced at the pace of its own
+    method when one of its kind has run, else at the group's pace."""
+    from app.views import RunItem, group_eta, run_eta
+
+    def recs(pace, n):  # n epochs at `pace` s each (the first one too)
+        return [{"epoch": e, "seconds": pace, "elapsed": pace * e} for e in range(1, n + 1)]
+
+    t = 1000.0
+    iaead = RunItem("IAEAD", "iaead", {"epochs": 10}, "running", recs(2.0, 4), since=t)
+    # 6 epochs × 2 s left at the end of epoch 4; 1.5 s into epoch 5 → 10.5 s
+    assert run_eta(iaead, None, t) == 12.0 and run_eta(iaead, None, t + 1.5) == 10.5
+    assert run_eta(iaead, None, t + 60) == 0.0  # never negative
+    cae = RunItem("CAE", "cae", {"epochs": 10}, "queued")
+    svdd = RunItem("Deep SVDD", "deep-svdd", {"epochs": 10}, "queued")
+    # Both queued runs at IAEAD's 2 s/epoch: 12 + 20 + 20
+    assert group_eta([iaead, cae, svdd], now=t) == 52.0
+    assert group_eta([iaead, cae, svdd], now=t + 2.0) == 50.0
+    # Once a CAE has run at 1 s/epoch, the queued CAE is priced at its own pace.
+    done_cae = RunItem("CAE", "cae", {"epochs": 10}, "completed", recs(1.0, 10))
+    assert group_eta([done_cae, iaead, cae], now=t) == 0 + 12 + 10
+    # A run that has not finished its first epoch: the group's pace less the time it has run.
+    starting = RunItem("CAE", "cae", {"epochs": 10}, "running", since=t - 3.0)
+    assert group_eta([done_cae, starting], now=t) == 7.0
+    assert group_eta([cae, svdd], now=t) is None  # nothing has a pace yet
+    # Two training slots (a GPU): the two runs left share them.
+    assert group_eta([iaead, cae], now=t, slots=2) == (12 + 20) / 2
+
+
 def test_latent_helpers():
     rng = np.random.default_rng(0)
     z = rng.normal(size=(50, 8)).astype(np.float32)
@@ -295,7 +325,10 @@ def test_loss_chart_draws_R_only_where_defined_on_labelled_log_axis():
     assert "(log scale)" in fig.layout.annotations[1].text
     assert fig.layout.yaxis2.type == "log"
     assert list(fig.layout.yaxis2.ticktext) == ["1e-3", "0.01"]
-    assert charts.log_ticks([5e-6, 50.0])[1] == ["1e-6", "1e-5", "1e-4", "1e-3", "0.01", "0.1", "1", "10", "100"][::2]
+    from iaead_core.numbers import log_ticks
+
+    assert log_ticks([5e-6, 50.0])[1] == ["1e-6", "1e-5", "1e-4", "1e-3", "0.01", "0.1", "1", "10", "100"][::2]
+    assert log_ticks([None, float("nan"), 0.0, -1.0]) == ([], [])
 
 
 def test_flat_radius_gets_a_readable_axis():

@@ -372,6 +372,12 @@ def test_report_files_with_paper_values(ray_and_local):
     assert "protocol 96.59" in t3 and "protocol 99.32" in t3  # IAEAD, digits 0 and 1 (Table 3)
     html = paths["report.html"].read_text()
     assert "plotly" in html.lower() and "(Fig. 4)" in html  # the λ curve (λ is JSON-escaped)
+    # Its λ axis writes λ as the lab does ("1e-5"), not in plotly's own "1e−5" or "10µ".
+    from iaead_core.experiments.report import figure_lambda
+
+    results = results_frame(plan)
+    fig = figure_lambda(aggregate(results, plan), results, plan)
+    assert list(fig.layout.xaxis2.ticktext) == ["1e-5", "1e-4"] and fig.layout.xaxis2.type == "log"
     import pandas as pd
 
     runs = pd.read_csv(paths["runs.csv"])

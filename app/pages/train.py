@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, explain, state, ui
-from app.views import (SEEN_RUNS, coincide, deleted_items, deleted_note, fmt_seconds,
+from app.views import (SEEN_RUNS, coincide, deleted_items, deleted_note, fmt_seconds, group_eta,
                        group_items, known_groups, remember)
 from iaead_core.analysis import LAMBDA_CHOICES, METRIC_NAMES, format_lambda, scaled_config
 from iaead_core.config import METHOD_NAMES, PRESETS
@@ -283,7 +283,7 @@ def live() -> bool:
                 f"{cfg.get('epochs')} epochs · {lam_nu} · preset **{s['preset']}** · "
                 f"init {s['init']}")
     if active:
-        st.caption(f"About {fmt_seconds(ui.group_eta(items))} left for this comparison.")
+        st.caption(f"About {fmt_seconds(group_eta(items, slots=reg.slots))} left for this comparison.")
     ui.progress_panel(items)
     ui.failures(items, "train_ds")
     if any(i.records for i in items):

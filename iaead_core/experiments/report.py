@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..numbers import log_ticks
 from .runner import Plan
 
 __all__ = ["METRICS", "results_frame", "runs_frame", "aggregate", "setting_columns",
@@ -458,7 +459,9 @@ def figure_lambda(agg: pd.DataFrame, results: pd.DataFrame, plan: Plan, by_class
                                          line=dict(color=colour),
                                          error_y=dict(type="data", array=_err(pos["auroc_std"]))),
                               row=row_i, col=2)
-        fig.update_xaxes(type="log", title_text="λ (log scale)", exponentformat="e", row=row_i, col=2)
+        vals, text = log_ticks(lam_pos)  # λ written as everywhere else (plotly writes 1e−4)
+        fig.update_xaxes(type="log", title_text="λ (log scale)", tickvals=vals, ticktext=text,
+                         row=row_i, col=2)
         fig.update_xaxes(type="category", row=row_i, col=1)
         fig.update_yaxes(title_text="AUROC (%)", row=row_i, col=1)
     what = "per class" if by_class else "class-averaged"
