@@ -21,7 +21,7 @@ from iaead_core.analysis import METRIC_NAMES, curve_frame, format_lambda, loss_f
 from iaead_core.numbers import log_ticks
 
 from .explain import DEGENERATE_WHY, metric_text, rule_name, single_value
-from .views import RunItem, radius_series
+from .views import RunItem, has_radius, radius_series
 
 __all__ = ["auroc_chart", "loss_chart", "projection_chart", "hypersphere_chart", "sweep_chart",
            "compare_chart", "class_name", "METHOD_COLOURS"]
@@ -144,6 +144,14 @@ def loss_chart(items: Sequence[RunItem]) -> go.Figure:
                                          showlegend=first,
                                          line=dict(color=_colour(item, i), width=_width(i))),
                               row=1, col=col)
+    # An empty panel says why (walk 3: after IAEAD's run was deleted, R's panel stood blank).
+    radius = any(has_radius(it.config) for it in items)
+    for col, empty in ((2, "No run shown has an SVDD loss"),
+                       (3, "R appears once the SVDD term is on" if radius else
+                        "No run shown has a radius R<br>(only IAEAD and soft-boundary Deep SVDD)")):
+        if not any(t.xaxis == f"x{col}" for t in fig.data):
+            fig.add_annotation(text=empty, xref=f"x{col} domain", yref=f"y{col} domain", x=0.5,
+                               y=0.5, showarrow=False, font=dict(color="#777"))
     vals, text = log_ticks(svdd_values)
     fig.update_yaxes(type="log", row=1, col=2, tickvals=vals or None, ticktext=text or None)
     for col in (1, 3):  # a flat curve: a readable band around it, not 7.472613…7.472616
@@ -203,8 +211,10 @@ def hypersphere_chart(dist: np.ndarray, is_anomaly: np.ndarray, R: float | None,
         for flag, group, colour in ((False, "normal", _NORMAL), (True, "anomaly", _ANOMALY)):
             count = int((y == flag).sum())
             fig.add_trace(go.Bar(x=[label], y=[count], name=group, marker_color=colour,
-                                 text=[f"{count:,}"], textposition="auto"))
-        fig.update_layout(barmode="stack")
+                                 text=[f"{count:,}"], textposition="inside",
+                                 insidetextanchor="middle", constraintext="none"))
+        fig.update_layout(barmode="stack", uniformtext=dict(minsize=10, mode="show"))
+        fig.update_yaxes(range=[0, d.size * 1.08])  # room above the stack: no clipped count
         # a category axis has no place for a line at R: the radius goes in the axis title
         radius = f" (R = {R:.4g})" if R is not None and math.isfinite(R) and R > 0 else ""
         fig.update_xaxes(title=name + radius, type="category")

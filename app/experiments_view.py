@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
-from iaead_core.analysis import format_lambda
+from iaead_core.analysis import METHOD_TITLES, format_lambda
 from iaead_core.data import DATASETS, dataset_status
 from iaead_core.experiments import (BUILTIN_SPECS, ExperimentBusyError, ExperimentFolder,
                                     ExperimentSpec, Plan, RunInfo, builtin_spec, expand,
@@ -39,7 +39,7 @@ from iaead_core.experiments.runner import describe_point
 from .jobs import JobRegistry, Starter
 
 __all__ = ["experiments_root", "saved_experiments", "fields_from_spec", "spec_from_fields",
-           "ExperimentWatch", "start", "stop", "group_id", "run_states", "RunState", "cost_text",
+           "ExperimentWatch", "start", "outside_text", "group_id", "run_states", "RunState", "cost_text",
            "cells", "figures", "unfinished_text", "report_markdown", "report_html", "runs_csv", "runs_link",
            "parse_floats", "parse_classes", "parse_seeds", "toml_text", "FIELDS", "BUILTINS",
            "WatchedPlan", "base_spec", "cell_table", "state_counts", "run_table", "STATE_WORDS",
@@ -471,10 +471,25 @@ def start(reg: JobRegistry, plan: Plan, starter: Starter | None = None) -> tuple
     return group, len(todo)
 
 
-def stop(reg: JobRegistry, plan: Plan) -> None:
-    """Stop the experiment's runs: queued ones are dropped, the running one ends as
-    ``stopped`` (its folder is rerun on resume)."""
-    reg.stop_group(group_id(plan))
+def outside_text(reg: JobRegistry, plan: Plan) -> str | None:
+    """A sentence on the runs of the experiment's folder that are queued or running in the lab
+    but are not in ``plan`` (they were started with other axes, e.g. a longer λ grid in
+    another tab), which the page's counts leave out and its Stop stops too; None if none.
+    ``"1 more run of this experiment, outside the settings on the left, is queued or running
+    (IAEAD, λ = 5, class 0, seed 0) …"``."""
+    mine = {p.run_id for p in plan.runs}
+    extra = [j for j in reg.jobs(group_id(plan)) if j.active and j.run_id not in mine]
+    if not extra:
+        return None
+    n = len(extra)
+    shown = "; ".join(
+        METHOD_TITLES.get(j.cfg.method, j.cfg.method)
+        + (f", λ = {format_lambda(j.cfg.lam)}" if j.cfg.method == "iaead" else "")
+        + f", class {j.cfg.normal_class}, seed {j.cfg.seed}" for j in extra[:3]) + ("; …" if n > 3 else "")
+    return (f"{n} more run{'s' if n > 1 else ''} of this experiment, outside the settings on the "
+            f"left, {'are' if n > 1 else 'is'} queued or running ({shown}): started with other "
+            "settings, perhaps in another tab. The counts here leave "
+            f"{'them' if n > 1 else 'it'} out; Stop stops {'them' if n > 1 else 'it'} too.")
 
 
 @dataclass
@@ -538,11 +553,10 @@ def cost_text(plan: Plan, slots: int = 1) -> str:
             return f"All {len(plan.runs)} runs have completed."
         return (f"Nothing left to start: {done} of {len(plan.runs)} runs have completed and "
                 f"the other {len(plan.runs) - done} are running.")
-    each = sum(plan.estimates[p.run_id] for p in todo) / len(todo)
     at_once = f"{slots} training slots" if slots > 1 else "one training slot"
-    return (f"**{len(todo)} of {len(plan.runs)} runs to train** × about {format_duration(each)} "
-            f"each = about **{format_duration(total)}** on this device ({device}, {at_once}; "
-            f"estimate {source}).")
+    # One figure, the total: "4 × about 11 s = about 42 s" read as wrong sums of rounded parts.
+    return (f"**{len(todo)} of {len(plan.runs)} runs to train**: about **{format_duration(total)}** "
+            f"in all on this device ({device}, {at_once}; estimate {source}).")
 
 
 # ------------------------------------------------------------------------- the results

@@ -75,12 +75,12 @@ def settings(config: dict[str, Any]) -> dict[str, str]:
     Deep SVDD)."""
     cfg = _cfg(config)
     lam = cfg.effective_lam if cfg is not None else config.get("lam")
-    nu = cfg.resolved_nu if cfg is not None else config.get("nu")
     if cfg is not None:  # a setting the method ignores is not shown as if it mattered
-        from iaead_core.experiments.spec import ignored_fields
+        from iaead_core.experiments.spec import used_nu
 
-        if "nu" in ignored_fields(cfg):
-            nu = None
+        nu = used_nu(cfg)
+    else:
+        nu = config.get("nu")
     return {"λ": format_lambda(lam), "ν": "—" if nu is None else f"{nu:g}",
             "preset": str(config.get("preset", "?")), "init": str(config.get("init", "?"))}
 
@@ -129,15 +129,20 @@ def _natural(s: str):
 
 
 def paper_cell(config: dict[str, Any]) -> str:
-    """The paper's AUROC for a run, from :func:`iaead_core.paper.paper_reference`:
-    ``"0.966 (paper (different protocol))"``, or ``"—"`` where the run's setting is not the
-    paper's."""
+    """The paper's AUROC for a run, from :func:`iaead_core.paper.paper_reference`, for a
+    column named "paper AUROC": ``"0.966"`` at the paper's setting and protocol, ``"0.966
+    (different protocol)"`` at its setting with another protocol (the quick preset), else
+    ``"—"`` with the reason: ``"— (λ = 50; the paper's is 5e-5)"``, ``"— (Table 3 has none
+    for this data set, class and method)"``."""
     try:
         from iaead_core.paper import paper_reference
     except ImportError:  # an older core without it: show nothing rather than a wrong number
         return "—"
     value, label = paper_reference(config)
-    return "—" if value is None else f"{value:.3f} ({label})"
+    if value is None:
+        reason = label.removeprefix("no paper value: ").replace(" (", "; ").replace(")", "")
+        return f"— ({reason})"
+    return f"{value:.3f}" if label == "paper" else f"{value:.3f} (different protocol)"
 
 
 # ------------------------------------------------------------------------------ alerts
@@ -274,7 +279,7 @@ def panel_story(rule_title: str, m: dict[str, Any] | None, diag: dict[str, Any],
     d = d[np.isfinite(d)]
     if d.size and single_value(d, scale):
         where = (f"every image is at {dist_name} {np.median(d):.4g} (all within "
-                 f"{np.ptp(d):.1g} of each other" + (f", against codes of size {scale:.2g})"
+                 f"{np.ptp(d):.1g} of each other" + (f", against codes of mean norm {scale:.2g})"
                                                     if scale else ")"))
     elif d.size:
         where = f"the {dist_name} ranges from {d.min():.3g} to {d.max():.3g}"

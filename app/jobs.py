@@ -160,6 +160,7 @@ class JobRegistry:
         self._group_kind: dict[str, str] = {}
         self._active_groups: dict[str, str] = {}  # content hash -> group id while active
         self._starters: dict[str, list[Starter]] = {}  # group id -> sessions that asked for it
+        self._stops: dict[str, Starter] = {}  # group id -> the session that last stopped it
         self._data: OrderedDict[tuple, ContaminatedSet] = OrderedDict()
         self._data_cache_size = data_cache_size
         self._data_lock = threading.Lock()
@@ -291,6 +292,11 @@ class JobRegistry:
         with self._lock:
             return list(self._starters.get(group, []))
 
+    def last_stop(self, group: str) -> Starter | None:
+        """The browser session that last stopped a group (``at``: when), or None."""
+        with self._lock:
+            return self._stops.get(group)
+
     def group_active(self, group: str) -> bool:
         """Whether any job of the group is queued or running."""
         with self._lock:
@@ -321,10 +327,14 @@ class JobRegistry:
                 self._queue.remove(key)
                 job.status, job.finished = "stopped", time.time()
 
-    def stop_group(self, group: str) -> None:
-        """Stop every job of a group (queued ones first, so none starts meanwhile)."""
+    def stop_group(self, group: str, by: Starter | None = None) -> None:
+        """Stop every job of a group (queued ones first, so none starts meanwhile). ``by``: the
+        browser session that pressed Stop, with the time (:meth:`last_stop`), so the tab that
+        started the group can be told."""
         with self._lock:
             keys = list(self._groups.get(group, []))
+            if by is not None:
+                self._stops[group] = by
         for k in sorted(keys, key=lambda k: self._jobs[k].status != "queued"):
             self.stop(k)
 

@@ -296,6 +296,8 @@ def stop_control(reg: JobRegistry, group: str | None, pressed: bool, prefix: str
     note = st.session_state.get(note_key)
     if note and not (group is not None and reg.group_active(group)):
         container.info(note)
+    elif group is not None and not note and not reg.group_active(group):
+        _stopped_elsewhere(reg, group, container, what)
     pending = st.session_state.get(pending_key)
     if not pending:
         return
@@ -316,9 +318,21 @@ def stop_control(reg: JobRegistry, group: str | None, pressed: bool, prefix: str
         st.rerun()
 
 
+def _stopped_elsewhere(reg: JobRegistry, group: str, container, what: str) -> None:
+    """Tell the tab that started a group that another tab stopped it after that (else this
+    tab's last word would still be "queued …")."""
+    stop, me = reg.last_stop(group), starter().session
+    if stop is None or stop.session == me:
+        return
+    if any(s.session == me and s.at <= stop.at for s in reg.starters(group)):
+        container.info(f"The {what} was stopped by {started_words(stop)}, not by this tab. Waiting runs were "
+                       "dropped and a running one stopped after its batch, keeping its "
+                       "completed epochs.")
+
+
 def _stop_with_note(reg: JobRegistry, group: str, note_key: str, what: str) -> None:
     """Stop a group and keep a sentence saying so for this tab (shown until the next Start)."""
-    reg.stop_group(group)
+    reg.stop_group(group, by=starter())
     st.session_state[note_key] = (
         f"{time.strftime('%H:%M:%S')}: the {what} was stopped. Waiting runs were dropped and a "
         "running one stops after its batch, keeping its completed epochs.")

@@ -527,20 +527,42 @@ def run_eta(item: RunItem, pace: float | None, now: float) -> float | None:
 
 def group_eta(items: Sequence[RunItem], now: float | None = None, slots: int = 1) -> float | None:
     """Seconds left for a group: the sum of :func:`run_eta` over its runs, over ``slots``
-    runs at once (the registry's training slots; 1 on a CPU), a queued or not yet started run
-    priced at the pace (seconds per epoch, first epoch included) of the group's runs of the
-    same method so far, else of all its runs so far. None when a run that is still to come
-    has no pace yet. ``now`` defaults to ``time.time()``."""
+    runs at once (the registry's training slots; 1 on a CPU). A run still to come (queued, or
+    before its first epoch) is priced at the pace (seconds per epoch, first epoch included)
+    of the group's runs of its method so far; for a method none of them has run yet, at the
+    project's measured cost of that method
+    (:func:`iaead_core.experiments.estimate.epoch_seconds`: Deep SVDD's pre-training makes it
+    dearer than the CAE) scaled by how fast the group's runs have gone against their own
+    estimates. None when nothing has a pace yet. ``now`` defaults to ``time.time()``."""
+    from iaead_core.config import TrainConfig
+    from iaead_core.experiments.estimate import epoch_seconds
+
+    def estimated(it: RunItem) -> float | None:
+        try:  # the CPU's table: only the methods' ratio matters, the scale is measured
+            return epoch_seconds(TrainConfig.from_dict(it.config))
+        except (TypeError, ValueError, KeyError):
+            return None
+
     now = time.time() if now is None else now
     paces: dict[str, list[float]] = {}
+    scale: list[float] = []  # observed pace / estimated pace
     for it in items:
         if it.records and it.records[-1].get("epoch"):
-            paces.setdefault(it.method, []).append(it.records[-1]["elapsed"] / it.records[-1]["epoch"])
-    every = [p for ps in paces.values() for p in ps]
+            pace = it.records[-1]["elapsed"] / it.records[-1]["epoch"]
+            paces.setdefault(it.method, []).append(pace)
+            est = estimated(it)
+            if est:
+                scale.append(pace / est)
     total = 0.0
     for it in items:
-        same = paces.get(it.method) or every
-        left = run_eta(it, sum(same) / len(same) if same else None, now)
+        same = paces.get(it.method)
+        if same:
+            pace = sum(same) / len(same)
+        elif scale and (est := estimated(it)):
+            pace = est * sum(scale) / len(scale)
+        else:
+            pace = None
+        left = run_eta(it, pace, now)
         if left is None:
             return None
         total += left

@@ -28,7 +28,7 @@ __all__ = [
     "METHOD_TITLES", "RULE_TITLES", "DEFAULT_LAMBDA_GRID", "LAMBDA_CHOICES", "METRIC_NAMES",
     "curve_frame", "loss_frame", "final_frame", "time_left", "parse_lambda_grid",
     "format_lambda", "subsample_index", "pca_2d", "umap_2d", "centre_distances", "extremes",
-    "snapshot_for_epoch", "run_row", "seed_signature", "seed_aggregate", "sweep_frame",
+    "snapshot_for_epoch", "run_row", "saved_nu", "seed_signature", "seed_aggregate", "sweep_frame",
     "sweep_summary", "snapshot_diagnostics", "scaled_config", "display_images",
 ]
 
@@ -253,7 +253,9 @@ def run_row(run_id: str, meta: dict[str, Any], status: dict[str, Any],
     rule's final scores were float noise (metrics at chance; None when there is no metric);
     ``alerts`` — the training-health alert kinds raised in any epoch or at failure
     (:mod:`iaead_core.health`), joined by ``", "`` in :data:`~iaead_core.health.ALERT_KINDS`
-    order, ``""`` for a healthy run.
+    order, ``""`` for a healthy run; ``nu`` — None where the method ignores ν (the CAE,
+    IAEAD at λ = 0, one-class Deep SVDD: :func:`~iaead_core.experiments.spec.used_nu`),
+    as the lab and the experiment tables show it.
     """
     cfg = meta.get("config", {})
     last = records[-1] if records else {}
@@ -265,7 +267,7 @@ def run_row(run_id: str, meta: dict[str, Any], status: dict[str, Any],
         "run_id": run_id, "created": meta.get("created"), "status": status.get("status"),
         "method": cfg.get("method"), "dataset": cfg.get("dataset"),
         "normal_class": data.get("class_name", cfg.get("normal_class")),
-        "rho": cfg.get("rho"), "lam": meta.get("lam", cfg.get("lam")), "nu": meta.get("nu"),
+        "rho": cfg.get("rho"), "lam": meta.get("lam", cfg.get("lam")), "nu": saved_nu(cfg, meta.get("nu")),
         "seed": cfg.get("seed"), "preset": cfg.get("preset"), "epochs": cfg.get("epochs"),
         "epochs_done": len(records), "primary_score": primary,
         "auroc": m.get("auroc"), "aupr_in": m.get("aupr_in"), "aupr_out": m.get("aupr_out"),
@@ -276,6 +278,17 @@ def run_row(run_id: str, meta: dict[str, Any], status: dict[str, Any],
         "group": extra.get("group"), "kind": extra.get("kind"),
         "error": status.get("error"),
     }
+
+
+def saved_nu(cfg: dict[str, Any], nu: float | None) -> float | None:
+    """ν of a saved config as results show it (None where its method ignores ν); an
+    unreadable config keeps the recorded ``nu``."""
+    from .experiments.spec import used_nu
+
+    try:
+        return used_nu(TrainConfig.from_dict(cfg))
+    except (TypeError, ValueError):
+        return nu
 
 
 def _alert_kinds(records: Sequence[dict[str, Any]], status: dict[str, Any]) -> str:

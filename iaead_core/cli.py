@@ -384,7 +384,9 @@ def _json_default(o: Any) -> Any:
 
 def _settings(cfg: TrainConfig) -> dict[str, Any]:
     """The settings a result is read against (contract: shown with every result)."""
-    return {"method": cfg.method, "lam": cfg.effective_lam, "nu": cfg.resolved_nu,
+    from .experiments.spec import used_nu
+
+    return {"method": cfg.method, "lam": cfg.effective_lam, "nu": used_nu(cfg),
             "preset": cfg.preset, "init": cfg.init, "seed": cfg.seed, "epochs": cfg.epochs,
             "max_samples": cfg.max_samples}
 
@@ -412,11 +414,12 @@ def _auroc_cell(m: dict[str, Any]) -> str:
 def _print_table(record: dict, cfg: TrainConfig, paper) -> None:
     """Last epoch's metrics per rule under a header with the run's settings; the paper's AUROC
     beside the method's own rule where :func:`paper_reference` gives one."""
+    from .experiments.spec import used_nu
     from .methods import SCORE_RULES
 
     print(f"\n{_method_title(cfg.method)} on {cfg.dataset} class {cfg.normal_class}, "
           f"ρ = {cfg.rho:g}: "
-          + _settings_line(cfg.method, cfg.effective_lam, cfg.resolved_nu, cfg.preset, cfg.init,
+          + _settings_line(cfg.method, cfg.effective_lam, used_nu(cfg), cfg.preset, cfg.init,
                            cfg.seed))
     print("Oracle monitoring: labels are used only to compute these metrics.")
     metrics = record.get("metrics", {})
@@ -457,6 +460,7 @@ def _alert_lines(alerts: list[dict[str, Any]], last: dict[str, Any]) -> list[str
 # -------------------------------------------------------------------------------------- runs
 
 def _runs(args: argparse.Namespace) -> int:
+    from .analysis import saved_nu
     from .runs import list_runs, resolve_runs_root
 
     runs = list_runs(args.out)
@@ -464,7 +468,8 @@ def _runs(args: argparse.Namespace) -> int:
         print(json.dumps([{
             "run_id": r.run_id, "status": r.live_status, "recorded_status": r.status.get("status"),
             "note": r.status_note, "problem": r.problem, "config": r.config,
-            "lam": r.meta.get("lam", r.config.get("lam")), "nu": r.meta.get("nu", r.config.get("nu")),
+            "lam": r.meta.get("lam", r.config.get("lam")),
+            "nu": saved_nu(r.config, r.meta.get("nu", r.config.get("nu"))),
             "preset": r.config.get("preset"), "epochs_done": len(r.records),
             "metrics": r.final_metrics} for r in runs], default=_json_default))
         return 0
@@ -475,7 +480,7 @@ def _runs(args: argparse.Namespace) -> int:
     for r in runs:
         cfg = r.config
         lam = r.meta.get("lam", cfg.get("lam")) if cfg else None
-        nu = r.meta.get("nu", cfg.get("nu"))
+        nu = saved_nu(cfg, r.meta.get("nu", cfg.get("nu")))
         nu_s = "—" if not isinstance(nu, (int, float)) else _short(float(nu))
         epochs = f"{len(r.records)}/{cfg.get('epochs', '?')}" if cfg else str(len(r.records))
         aurocs = " ".join(f"{k}={_auroc_cell(v)}" for k, v in r.final_metrics.items()

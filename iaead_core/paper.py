@@ -16,7 +16,8 @@ import math
 from typing import Any, NamedTuple
 
 __all__ = ["PAPER_MEAN_AUROC", "PAPER_CLASS_AUROC", "PAPER_BEST_LAM", "PAPER_NU", "PAPER_RHO",
-           "PaperReference", "paper_auroc", "paper_reference", "protocol_differences"]
+           "PaperReference", "paper_auroc", "paper_reference", "setting_difference",
+           "protocol_differences"]
 
 #: λ with the best mean AUROC on MNIST (paper Fig. 4); the λ of every IAEAD number below.
 PAPER_BEST_LAM = 5e-5
@@ -124,6 +125,44 @@ def paper_auroc(dataset: str, method: str, rho: float, normal_class: int | None 
     return None if v is None else v / 100.0
 
 
+def setting_difference(config: dict[str, Any]) -> str | None:
+    """Why a run's method setting is not the one the paper measured, in words, or None when it
+    is (docs/method.md §7): IAEAD away from λ = 5e-5 or ν = 1 (``"λ = 50 (the paper's is
+    5e-5)"``), Deep SVDD with biases, a method option away from its default. The data
+    setting (ρ, class) and the training protocol are judged elsewhere
+    (:func:`paper_reference`, :func:`protocol_differences`).
+
+    ``config``: a TrainConfig as a dict (missing keys take the defaults). Raises ValueError
+    for a config that :meth:`TrainConfig.from_dict` refuses."""
+    from .config import TrainConfig
+    from .numbers import format_lambda  # the project's one λ format
+
+    cfg = TrainConfig.from_dict(config)
+    if cfg.method == "iaead":
+        lam = cfg.effective_lam
+        if lam is None or not _same(float(lam), PAPER_BEST_LAM):
+            return f"λ = {format_lambda(lam)} (the paper's is {format_lambda(PAPER_BEST_LAM)})"
+        if not _same(cfg.resolved_nu, PAPER_NU):
+            return f"ν = {cfg.resolved_nu:g} (the paper's is {PAPER_NU:g})"
+    if cfg.method == "deep-svdd" and cfg.svdd_bias:
+        return "Deep SVDD with biases (the paper's baseline is bias-free)"
+    changed = _changed_options(cfg.method, cfg.extra or {})
+    if changed:  # the paper measured each baseline with its default settings
+        return f"{changed} (the paper's is the default)"
+    return None
+
+
+def _changed_options(method: str, extra: dict[str, Any]) -> str | None:
+    """``"rdae_prox = l21"``: the first method option of ``extra`` that differs from the
+    method's default, or None."""
+    from .methods import METHODS  # lazy: paper is pure tables
+
+    for key, opt in getattr(METHODS.get(method), "options", {}).items():
+        if key in extra and extra[key] != opt.default:
+            return f"{key} = {extra[key]}"
+    return None
+
+
 def _class_index(config: dict[str, Any]) -> int | None:
     from .data import class_index  # lazy: data reads files, paper is pure tables
 
@@ -180,7 +219,8 @@ def paper_reference(config: dict[str, Any]) -> PaperReference:
     * the paper reports the data setting: per-class value of Table 3, so ρ = 10 % and the
       data set / class / method must be in that table;
     * the method's own setting is the paper's: IAEAD with λ = 5e-5 and ν = 1; Deep SVDD without
-      biases (``svdd_bias`` off). Otherwise there is no value (a λ = 50 run is not the
+      biases (``svdd_bias`` off); every method option (``extra``) at its default
+      (:func:`setting_difference`). Otherwise there is no value (a λ = 50 run is not the
       experiment the paper's 0.966 comes from);
     * the training protocol is the paper's (the ``paper`` preset: full set, 250 epochs, the
       full network, ...). If it is not, the value is still given, under the label
@@ -202,27 +242,17 @@ def paper_reference(config: dict[str, Any]) -> PaperReference:
     defaults = TrainConfig().to_dict()
     get = lambda k: config.get(k, defaults.get(k))  # noqa: E731
     method = get("method")
-    cfg = TrainConfig.from_dict(config)
     if not isinstance(get("rho"), (int, float)) or abs(float(get("rho")) - PAPER_RHO) > 1e-9:
         return PaperReference(None, f"no paper value: the paper's per-class table is at "
                                     f"ρ = {PAPER_RHO:g}, this run has ρ = {get('rho')}")
     k = _class_index(config)
     value = None if k is None else paper_auroc(get("dataset"), method, PAPER_RHO, k)
     if value is None:
-        return PaperReference(None, "no paper value for this data set, class and method")
-    if method == "iaead":
-        from .analysis import format_lambda  # the project's one λ format
-
-        lam = cfg.effective_lam
-        if lam is None or not _same(float(lam), PAPER_BEST_LAM):
-            return PaperReference(None, f"no paper value: λ = {format_lambda(lam)} "
-                                        f"(the paper's is {format_lambda(PAPER_BEST_LAM)})")
-        if not _same(cfg.resolved_nu, PAPER_NU):
-            return PaperReference(None, f"no paper value: ν = {cfg.resolved_nu:g} "
-                                        f"(the paper's is {PAPER_NU:g})")
-    if method == "deep-svdd" and get("svdd_bias"):
-        return PaperReference(None, "no paper value: Deep SVDD with biases (the paper's "
-                                    "baseline is bias-free)")
+        return PaperReference(None, "no paper value: Table 3 has none for this data set, class "
+                                    "and method")
+    reason = setting_difference(config)
+    if reason:
+        return PaperReference(None, f"no paper value: {reason}")
     if protocol_differences(config):
         return PaperReference(value, "paper (different protocol)")
     return PaperReference(value, "paper")

@@ -220,7 +220,8 @@ def test_train_runs_to_the_end_with_final_table(runs_dir):
                                    "reconstruction error"}
     assert table["AUROC"].str.slice(0, 5).astype(float).between(0, 1).all()
     assert set(table["λ"]) == {"5e-5"} and set(table["preset"]) == {"quick"}
-    assert set(table["paper AUROC"]) <= {"—", ""}  # the paper has no mnist-5k numbers
+    # the paper has no mnist-5k numbers, and the cell says so
+    assert set(table["paper AUROC"]) <= {"— (Table 3 has none for this data set, class and method)", ""}
     assert "Final metrics" in [s.value for s in at.subheader]
 
 
@@ -408,7 +409,8 @@ def test_degenerate_run_is_shown_as_such_on_every_page(runs_dir):
     own = table[table["score"] == "distance to mean latent (its own)"].iloc[0]
     assert own["AUROC"] == "0.500 — degenerate (raw 0.699)"
     assert own["λ"] == "50" and own["ν"] == "1" and own["preset"] == "quick" and own["init"] == "released"
-    assert own["paper AUROC"] == "—"  # the paper's 0.966 is for λ = 5e-5, not this run
+    # no paper value, with the reason (λ = 50 on MNIST: test_app_jobs::test_paper_value_only…)
+    assert own["paper AUROC"] == "— (Table 3 has none for this data set, class and method)"
     assert table[table["score"] == "reconstruction error"].iloc[0]["AUROC"] == "0.810"
     text = all_text(at)
     assert "IAEAD **λ = 50**, **ν = 1** · preset **quick** · init released" in text
@@ -602,6 +604,14 @@ def test_stop_in_a_tab_that_started_nothing_asks_first(runs_dir):
         assert time.time() < end
         time.sleep(0.2)
     assert [j.status for j in reg.jobs(group)] == ["stopped"]
+    # The tab that started it is told who stopped it and when (walk 3: its last word stayed
+    # "queued 1 run(s)"); the tab that stopped it says it stopped it.
+    a.run()
+    assert any(re.search(r"The comparison was stopped by another browser tab at \d\d:\d\d:\d\d, "
+                         r"not by this tab", i.value) for i in a.info), [i.value for i in a.info]
+    b.run()
+    assert any("the comparison was stopped" in i.value for i in b.info)
+    assert not any("not by this tab" in i.value for i in b.info)
 
 
 # ------------------------------------------------ walk faults 5–8: deletes, Runs page truths

@@ -224,7 +224,7 @@ def test_a_tiny_spec_fills_in_resumes_and_opens_its_cells(lab):
     table = at.dataframe[0].value
     cells = dict(zip(table["λ"], table["AUROC %"]))
     assert cells["0"] == f"{100 * auroc[0.0]:.2f}"
-    assert cells["5e-5"].startswith(f"{100 * auroc[5e-5]:.2f} (paper, other protocol 96.59, Δ ")
+    assert cells["5e-5"].startswith(f"{100 * auroc[5e-5]:.2f} (paper, different protocol 96.59, Δ ")
     # Each cell links to its runs on the Runs page.
     links = dict(zip(table["λ"], table["runs"]))
     assert links["0"] == f"runs?experiment=tiny-quick&runs={plans[0.0].run_id}"
@@ -283,6 +283,35 @@ def test_stop_keeps_what_finished_and_start_resumes(lab):
     assert [e["previous"] for e in events if e["event"] == "cleared"] == ["stopped"]
     assert sum(j.active for j in reg.jobs("experiment-tiny-quick")) == 2
     reg.stop_group("experiment-tiny-quick")
+
+
+def test_runs_outside_a_tabs_settings_are_named_and_its_stop_asks_first(lab):
+    """Walk 3, two tabs: tab 1 runs the experiment with a longer λ grid; tab 2, whose fields
+    hold the shorter grid, counts only its own runs, so it names the run outside them (it
+    said "all runs have completed" beside a running one), and its Stop asks before stopping
+    tab 1's runs, as on the Train and λ pages (it stopped them without a word)."""
+    a = compose_tiny(page(), exp_lam="0, 5e-5, 0.5", exp_epochs=300)
+    a.button(key="exp_start").click()
+    ok(a.run())
+    reg = state._registry(str((lab / "runs").resolve()))
+    assert sum(j.active for j in reg.jobs("experiment-tiny-quick")) == 3
+    b = compose_tiny(page(), exp_epochs=300)
+    info = [i.value for i in b.info if "outside the settings on the left" in i.value]
+    assert info == ["1 more run of this experiment, outside the settings on the left, is queued "
+                    "or running (IAEAD, λ = 0.5, class 0, seed 0): started with other settings, "
+                    "perhaps in another tab. The counts here leave it out; Stop stops it too."]
+    assert "runs to train" not in markdown(b)  # no cost line while it runs: the time left says it
+    b.button(key="exp_stop").click()
+    ok(b.run())
+    assert any("started by another browser tab" in w.value and "Stop it anyway?" in w.value
+               for w in b.warning)
+    assert sum(j.active for j in reg.jobs("experiment-tiny-quick")) == 3
+    b.button(key="exp_stop_yes").click()
+    ok(b.run())
+    end = time.time() + 30
+    while reg.group_active("experiment-tiny-quick"):
+        assert time.time() < end, "the experiment did not stop"
+        time.sleep(0.2)
 
 
 def test_bad_input_and_a_busy_experiment_are_said_in_words(lab):

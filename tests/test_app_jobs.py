@@ -233,6 +233,21 @@ def test_a_comparisons_time_left_counts_down_and_prices_queued_runs_by_method():
     assert group_eta([cae, svdd], now=t) is None  # nothing has a pace yet
     # Two training slots (a GPU): the two runs left share them.
     assert group_eta([iaead, cae], now=t, slots=2) == (12 + 20) / 2
+    # A method none of the group's runs has used yet is priced at its measured cost
+    # relative to the methods that have run: Deep SVDD's pre-training makes it dearer than the
+    # CAE (the walk saw "9 s left" become "24 s left" when it priced it at the CAE's pace).
+    from iaead_core.analysis import scaled_config
+    from iaead_core.experiments.estimate import epoch_seconds
+
+    def cfg(method):  # as the Train page builds it
+        return scaled_config("quick", method, 10, max_samples=3000).to_dict()
+
+    ran = RunItem("CAE", "cae", cfg("cae"), "completed", recs(1.0, 10))
+    waiting = RunItem("Deep SVDD", "deep-svdd", cfg("deep-svdd"), "queued")
+    ratio = epoch_seconds(scaled_config("quick", "deep-svdd", 10, max_samples=3000)) \
+        / epoch_seconds(scaled_config("quick", "cae", 10, max_samples=3000))
+    assert ratio > 1.05
+    assert group_eta([ran, waiting], now=t) == pytest.approx(10 * 1.0 * ratio)
 
 
 def test_latent_helpers():
@@ -329,6 +344,10 @@ def test_loss_chart_draws_R_only_where_defined_on_labelled_log_axis():
 
     assert log_ticks([5e-6, 50.0])[1] == ["1e-6", "1e-5", "1e-4", "1e-3", "0.01", "0.1", "1", "10", "100"][::2]
     assert log_ticks([None, float("nan"), 0.0, -1.0]) == ([], [])
+    # Without IAEAD's run (deleted), the R panel says why it is empty instead of standing blank.
+    texts = [a.text for a in charts.loss_chart(_items()[1:]).layout.annotations]
+    assert "No run shown has a radius R<br>(only IAEAD and soft-boundary Deep SVDD)" in texts
+    assert not any("No run shown" in a.text for a in fig.layout.annotations)
 
 
 def test_flat_radius_gets_a_readable_axis():
@@ -441,8 +460,16 @@ def test_paper_value_only_beside_the_papers_setting():
     """§4: 0.966 (MNIST digit 0, Table 3) never beside a λ = 50 run; a quick run at the
     paper's λ is labelled a different protocol."""
     cfg = lambda lam: scaled_config("quick", "iaead", 4, dataset="mnist", normal_class=0, lam=lam).to_dict()  # noqa: E731
-    assert explain.paper_cell(cfg(50.0)) == "—"
-    assert explain.paper_cell(cfg(5e-5)) == "0.966 (paper (different protocol))"
+    assert explain.paper_cell(cfg(50.0)) == "— (λ = 50; the paper's is 5e-5)"
+    assert explain.paper_cell(cfg(5e-5)) == "0.966 (different protocol)"
+    # Deep SVDD on MNIST: the paper's Table 3 has no per-class value (walk 3: the caption
+    # promised one for a bias-free Deep SVDD and the cell said only "—").
+    svdd = scaled_config("quick", "deep-svdd", 4, dataset="mnist", normal_class=0).to_dict()
+    assert explain.paper_cell(svdd) == "— (Table 3 has none for this data set, class and method)"
+    fm = scaled_config("quick", "deep-svdd", 4, dataset="fashion-mnist", normal_class=0).to_dict()
+    assert explain.paper_cell(fm).endswith(" (different protocol)")
+    assert explain.paper_cell({**fm, "svdd_bias": True}) == (
+        "— (Deep SVDD with biases; the paper's baseline is bias-free)")
 
 
 def test_alerts_are_explained_in_words():

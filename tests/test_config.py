@@ -224,6 +224,12 @@ def test_paper_value_for_baselines_and_missing_entries():
     assert paper_reference(svdd.to_dict()) == PaperReference(0.7803, "paper")
     biased = svdd.replace(svdd_bias=True)
     assert paper_reference(biased.to_dict()).value is None
+    # A baseline with an option away from its default: the paper measured the default.
+    rdae = preset_config("paper", "rdae", dataset="fashion-mnist", normal_class=0)
+    assert paper_reference(rdae.to_dict()).value is not None
+    assert paper_reference(rdae.replace(extra={"rdae_prox": "e3outlier"}).to_dict()).value is not None
+    assert paper_reference(rdae.replace(extra={"rdae_prox": "l21"}).to_dict()) == PaperReference(
+        None, "no paper value: rdae_prox = l21 (the paper's is the default)")
     for cfg in (preset_config("paper", "deep-svdd"),                 # no MNIST Deep SVDD row
                 preset_config("paper", dataset="mnist-5k"),          # not a data set of the paper
                 preset_config("paper", dataset="cifar10")):          # no CIFAR per-class row

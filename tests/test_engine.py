@@ -298,6 +298,13 @@ def test_tables_carry_degenerate_and_alerts(small_set, tmp_path):
     assert row["auroc"] == 0.5 and row["collapsed"] is True
     assert row["alerts"].split(", ")[:3] == ["collapsed", "dead_units", "saturated"]
     assert [a["kind"] for a in run.status["alerts"]] == row["alerts"].split(", ")
+    assert row["nu"] == 1.0  # IAEAD at λ > 0 uses ν (it sets R)
+    # ν where the method ignores it is None, as the lab's headers and the experiment tables
+    # show it (walk 3: the Runs table said 0.1 for one-class Deep SVDD and 1 for the CAE).
+    for method, lam in (("cae", 1e3), ("iaead", 0.0)):
+        other = Trainer(tiny(method=method, lam=lam), data=small_set, runs_root=tmp_path).run()
+        r = load_run(other.run_dir)
+        assert run_row(r.run_id, r.meta, r.status, r.records)["nu"] is None, method
     final = final_frame(run.records, run.config, "x").set_index("rule")
     assert final.loc["distance to mean latent", "degenerate"]
     assert not final.loc["reconstruction error", "degenerate"]

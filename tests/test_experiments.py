@@ -343,7 +343,7 @@ def test_a_dead_ray_worker_fails_only_its_run_and_a_rerun_retries_it(ray_and_loc
     t2 = paths["table2.md"].read_text()
     # CAE on MNIST 0, 1, 2 at ρ = 10 %: the mean of Table 3's values for those three classes
     # (35.04, 97.21, 45.55), not Table 2's average over all ten
-    assert "2/3 runs (1 failed; paper, other protocol 59.27)" in t2
+    assert "2/3 runs (1 failed; paper, different protocol 59.27)" in t2
     assert "Not the paper's protocol" in t2
     t3 = paths["table3.md"].read_text()
     assert "0/1 runs (1 failed" in t3
@@ -362,12 +362,15 @@ def test_report_files_with_paper_values(ray_and_local):
                  "report.html"):
         assert paths[name].is_file() and paths[name].stat().st_size > 0
     t2 = paths["table2.md"].read_text()
+    # Named by its folder, as the lab and `experiment status` name it (walk 3: "fig4-lambda"
+    # in the report, "fig4-lambda-quick" in the lab).
+    assert t2.startswith("# both-quick: Table 2") and "Experiment **both-quick**" in t2
     # CAE's cell (digits 0 and 1): our value, then the paper's mean over those two classes
     # (Table 3: 35.04 and 97.21) and the difference; never Table 2's ten-class 56.56.
     cae = next(line for line in t2.splitlines() if line.startswith("| MNIST | AUROC"))
-    assert f"(paper, other protocol {(35.04 + 97.21) / 2:.2f}, Δ " in cae and "56.56" not in cae
+    assert f"(paper, different protocol {(35.04 + 97.21) / 2:.2f}, Δ " in cae and "56.56" not in cae
     # IAEAD at the paper's λ gets the paper's (96.59 + 99.32) / 2; at λ = 0 the paper has none.
-    assert cae.count(f"other protocol {(96.59 + 99.32) / 2:.2f}") == 1 and "92.05" not in cae
+    assert cae.count(f"different protocol {(96.59 + 99.32) / 2:.2f}") == 1 and "92.05" not in cae
     t3 = paths["table3.md"].read_text()
     assert "protocol 96.59" in t3 and "protocol 99.32" in t3  # IAEAD, digits 0 and 1 (Table 3)
     html = paths["report.html"].read_text()
@@ -378,6 +381,8 @@ def test_report_files_with_paper_values(ray_and_local):
     results = results_frame(plan)
     fig = figure_lambda(aggregate(results, plan), results, plan)
     assert list(fig.layout.xaxis2.ticktext) == ["1e-5", "1e-4"] and fig.layout.xaxis2.type == "log"
+    iaead = next(t for t in fig.data if t.xaxis == "x2" and t.customdata is not None)
+    assert iaead.customdata[0][0] == "5e-5" and "λ = %{customdata[0]}" in iaead.hovertemplate  # not "50µ"
     import pandas as pd
 
     runs = pd.read_csv(paths["runs.csv"])

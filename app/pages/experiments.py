@@ -122,6 +122,7 @@ except ValueError as e:
 # the next press, for the experiment it was about.
 when = time.strftime("%H:%M:%S")
 if start:
+    st.session_state.pop("exp_stopped_note", None)
     try:
         group, n = xv.start(reg, plan, ui.starter())
         st.session_state["exp_message"] = (
@@ -131,17 +132,9 @@ if start:
             "running or is queued.")
     except (ValueError, ExperimentBusyError, OSError) as e:
         st.session_state["exp_message"] = (plan.folder.dir.name, "error", f"Not started: {e}")
-if stop:
-    if reg.group_active(xv.group_id(plan)):
-        xv.stop(reg, plan)
-        st.session_state["exp_message"] = (
-            plan.folder.dir.name, "info",
-            f"{when}: stopped. The waiting runs were dropped and the running one stops after "
-            "its batch. Start again to resume; completed runs are kept.")
-    else:
-        st.session_state["exp_message"] = (plan.folder.dir.name, "info",
-                                           "Nothing of this experiment is queued or running in "
-                                           "the lab.")
+if stop:  # another tab's experiment: ask first (as the Train and λ pages do)
+    st.session_state.pop("exp_message", None)
+ui.stop_control(reg, xv.group_id(plan), stop, "exp", what="experiment")
 message = st.session_state.get("exp_message")
 if message and message[0] in (None, plan.folder.dir.name):
     getattr(st, message[1])(message[2])
@@ -150,7 +143,6 @@ st.markdown(f"**{plan.folder.dir.name}** · kind {spec.kind} · scale {spec.pres
             f"{len(plan.runs)} runs · folder `{plan.folder.dir}`")
 if spec.description:
     st.caption(spec.description)
-st.markdown(xv.cost_text(plan, reg.slots))
 
 
 def open_cell(table, ids: list[list[str]]) -> None:
@@ -181,12 +173,18 @@ def live() -> bool:
     active = reg.group_active(xv.group_id(now))
     cli = now.folder.driver_alive()
     done, total = counts.get("completed", 0), len(now.runs)
+    if not (active or cli):  # while it runs, the time left below says it (kept current)
+        st.markdown(xv.cost_text(now, reg.slots))
     words = xv.unfinished_text(counts)
     st.progress(done / total if total else 0.0,
                 text=f"{done} of {total} runs completed" + (f" · {words}" if words else ""))
-    if active:
-        st.caption(f"About {format_duration(xv.time_left(now, states, reg.slots))} left "
+    left = xv.time_left(now, states, reg.slots)
+    if active and left > 0:
+        st.caption(f"About {format_duration(left)} left "
                    "(estimates of the runs not completed, running ones by their epochs left).")
+    outside = xv.outside_text(reg, now)
+    if outside:
+        st.info(outside)
     if cli:
         d = now.folder.driver() or {}
         st.info(f"The command line (process {d.get('pid')} on {d.get('host')}) is running this "

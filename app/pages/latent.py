@@ -223,11 +223,12 @@ def panel(item: RunItem, run, ep: int, lab: str):
     st.plotly_chart(charts.hypersphere_chart(dist.values, data.is_anomaly,
                                              R if dist.to_c else None, dist.name, dist.scale),
                     width="stretch", key=f"sphere_{lab}")
-    no_radius = ("one-class Deep SVDD has no radius" if item.config.get("method") == "deep-svdd"
-                 and item.config.get("objective", "one-class") == "one-class"
-                 else "no SVDD term yet, or a method without a radius")
-    st.caption(dist.relation + (f" R is not defined at this epoch ({no_radius})."
-                                if dist.to_c and math.isnan(R) else ""))
+    one_class = (item.config.get("method") == "deep-svdd"
+                 and item.config.get("objective", "one-class") == "one-class")
+    no_radius = (" One-class Deep SVDD has no radius R (its objective has no boundary)."
+                 if one_class else " R is not defined at this epoch (no SVDD term yet, or a "
+                 "method without a radius).")
+    st.caption(dist.relation + (no_radius if dist.to_c and math.isnan(R) else ""))
     return name, (item, run, snap, data, rule)
 
 

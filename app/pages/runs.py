@@ -112,9 +112,9 @@ st.dataframe(
         "epochs_done": st.column_config.NumberColumn("done", width="small"),
         "epochs": st.column_config.NumberColumn("of", width="small"),
     })
-st.caption(f"{len(view)} of {len(table)} runs. AUROC / AUPR: last epoch, each method's own score. "
-           "Status *interrupted*: the run's process ended without finishing it (a crash, a "
-           "kill, a server restart).")
+st.caption(f"{len(view)} of {len(table)} runs. AUROC / AUPR: last epoch, each method's own score."
+           + (" Status *interrupted*: the run's process ended without finishing it (a crash, a "
+              "kill, a server restart)." if (view["status"] == "interrupted").any() else ""))
 csv = raw_table.loc[view.index].drop(columns=CSV_DROP)
 csv["lam"] = [format_lambda(v) if isinstance(v, (int, float)) else "" for v in csv["lam"]]
 st.download_button("Download these runs as CSV", csv.to_csv(index=False),
@@ -143,7 +143,7 @@ def _num(v, fmt) -> str:
 _VARYING = ((lambda r: True, lambda r: f"{r.get('dataset')} {r.get('normal_class')}"),
             (lambda r: True, lambda r: f"ρ = {_num(r.get('rho'), lambda v: f'{v * 100:g} %')}"),
             (lambda r: r.get("method") == "iaead",
-             lambda r: f"ν = {_num(r.get('nu'), lambda v: f'{v:g}')}"),
+             lambda r: "ν = —" if r.get("nu") is None else f"ν = {_num(r.get('nu'), lambda v: f'{v:g}')}"),
             (lambda r: True, lambda r: f"{r.get('preset')}"),
             (lambda r: True, lambda r: f"{_num(r.get('epochs'), lambda v: f'{v:g}')} epochs"),
             (lambda r: True, lambda r: f"n = {_num(r.get('n'), lambda v: f'{v:g}')}"))

@@ -118,7 +118,6 @@ if plan is None:
 
 st.caption(f"Experiment **{plan.folder.dir.name}** (kind fig4-lambda) in `{plan.folder.dir}`; "
            "the Experiments page has its tables and report.")
-st.markdown(xv.cost_text(plan, reg.slots))
 metric = st.radio("Metric", list(METRIC_NAMES), format_func=METRIC_NAMES.get, horizontal=True,
                   key="sens_metric")
 
@@ -129,14 +128,19 @@ def sweep() -> bool:
     now = watch.plan(spec, root, data_root, device)
     states = xv.run_states(now, reg)
     active = reg.group_active(xv.group_id(now)) or now.folder.driver_alive()
+    if not active:  # while it runs, the progress line's time left says it (kept current)
+        st.markdown(xv.cost_text(now, reg.slots))
     counts = xv.state_counts(states)
     done = counts.get("completed", 0)
     others = xv.unfinished_text(counts)  # stopped, failed, queued, not started, ...
+    left = xv.time_left(now, states, reg.slots)
     st.progress(done / max(1, len(now.runs)),
                 text=f"{done} of {len(now.runs)} runs finished"
                      + (f" · {others}" if others else "")
-                     + (f" · about {format_duration(xv.time_left(now, states, reg.slots))} left"
-                        if active else ""))
+                     + (f" · about {format_duration(left)} left" if active and left > 0 else ""))
+    outside = xv.outside_text(reg, now)
+    if outside:
+        st.info(outside)
     for p in now.runs:
         if states[p.run_id].state == "failed":
             st.error(f"**{describe_point(p.point)} failed.** {states[p.run_id].error or ''} "

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..numbers import log_ticks
+from ..numbers import format_lambda, log_ticks
 from .runner import Plan
 
 __all__ = ["METRICS", "results_frame", "runs_frame", "aggregate", "setting_columns",
@@ -141,7 +141,6 @@ def _paper_value(config: dict[str, Any], per_class: bool,
     values of its ``classes`` (None where Table 3 lacks one): an average over other classes
     would not compare like with like."""
     from .. import paper
-    from ..config import TrainConfig
     from ..data import DATASETS
 
     if per_class and hasattr(paper, "paper_reference"):
@@ -157,17 +156,9 @@ def _paper_value(config: dict[str, Any], per_class: bool,
         value = None if any(v is None for v in values) else sum(values) / len(values)
     if value is None:
         return None, ""
-    cfg = TrainConfig.from_dict(config)
-    if cfg.method == "iaead":
-        lam = cfg.effective_lam
-        if lam is None or not math.isclose(lam, paper.PAPER_BEST_LAM, rel_tol=1e-9):
-            return None, ""
-        if not math.isclose(cfg.resolved_nu, getattr(paper, "PAPER_NU", 1.0), rel_tol=1e-9):
-            return None, ""
-    if cfg.method == "deep-svdd" and cfg.svdd_bias:
+    if paper.setting_difference(config):  # another λ, ν, bias or option: not the paper's value
         return None, ""
-    differs = (paper.protocol_differences(config) if hasattr(paper, "protocol_differences")
-               else cfg.preset != "paper")
+    differs = paper.protocol_differences(config)
     return value, "paper (different protocol)" if differs else "paper"
 
 
@@ -231,14 +222,14 @@ def cell_text(row: dict[str, Any] | pd.Series, metric: str = "auroc", paper: boo
 
 
 def _paper_word(row: dict[str, Any] | pd.Series) -> str:
-    """``"paper"`` at the paper's protocol, ``"paper, other protocol"`` otherwise (the quick
+    """``"paper"`` at the paper's protocol, ``"paper, different protocol"`` otherwise (the quick
     preset, fewer epochs, a subsample: the same experiment run shorter or smaller)."""
     label = row.get("paper_label") or "paper"
-    return "paper" if label == "paper" else "paper, other protocol"
+    return "paper" if label == "paper" else "paper, different protocol"
 
 
 def _fmt_axis(axis: str, value: Any) -> str:
-    from ..analysis import RULE_TITLES, format_lambda
+    from ..analysis import RULE_TITLES
 
     value = _none(value)
     if axis == "lam":
@@ -280,7 +271,7 @@ def protocol_note(plan: Plan) -> str:
     """The report's header note: preset, seeds, what the cells are, and, unless the preset is
     ``paper``, that the numbers do not follow the paper's protocol."""
     spec = plan.spec
-    lines = [f"Experiment **{spec.name}** ({spec.kind}), preset **{spec.preset}**, "
+    lines = [f"Experiment **{plan.folder.dir.name}** ({spec.kind}), preset **{spec.preset}**, "
              f"{len(spec.seeds)} seed(s), {len(plan.runs)} runs "
              f"({plan.count('completed')} completed)."]
     if spec.preset != "paper":
@@ -450,13 +441,15 @@ def figure_lambda(agg: pd.DataFrame, results: pd.DataFrame, plan: Plan, by_class
             if not zero.empty:
                 fig.add_trace(go.Scatter(x=["0"] * len(zero), y=100 * zero["auroc_mean"], mode="markers",
                                          name=label, legendgroup=label, showlegend=False,
-                                         marker=dict(color=colour, size=9),
+                                         marker=_degenerate_marker(zero, colour, 9),
+                                         customdata=_hover_data(zero), hovertemplate=_HOVER,
                                          error_y=dict(type="data", array=_err(zero["auroc_std"]))),
                               row=row_i, col=1)
             if not pos.empty:
                 fig.add_trace(go.Scatter(x=pos["lam"], y=100 * pos["auroc_mean"], mode="lines+markers",
                                          name=label, legendgroup=label, showlegend=show,
-                                         line=dict(color=colour),
+                                         line=dict(color=colour), marker=_degenerate_marker(pos, colour, 7),
+                                         customdata=_hover_data(pos), hovertemplate=_HOVER,
                                          error_y=dict(type="data", array=_err(pos["auroc_std"]))),
                               row=row_i, col=2)
         vals, text = log_ticks(lam_pos)  # λ written as everywhere else (plotly writes 1e−4)
@@ -465,9 +458,29 @@ def figure_lambda(agg: pd.DataFrame, results: pd.DataFrame, plan: Plan, by_class
         fig.update_xaxes(type="category", row=row_i, col=1)
         fig.update_yaxes(title_text="AUROC (%)", row=row_i, col=1)
     what = "per class" if by_class else "class-averaged"
-    fig.update_layout(title=f"AUROC against λ (Fig. 4), {what}; error bars: std over seeds",
+    fig.update_layout(title=f"AUROC against λ (Fig. 4), {what}; error bars: std over seeds; "
+                            "open markers: a run's score was degenerate (†)",
                       height=380 * n)
     return fig
+
+
+#: Hover text of a λ point: λ as the project writes it (plotly would write 5e-5 as "50µ").
+_HOVER = "%{fullData.name}<br>λ = %{customdata[0]}<br>AUROC %{y:.2f} % ± %{customdata[1]}<br>%{customdata[2]}<extra></extra>"
+
+
+def _hover_data(g: pd.DataFrame) -> list[list[str]]:
+    """Per point: λ written by :func:`~iaead_core.numbers.format_lambda`, the std over seeds
+    (%), and the degenerate note (the † of the tables)."""
+    return [[format_lambda(float(lam)), "—" if pd.isna(sd) else f"{100 * sd:.2f}",
+             f"† {int(d)} run(s) with a degenerate score" if d else ""]
+            for lam, sd, d in zip(g["lam"], g["auroc_std"], g["degenerate"].fillna(0))]
+
+
+def _degenerate_marker(g: pd.DataFrame, colour: str, size: int) -> dict:
+    """Filled markers, open where a run of the point had a degenerate score (as the lab's λ
+    page draws them)."""
+    return dict(color=colour, size=size,
+                symbol=["circle-open" if d else "circle" for d in g["degenerate"].fillna(0)])
 
 
 def _ablation_runs(results: pd.DataFrame, plan: Plan) -> pd.DataFrame:
@@ -681,8 +694,8 @@ def write_report(plan: Plan, out_dir: str | Path | None = None) -> dict[str, Pat
     note = protocol_note(plan)
     t2 = table2_markdown(agg, results, plan)
     t3 = table3_markdown(agg_class, agg, results, plan)
-    paths["table2.md"].write_text(f"# {plan.spec.name}: Table 2 (class-averaged)\n\n{note}\n\n{t2}\n")
-    paths["table3.md"].write_text(f"# {plan.spec.name}: Table 3 (per class)\n\n{note}\n\n{t3}\n")
+    paths["table2.md"].write_text(f"# {plan.folder.dir.name}: Table 2 (class-averaged)\n\n{note}\n\n{t2}\n")
+    paths["table3.md"].write_text(f"# {plan.folder.dir.name}: Table 3 (per class)\n\n{note}\n\n{t3}\n")
     sections: list[tuple[str, str]] = []
     figures = []
     varying = varying_axes(results, plan)
@@ -699,7 +712,7 @@ def write_report(plan: Plan, out_dir: str | Path | None = None) -> dict[str, Pat
     if kind == "ablation" or (kind == "custom" and ("rule" in varying or "init" in varying)):
         ablation_md = ablation_markdown(results, plan)
         paths["ablation.md"] = out / "ablation.md"
-        paths["ablation.md"].write_text(f"# {plan.spec.name}: ablation\n\n{note}\n\n{ablation_md}\n")
+        paths["ablation.md"].write_text(f"# {plan.folder.dir.name}: ablation\n\n{note}\n\n{ablation_md}\n")
         figures.append(figure_ablation(results, plan))
     if ablation_md:
         sections.append(("Ablation", ablation_md))
@@ -711,11 +724,11 @@ def write_report(plan: Plan, out_dir: str | Path | None = None) -> dict[str, Pat
     files = " · ".join(f'<a href="{html.escape(p.name)}">{html.escape(p.name)}</a>'
                        for k, p in paths.items() if k != "report.html")
     doc = f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>{html.escape(plan.spec.name)} — iaead experiment report</title>
+<html><head><meta charset="utf-8"><title>{html.escape(plan.folder.dir.name)} — iaead experiment report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1400px}} table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}} th{{background:#f3f3f3}}
 td:first-child,th:first-child{{text-align:left}}</style></head>
-<body><h1>{html.escape(plan.spec.name)} ({html.escape(plan.spec.kind)}, preset {html.escape(plan.spec.preset)})</h1>
+<body><h1>{html.escape(plan.folder.dir.name)} ({html.escape(plan.spec.kind)}, preset {html.escape(plan.spec.preset)})</h1>
 <p>{html.escape(plan.spec.description)}</p>
 {_md_to_html(note)}
 {''.join(parts)}

@@ -74,7 +74,7 @@ from ..config import PRESETS, TrainConfig
 
 __all__ = ["ExperimentSpec", "PlannedRun", "KINDS", "BUILTIN_SPECS", "FIG4_LAMBDA_GRID",
            "builtin_spec", "load_spec", "expand", "canonical_config", "config_hash", "run_id_for",
-           "ignored_fields", "method_names"]
+           "ignored_fields", "used_nu", "method_names"]
 
 #: Spec kinds; the kind chooses the report's main view (every report also has Table 2 and 3).
 KINDS = ("table2", "fig2-rho", "fig4-lambda", "ablation", "custom")
@@ -337,6 +337,13 @@ class ExperimentSpec:
 
 
 # -------------------------------------------------------------------------- ignored settings
+
+def used_nu(cfg: TrainConfig) -> float | None:
+    """ν as a result should be read against: ``cfg.resolved_nu``, or None where the method
+    ignores ν (:func:`ignored_fields`: the CAE, IAEAD at λ = 0, one-class Deep SVDD), so that
+    no table shows a ν that changed nothing."""
+    return None if "nu" in ignored_fields(cfg) else cfg.resolved_nu
+
 
 def ignored_fields(cfg: TrainConfig) -> set[str]:
     """The settings of ``cfg`` that its method ignores (see the module docstring).
