@@ -150,8 +150,11 @@ def loss_chart(items: Sequence[RunItem]) -> go.Figure:
                        (3, "R appears once the SVDD term is on" if radius else
                         "No run shown has a radius R<br>(only IAEAD and soft-boundary Deep SVDD)")):
         if not any(t.xaxis == f"x{col}" for t in fig.data):
-            fig.add_annotation(text=empty, xref=f"x{col} domain", yref=f"y{col} domain", x=0.5,
-                               y=0.5, showarrow=False, font=dict(color="#777"))
+            # in page coordinates: plotly.js drops an axis without traces, and an annotation
+            # bound to it lands in the first panel (walk 4)
+            lo, hi = fig.layout[f"xaxis{col}"].domain
+            fig.add_annotation(text=empty, xref="paper", yref="paper", x=(lo + hi) / 2, y=0.5,
+                               showarrow=False, font=dict(color="#777"))
     vals, text = log_ticks(svdd_values)
     fig.update_yaxes(type="log", row=1, col=2, tickvals=vals or None, ticktext=text or None)
     for col in (1, 3):  # a flat curve: a readable band around it, not 7.472613…7.472616

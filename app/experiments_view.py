@@ -474,13 +474,14 @@ def start(reg: JobRegistry, plan: Plan, starter: Starter | None = None) -> tuple
 def outside_text(reg: JobRegistry, plan: Plan) -> str | None:
     """A sentence on the runs of the experiment's folder that are queued or running in the lab
     but are not in ``plan`` (they were started with other axes, e.g. a longer λ grid in
-    another tab), which the page's counts leave out and its Stop stops too; None if none.
+    another tab), which the page's counts leave out and its Stop stops too; when none is,
+    on the folder's other finished, stopped or failed runs; None if there are none.
     ``"1 more run of this experiment, outside the settings on the left, is queued or running
     (IAEAD, λ = 5, class 0, seed 0) …"``."""
     mine = {p.run_id for p in plan.runs}
     extra = [j for j in reg.jobs(group_id(plan)) if j.active and j.run_id not in mine]
     if not extra:
-        return None
+        return _outside_folders(plan, mine)
     n = len(extra)
     shown = "; ".join(
         METHOD_TITLES.get(j.cfg.method, j.cfg.method)
@@ -490,6 +491,30 @@ def outside_text(reg: JobRegistry, plan: Plan) -> str | None:
             f"left, {'are' if n > 1 else 'is'} queued or running ({shown}): started with other "
             "settings, perhaps in another tab. The counts here leave "
             f"{'them' if n > 1 else 'it'} out; Stop stops {'them' if n > 1 else 'it'} too.")
+
+
+def _outside_folders(plan: Plan, mine: set[str]) -> str | None:
+    """A sentence on the run folders of the experiment that the settings on the left do not
+    cover (e.g. a run another tab added and stopped), with their states when they are few
+    (each is read from disk; the page polls)."""
+    try:
+        others = sorted(d.name for d in plan.folder.runs_dir.iterdir()
+                        if d.is_dir() and d.name not in mine)
+    except OSError:  # no runs folder yet
+        return None
+    if not others:
+        return None
+    n = len(others)
+    states = ""
+    if n <= 10:
+        counts: dict[str, int] = {}
+        for rid in others:
+            state = plan.folder.run_info(rid).state
+            counts[state] = counts.get(state, 0) + 1
+        states = " (" + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ")"
+    return (f"The folder of this experiment holds {n} more run{'s' if n > 1 else ''}{states} "
+            "outside the settings on the left, which the counts here leave out: started with "
+            "other settings, perhaps in another tab.")
 
 
 @dataclass

@@ -17,6 +17,7 @@ import numpy as np
 from iaead_core.analysis import METHOD_TITLES, METRIC_NAMES, RULE_TITLES, format_lambda
 from iaead_core.config import TrainConfig
 from iaead_core.data import DATASETS
+from iaead_core.metrics import DEGENERATE_RTOL
 
 __all__ = ["DEGENERATE_WHY", "metric_text", "is_degenerate", "dataset_title", "settings",
            "settings_text", "group_title", "paper_cell", "alert_lines", "rule_name",
@@ -247,10 +248,13 @@ def sweep_sentence(summary, metric: str) -> str:
 
 # ------------------------------------------------------------------------- latent page
 
-def single_value(values: np.ndarray, scale: float = 0.0, rtol: float = 1e-4) -> bool:
+def single_value(values: np.ndarray, scale: float = 0.0, rtol: float = DEGENERATE_RTOL) -> bool:
     """Whether every value is the same for display: the spread (max − min) is at most
-    ``rtol`` of their magnitude or of ``scale`` (e.g. the size of the codes, for distances
-    that are all ~0), or 1e-12, so a histogram would show nothing but float noise."""
+    ``rtol`` of their magnitude or of ``scale`` (the codes' RMS length, for distances that
+    are all ~0), or 1e-12. The default is the metrics' own degenerate rule
+    (:data:`iaead_core.metrics.DEGENERATE_RTOL`), so a histogram draws one bar exactly when
+    the score's AUROC is reported as degenerate (walk 4: a bar "for all 3,000 images" beside
+    a real AUROC of 0.339 on distances from 4e-10 to 4e-4)."""
     v = np.asarray(values, np.float64)
     v = v[np.isfinite(v)]
     if v.size == 0:
@@ -285,7 +289,10 @@ def panel_story(rule_title: str, m: dict[str, Any] | None, diag: dict[str, Any],
         where = f"the {dist_name} ranges from {d.min():.3g} to {d.max():.3g}"
     else:
         where = f"no finite {dist_name}"
-    shape = (f"spread of the codes {diag.get('spread', float('nan')):.2g}, effective rank "
+    ratio = diag.get("collapse_ratio")  # as the alert and the diagnostics line write it
+    spread = (f"{ratio:.2g} × ||c||" if diag.get("centre_norm") and isinstance(ratio, float)
+              else f"{diag.get('spread', float('nan')):.2g}")
+    shape = (f"spread of the codes {spread}, effective rank "
              f"{diag.get('effective_rank', float('nan')):.1f}")
     if is_degenerate(m):
         raw = (m.get("raw") or {}).get("auroc")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import streamlit as st
 
-from iaead_core.analysis import METHOD_TITLES, format_lambda
+from iaead_core.analysis import METHOD_TITLES, epoch_pace, format_lambda
 from iaead_core.config import PRESETS
 from iaead_core.data import DATASETS, OFFLINE_DEFAULT, dataset_status
 
@@ -187,7 +187,7 @@ def progress_panel(items: Sequence[RunItem]) -> None:
             if it.records:
                 last = it.records[-1]
                 text = (f"**{it.label}** · epoch {done}/{it.epochs} ({last['phase']}) · "
-                        f"{last['seconds']:.1f} s/epoch · about "
+                        f"{epoch_pace(it.records):.1f} s/epoch · about "  # the pace the time left uses
                         f"{fmt_seconds(run_eta(it, None, now))} left")
             else:
                 text = f"**{it.label}** · preparing data and the first epoch…"
@@ -338,11 +338,12 @@ def _stop_with_note(reg: JobRegistry, group: str, note_key: str, what: str) -> N
         "running one stops after its batch, keeping its completed epochs.")
 
 
-def poll(draw: Callable[[], bool], every: float = 1.0) -> None:
+def poll(draw: Callable[[], bool], every: float = 1.0, idle_every: float | None = None) -> None:
     """Run ``draw`` in a fragment that re-runs every ``every`` seconds while ``draw`` reports
     something live (it returns True), so only this part of the page refreshes and the
-    widgets stay responsive. When the live state ends (or starts), the whole page reruns
-    once to switch polling off (or on)."""
+    widgets stay responsive; while nothing is live, every ``idle_every`` seconds (None: not
+    at all), so a page sees what another tab or the command line starts. When the live state
+    ends (or starts), the whole page reruns once to switch the pace."""
     live_key = f"_poll_live_{draw.__code__.co_filename}_{draw.__qualname__}"
     was_live = st.session_state.get(live_key, False)
 
@@ -354,4 +355,4 @@ def poll(draw: Callable[[], bool], every: float = 1.0) -> None:
             st.session_state[live_key] = live
             st.rerun()
 
-    st.fragment(body, run_every=every if was_live else None)()
+    st.fragment(body, run_every=every if was_live else idle_every)()

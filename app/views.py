@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from iaead_core.analysis import METHOD_TITLES, RULE_TITLES, format_lambda, run_row, time_left
+from iaead_core.metrics import score_scale
 from iaead_core.runs import Run, RunError, load_run
 
 from .jobs import Job, JobRegistry
@@ -410,8 +411,9 @@ class PanelDistance:
         "reconstruction error").
     to_c : whether ``values`` are distances to the centre c (so R may be marked).
     relation : one sentence relating it to the score named in the panel's headline.
-    scale : the size of the codes (mean ‖z‖, at least ‖c‖): the yardstick for "all these
-        distances are the same" (distances to the mean of collapsed codes are all ~1e-8).
+    scale : the codes' RMS length (:func:`iaead_core.metrics.score_scale`, the metrics' own
+        scale): the yardstick for "all these distances are the same" (distances to the mean
+        of collapsed codes are all ~1e-8).
     """
 
     values: np.ndarray
@@ -432,10 +434,9 @@ def panel_distance(snap: dict[str, np.ndarray], rule: str | None, config: dict[s
         finite = out.values[np.isfinite(out.values)]
         out.scale = float(np.abs(finite).max()) if finite.size else 0.0
         return out
-    z = np.asarray(snap["z"], np.float64)
-    c = snap.get("centre")
-    c_norm = float(np.linalg.norm(c)) if c is not None and np.size(c) else 0.0
-    out.scale = max(float(np.linalg.norm(z, axis=1).mean()) if z.size else 0.0, c_norm)
+    # The metrics' scale for a latent distance (the codes' RMS length), so "all the same" on
+    # the page is the metrics' "degenerate".
+    out.scale = score_scale("latent_mean", np.asarray(snap["z"], np.float64)) or 0.0
     return out
 
 

@@ -26,7 +26,7 @@ from .projection import umap_2d  # re-exported: fast, cached UMAP maps (projecti
 
 __all__ = [
     "METHOD_TITLES", "RULE_TITLES", "DEFAULT_LAMBDA_GRID", "LAMBDA_CHOICES", "METRIC_NAMES",
-    "curve_frame", "loss_frame", "final_frame", "time_left", "parse_lambda_grid",
+    "curve_frame", "loss_frame", "final_frame", "epoch_pace", "time_left", "parse_lambda_grid",
     "format_lambda", "subsample_index", "pca_2d", "umap_2d", "centre_distances", "extremes",
     "snapshot_for_epoch", "run_row", "saved_nu", "seed_signature", "seed_aggregate", "sweep_frame",
     "sweep_summary", "snapshot_diagnostics", "scaled_config", "display_images",
@@ -165,14 +165,20 @@ def _class_index(config: dict[str, Any]) -> int | None:
         return None
 
 
-def time_left(records: Sequence[dict[str, Any]], epochs: int) -> float | None:
-    """Seconds left for a run: mean epoch time so far × epochs remaining (None before the
-    first epoch). The first epoch is skipped when later ones exist (it pays warm-up costs)."""
+def epoch_pace(records: Sequence[dict[str, Any]]) -> float | None:
+    """A run's typical seconds per epoch so far: the mean epoch time, the first epoch left out
+    when later ones exist (it pays warm-up costs); None before the first epoch."""
     if not records:
         return None
     secs = [r.get("seconds", 0.0) for r in records]
-    typical = float(np.mean(secs[1:] if len(secs) > 1 else secs))
-    return max(0, epochs - records[-1]["epoch"]) * typical
+    return float(np.mean(secs[1:] if len(secs) > 1 else secs))
+
+
+def time_left(records: Sequence[dict[str, Any]], epochs: int) -> float | None:
+    """Seconds left for a run: :func:`epoch_pace` × epochs remaining (None before the first
+    epoch)."""
+    pace = epoch_pace(records)
+    return None if pace is None else max(0, epochs - records[-1]["epoch"]) * pace
 
 
 # ----------------------------------------------------------------------------------- latents

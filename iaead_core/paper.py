@@ -243,8 +243,10 @@ def paper_reference(config: dict[str, Any]) -> PaperReference:
     get = lambda k: config.get(k, defaults.get(k))  # noqa: E731
     method = get("method")
     if not isinstance(get("rho"), (int, float)) or abs(float(get("rho")) - PAPER_RHO) > 1e-9:
+        rho = get("rho")
+        shown = f"{100 * float(rho):g} %" if isinstance(rho, (int, float)) else repr(rho)
         return PaperReference(None, f"no paper value: the paper's per-class table is at "
-                                    f"ρ = {PAPER_RHO:g}, this run has ρ = {get('rho')}")
+                                    f"ρ = {100 * PAPER_RHO:g} %, this run has ρ = {shown}")
     k = _class_index(config)
     value = None if k is None else paper_auroc(get("dataset"), method, PAPER_RHO, k)
     if value is None:

@@ -453,6 +453,11 @@ def test_degenerate_run_is_shown_as_such_on_every_page(runs_dir):
     assert cols.index("auroc") < 8 and cols.index("run_id") > cols.index("auroc")  # on screen
     [r] = state.run_index().rows()
     assert r["auroc"] == 0.5 and r["degenerate"] is True and r["auroc_raw"] == 0.699  # the CSV's
+    # A CAE beside it: ν is "—" (it ignores ν), never "nan" (walk 4: pandas had turned the
+    # missing ν into NaN once a run with a ν was in the same column).
+    fake_run(runs_dir, method="cae", collapsed=False)
+    cae = page("runs").run().dataframe[0].value
+    assert list(cae.sort_values("method")["nu"]) == ["—", "1"]
 
 
 def test_lambda_sweep_marks_degenerate_points_with_readable_axis(runs_dir, tmp_path):

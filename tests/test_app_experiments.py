@@ -312,6 +312,20 @@ def test_runs_outside_a_tabs_settings_are_named_and_its_stop_asks_first(lab):
     while reg.group_active("experiment-tiny-quick"):
         assert time.time() < end, "the experiment did not stop"
         time.sleep(0.2)
+    # A finished run folder outside the tab's settings is named too, with its state (walk 4:
+    # a run another tab had added and stopped left no trace here).
+    ok(b.run())
+    assert not any("outside the settings" in i.value for i in b.info)
+    from iaead_core.analysis import scaled_config
+    from iaead_core.engine import Trainer
+
+    cfg = scaled_config("quick", "iaead", 2, lam=0.5, max_samples=300,
+                        data_root=os.environ["IAEAD_DATA_ROOT"], download=False)
+    Trainer(cfg, runs_root=lab / "experiments" / "tiny-quick" / "runs", run_id="0123456789abcdef").run()
+    ok(b.run())
+    assert any(i.value.startswith("The folder of this experiment holds 1 more run (1 completed) "
+                                  "outside the settings on the left") for i in b.info), \
+        [i.value for i in b.info]
 
 
 def test_bad_input_and_a_busy_experiment_are_said_in_words(lab):

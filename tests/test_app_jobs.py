@@ -345,8 +345,11 @@ def test_loss_chart_draws_R_only_where_defined_on_labelled_log_axis():
     assert log_ticks([5e-6, 50.0])[1] == ["1e-6", "1e-5", "1e-4", "1e-3", "0.01", "0.1", "1", "10", "100"][::2]
     assert log_ticks([None, float("nan"), 0.0, -1.0]) == ([], [])
     # Without IAEAD's run (deleted), the R panel says why it is empty instead of standing blank.
-    texts = [a.text for a in charts.loss_chart(_items()[1:]).layout.annotations]
-    assert "No run shown has a radius R<br>(only IAEAD and soft-boundary Deep SVDD)" in texts
+    empty = charts.loss_chart(_items()[1:])
+    [note] = [a for a in empty.layout.annotations if a.text.startswith("No run shown has a radius R")]
+    # placed over the third panel in page coordinates (bound to its trace-less axis, plotly.js
+    # drew it in the first panel)
+    assert note.xref == "paper" and empty.layout.xaxis3.domain[0] < note.x < empty.layout.xaxis3.domain[1]
     assert not any("No run shown" in a.text for a in fig.layout.annotations)
 
 
@@ -418,6 +421,29 @@ def test_histogram_of_the_score_shows_the_headline_score_whatever_it_is():
     # the hypersphere view is still one click away
     assert panel_distance(snap, "reconstruction", {"method": "cae"}, want="c").name == \
         "distance to the mean latent code"
+
+
+def test_one_bar_exactly_when_the_metric_is_degenerate():
+    """Walk 4: a nearly collapsed run (codes of RMS length 8, distances to their mean from
+    4e-10 to 4e-4) got one bar "for all 3,000 images" and the words "values still differ by
+    more than float noise" beside a real AUROC of 0.339: the page's "all the same" was 1e-4 of
+    the codes' size, the metric's 7.6e-6. Now both use the metric's rule and scale."""
+    from iaead_core.metrics import detection_metrics, score_scale
+
+    rng = np.random.default_rng(0)
+    corner = np.ones((3000, 64), np.float32)
+    y = np.zeros(3000, bool)
+    y[:300] = True
+    for top, degenerate in ((4e-4, False), (1e-6, True)):
+        d = np.concatenate([[4e-10], rng.uniform(0, top, 2999)]).astype(np.float32)
+        snap = {"z": corner.astype(np.float16), "score_latent_mean": d}
+        dist = panel_distance(snap, "latent_mean", {"method": "iaead"})
+        assert dist.scale == pytest.approx(score_scale("latent_mean", corner)) == pytest.approx(8.0)
+        m = detection_metrics(y, d.astype(np.float64), scale=score_scale("latent_mean", corner))
+        assert m["degenerate"] is degenerate
+        assert explain.single_value(dist.values, dist.scale) is degenerate
+        bars = [t.type for t in charts.hypersphere_chart(dist.values, y, None, dist.name, dist.scale).data]
+        assert (bars == ["bar", "bar"]) is degenerate
 
 
 def test_collapsed_hypersphere_is_one_labelled_bar_of_the_named_distance():

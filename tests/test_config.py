@@ -209,7 +209,7 @@ def test_quick_preset_is_labelled_different_protocol():
     (dict(lam=0.5), "no paper value: λ = 0.5 (the paper's is 5e-5)"),
     (dict(lam=0.0), "no paper value: λ = 0 (the paper's is 5e-5)"),
     (dict(nu=0.5), "no paper value: ν = 0.5 (the paper's is 1)"),
-    (dict(rho=0.2), "no paper value: the paper's per-class table is at ρ = 0.1, this run has ρ = 0.2"),
+    (dict(rho=0.2), "no paper value: the paper's per-class table is at ρ = 10 %, this run has ρ = 20 %"),
 ])
 def test_no_paper_value_for_other_settings(overrides, label):
     # Before: the CLI and the lab showed 0.966 beside a λ = 50 IAEAD run.

@@ -264,6 +264,9 @@ def test_stacked_runs_keep_their_content_hash_ids(shared_data_root, tmp_path):
         meta = json.loads((runs_dir / p.run_id / "config.json").read_text())
         assert meta["config"]["extra"]["stacked"] == 4  # trained in the stack
         assert plan.infos[p.run_id].state == "completed" and plan.infos[p.run_id].epochs_done == 2
+        # Each run's share of the stack's time prices later runs, not the whole stack's time.
+        last = json.loads((runs_dir / p.run_id / "metrics.jsonl").read_text().splitlines()[-1])
+        assert plan.infos[p.run_id].seconds == pytest.approx(last["elapsed"] / 4)
     again = run_experiment(spec, LocalExecutor(threads=1, stack=True), root=tmp_path,
                            data_root=str(shared_data_root))
     assert again.ran == 0 and again.skipped == 4

@@ -242,4 +242,4 @@ def live() -> bool:
     return active or cli
 
 
-ui.poll(live, every=2.0)
+ui.poll(live, every=2.0, idle_every=10.0)  # another tab or the CLI may start its runs

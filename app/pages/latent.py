@@ -198,7 +198,9 @@ def panel(item: RunItem, run, ep: int, lab: str):
     m = (rec.get("metrics") or {}).get(rule) if rec and rule else None
     st.caption(f"epoch {ep} · {explain.settings_text(item.config)}")
     st.markdown(f"Score: **{rule_title}** · AUROC **{explain.metric_text(m, 'auroc')}**")
-    diag = snapshot_diagnostics(snap)
+    # The epoch's own diagnostics (float32 codes, as its alerts quote them); the snapshot keeps
+    # the codes in float16, whose rounding would give other figures for a collapsed space.
+    diag = {**snapshot_diagnostics(snap), **((rec or {}).get("diagnostics") or {})}
     dist = panel_distance(snap, rule, item.config, want=hist_of)
     # The story explains the headline's AUROC: always from the headline's own score, whatever
     # the histogram shows.

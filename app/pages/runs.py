@@ -4,6 +4,8 @@ compare, export, delete."""
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import streamlit as st
 
@@ -65,9 +67,17 @@ table["created"] = pd.to_datetime(table["created"], unit="s", errors="coerce").d
 live = {r["run_id"] for r in rows if reg.is_running_dir(r["dir"])}
 table.loc[table["run_id"].isin(live), "status"] = "running"
 raw_table = table.copy()  # numbers as numbers, for the CSV
-table["lam"] = [format_lambda(v) if isinstance(v, (int, float)) else "—" for v in table["lam"]]
-table["nu"] = [f"{v:g}" if isinstance(v, (int, float)) else "—" for v in table["nu"]]
-table["rho"] = [f"{v * 100:g} %" if isinstance(v, (int, float)) else "—" for v in table["rho"]]
+
+
+def _shown(values, fmt) -> list[str]:
+    """Numbers as text, "—" for a missing one (pandas turns None into NaN in a float column,
+    which "{:g}" would write "nan")."""
+    return [fmt(v) if isinstance(v, (int, float)) and math.isfinite(v) else "—" for v in values]
+
+
+table["lam"] = _shown(table["lam"], format_lambda)
+table["nu"] = _shown(table["nu"], lambda v: f"{v:g}")
+table["rho"] = _shown(table["rho"], lambda v: f"{v * 100:g} %")
 
 corrupt = table[table["status"] == "corrupt"]
 if len(corrupt):

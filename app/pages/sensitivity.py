@@ -174,6 +174,7 @@ def sweep() -> bool:
     keys = list(zip(summary["normal_class"], summary["lam"]))
     table = summary.assign(
         lam=summary["lam"].map(format_lambda),
+        std=summary["std"].where(summary["n"] > 1),  # one seed has no spread (blank, not 0.000)
         raw=[", ".join(f"{v:.3f}" for v in raw.get(k, [])) for k in keys]).rename(
         columns={"lam": "λ", "normal_class": "normal class",
                  "mean": f"{METRIC_NAMES[metric]} mean", "std": "std", "n": "seeds",
@@ -192,4 +193,4 @@ def sweep() -> bool:
     return bool(active)
 
 
-ui.poll(sweep, every=2.0)
+ui.poll(sweep, every=2.0, idle_every=10.0)  # another tab or the CLI may start its runs

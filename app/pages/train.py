@@ -282,7 +282,9 @@ def live() -> bool:
                 f"{cfg.get('epochs')} epochs · {lam_nu} · preset **{s['preset']}** · "
                 f"init {s['init']}")
     if active:
-        st.caption(f"About {fmt_seconds(group_eta(items, slots=reg.slots))} left for this comparison.")
+        eta = group_eta(items, slots=reg.slots)
+        st.caption("Time left for this comparison: known after the first epoch." if eta is None
+                   else f"About {fmt_seconds(eta)} left for this comparison.")
     ui.progress_panel(items)
     ui.failures(items, "train_ds")
     if any(i.records for i in items):

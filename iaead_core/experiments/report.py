@@ -238,6 +238,8 @@ def _fmt_axis(axis: str, value: Any) -> str:
         return "ν=—" if value is None else f"ν={value:g}"
     if axis == "rule":
         return RULE_TITLES.get(value, value)
+    if axis == "rho" and value is not None:
+        return f"ρ={100 * float(value):g} %"
     return f"{axis}={'—' if value is None else value}"
 
 

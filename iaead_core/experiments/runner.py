@@ -85,11 +85,12 @@ def plan_experiment(spec: ExperimentSpec, root: str | os.PathLike | None = None,
 
 
 def describe_point(point: dict[str, Any]) -> str:
-    """A run's axis values in a few words: ``iaead mnist/0 ρ=0.1 λ=5e-5 ν=1 seed 0``."""
+    """A run's axis values in a few words: ``iaead mnist/0 ρ=10 % λ=5e-5 ν=1 seed 0`` (ρ in
+    per cent, as the lab writes it)."""
     from ..analysis import format_lambda
 
     parts = [f"{point.get('method')} {point.get('dataset')}/{point.get('normal_class')}",
-             f"ρ={point.get('rho'):g}"]
+             f"ρ={100 * point.get('rho'):g} %"]
     if point.get("lam") is not None:
         parts.append(f"λ={format_lambda(point['lam'])}")
     if point.get("nu") is not None:

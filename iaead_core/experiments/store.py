@@ -79,7 +79,9 @@ class RunInfo:
         empty unless the run has records).
     primary_score : str or None
     seconds : float or None
-        Training wall time (the last record's ``elapsed``), for time estimates.
+        The run's share of training wall time, for time estimates: the last record's
+        ``elapsed``, divided by K for a run trained in a stack of K models (the stack's time
+        is the time of all K; a walk saw one run priced at four runs' time).
     epochs_done : int
     n_images : int or None
         Size of the run's contaminated set.
@@ -171,11 +173,14 @@ class ExperimentFolder:
         if live in ("interrupted", "corrupt") and not error:
             error = getattr(run, "status_note", "") or None
         last = run.records[-1] if run.records else {}
+        stacked = (run.config.get("extra") or {}).get("stacked") or 1
+        elapsed = last.get("elapsed")
         return RunInfo(
             run_id=run_id, state=live if live in RUN_STATES else "corrupt", error=error,
             metrics=last.get("metrics") or {},
             primary_score=last.get("primary_score") or run.meta.get("primary_score"),
-            seconds=last.get("elapsed"), epochs_done=len(run.records),
+            seconds=None if elapsed is None else elapsed / max(1, int(stacked)),
+            epochs_done=len(run.records),
             n_images=(run.meta.get("data") or {}).get("n"),
             device=(run.meta.get("environment") or {}).get("device"),
             collapsed=(last.get("diagnostics") or {}).get("collapsed") if last else None)
