@@ -60,6 +60,15 @@ def _width(i: int) -> float:
     return max(2.0, 6.0 - 2.0 * i)
 
 
+def _symbol(item: RunItem, i: int) -> str:
+    """The method's marker (the same whatever else is on the chart: a walk saw the CAE's
+    square become a circle once IAEAD's run was deleted); position in the list only for runs
+    of a method without one."""
+    order = list(METHOD_COLOURS)
+    k = order.index(item.method) if item.method in order else i
+    return _SYMBOLS[k % len(_SYMBOLS)]
+
+
 def _colour(item: RunItem, i: int) -> str:
     if item.config.get("svdd_bias") and item.method == "deep-svdd":
         return "#8e44ad"
@@ -98,7 +107,7 @@ def auroc_chart(items: Sequence[RunItem], metric: str = "auroc") -> go.Figure:
                 hovertemplate=f"{item.label} · {rule_name(rule, item.method)}<br>"
                               "epoch %{x}: %{customdata}<extra></extra>",
                 marker=dict(size=[11 if d else _width(i) + 4 for d in degen],
-                            symbol=[f"{_SYMBOLS[i % len(_SYMBOLS)]}-open" if d else _SYMBOLS[i % len(_SYMBOLS)]
+                            symbol=[f"{_symbol(item, i)}-open" if d else _symbol(item, i)
                                     for d in degen]),
                 # earlier runs are drawn wider, so a later curve on top leaves them visible
                 line=dict(color=_colour(item, i), dash=_DASH.get(rule, "solid"),
@@ -139,7 +148,7 @@ def loss_chart(items: Sequence[RunItem]) -> go.Figure:
                 first = item.label not in shown
                 shown.add(item.label)
                 fig.add_trace(go.Scatter(x=df["epoch"], y=y, mode="lines+markers",
-                                         marker=dict(size=_width(i) + 2, symbol=_SYMBOLS[i % len(_SYMBOLS)]),
+                                         marker=dict(size=_width(i) + 2, symbol=_symbol(item, i)),
                                          name=item.label, legendgroup=item.label,
                                          showlegend=first,
                                          line=dict(color=_colour(item, i), width=_width(i))),
@@ -216,7 +225,8 @@ def hypersphere_chart(dist: np.ndarray, is_anomaly: np.ndarray, R: float | None,
             fig.add_trace(go.Bar(x=[label], y=[count], name=group, marker_color=colour,
                                  text=[f"{count:,}"], textposition="inside",
                                  insidetextanchor="middle", constraintext="none"))
-        fig.update_layout(barmode="stack", uniformtext=dict(minsize=10, mode="show"))
+        fig.update_layout(barmode="stack", uniformtext=dict(minsize=10, mode="show"),
+                          legend=dict(traceorder="normal"))  # normal, anomaly, as elsewhere
         fig.update_yaxes(range=[0, d.size * 1.08])  # room above the stack: no clipped count
         # a category axis has no place for a line at R: the radius goes in the axis title
         radius = f" (R = {R:.4g})" if R is not None and math.isfinite(R) and R > 0 else ""
@@ -228,9 +238,14 @@ def hypersphere_chart(dist: np.ndarray, is_anomaly: np.ndarray, R: float | None,
             fig.add_trace(go.Histogram(x=d[y == flag], name=group, xbins=bins, marker_color=colour,
                                        opacity=0.6))
         fig.update_layout(barmode="overlay")
+        # enough significant digits to tell the ticks apart (walk 5: "7.16 7.16 7.16 7.16"
+        # on distances 7.1600 … 7.1601)
+        mid = float(np.abs(d[np.isfinite(d)]).max()) if np.isfinite(d).any() else 0.0
+        digits = 3 if span <= 0 or mid <= 0 else int(min(10, max(3, math.ceil(math.log10(5 * mid / span)) + 1)))
         if R is not None and math.isfinite(R) and R > 0:
-            fig.add_vline(x=R, line=dict(color="#333", dash="dash"), annotation_text=f"R = {R:.3g}")
-        fig.update_xaxes(title=name, tickformat=".3~g")
+            fig.add_vline(x=R, line=dict(color="#333", dash="dash"),
+                          annotation_text=f"R = {R:.{digits}g}")
+        fig.update_xaxes(title=name, tickformat=f".{digits}~g")
     fig.update_yaxes(title="images")
     return _layout(fig, "Histogram, per image", 300)
 

@@ -20,7 +20,7 @@ from iaead_core.data import DATASETS
 from iaead_core.metrics import DEGENERATE_RTOL
 
 __all__ = ["DEGENERATE_WHY", "metric_text", "is_degenerate", "dataset_title", "settings",
-           "settings_text", "group_title", "paper_cell", "alert_lines", "rule_name",
+           "settings_text", "group_title", "paper_cell", "protocol_lines", "alert_lines", "rule_name",
            "panel_story", "coincidence_sentence", "sweep_sentence", "sidebar_differences",
            "single_value", "started_words"]
 
@@ -99,7 +99,7 @@ def _lam_config(configs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 
 def group_title(group: str, configs: Sequence[dict[str, Any]], kind: str) -> str:
     """One line naming a comparison or a sweep by its settings, for the picker and headers:
-    ``"12:03:15 · MNIST 0 · ρ 10 % · λ = 50 · ν = 1 · quick · init released · seed 0"``.
+    ``"12:03:15 · MNIST 0 · ρ = 10 % · λ = 50 · ν = 1 · quick · init released · seed 0"``.
     ``configs`` are the group's run configs (empty: only the start time is known)."""
     parts = group.split("-")
     when = (f"{parts[1][:4]}-{parts[1][4:6]}-{parts[1][6:]} {parts[2][:2]}:{parts[2][2:4]}:{parts[2][4:6]}"
@@ -110,7 +110,7 @@ def group_title(group: str, configs: Sequence[dict[str, Any]], kind: str) -> str
     classes = sorted({str(c.get("normal_class")) for c in configs}, key=_natural)
     seeds = sorted({int(c.get("seed", 0)) for c in configs})
     out = [when, f"{dataset_title(c0.get('dataset', '?'))} {', '.join(classes)}",
-           f"ρ {float(c0.get('rho', 0)) * 100:g} %"]
+           f"ρ = {float(c0.get('rho', 0)) * 100:g} %"]
     if kind == "sweep":
         lams = sorted({float(c.get("lam", 0)) for c in configs})
         out.append("λ ∈ {" + ", ".join(format_lambda(v) for v in lams) + "}")
@@ -144,6 +144,26 @@ def paper_cell(config: dict[str, Any]) -> str:
         reason = label.removeprefix("no paper value: ").replace(" (", "; ").replace(")", "")
         return f"— ({reason})"
     return f"{value:.3f}" if label == "paper" else f"{value:.3f} (different protocol)"
+
+
+def protocol_lines(items: Sequence[Any]) -> list[str]:
+    """For each run whose paper value is marked *different protocol*, the settings in which it
+    differs (docs/method.md §7): ``"CAE: different protocol: epochs 10 vs 250; …"``."""
+    try:
+        from iaead_core.paper import paper_reference, protocol_differences
+    except ImportError:
+        return []
+    out = []
+    for it in items:
+        try:
+            value, label = paper_reference(it.config)
+            diffs = protocol_differences(it.config) if value is not None and label != "paper" else []
+        except (TypeError, ValueError):
+            continue
+        if diffs:
+            out.append(f"{it.label}: different protocol: "
+                       + "; ".join(d.replace(": ", " ", 1) for d in diffs) + " (run vs paper).")
+    return out
 
 
 # ------------------------------------------------------------------------------ alerts
@@ -183,8 +203,8 @@ def alert_lines(record: dict[str, Any] | None) -> list[str]:
         text = f"**{title}**"
         if why:
             text += f" — {why.rstrip('.')}."
-        if a.get("message"):
-            text += f" {a['message']}"
+        if a.get("message"):  # a sentence of its own: capitalised after the full stop
+            text += f" {a['message'][:1].upper()}{a['message'][1:]}"
         out.append(text)
     return out
 
@@ -240,6 +260,10 @@ def sweep_sentence(summary, metric: str) -> str:
                     if col in row and bool(row[col])]
             return f" ({', '.join(tags)})" if tags else ""
 
+        if len(part) == 1:  # "highest … lowest …" of one point would say it twice
+            out.append(f"Class {cls}: {name} {best['mean']:.3f} at λ = "
+                       f"{format_lambda(best['lam'])}{mark(best)}, the only λ so far.")
+            continue
         out.append(f"Class {cls}: highest {name} {best['mean']:.3f} at λ = {format_lambda(best['lam'])}"
                    f"{mark(best)}, lowest {worst['mean']:.3f} at λ = {format_lambda(worst['lam'])}"
                    f"{mark(worst)}.")
@@ -306,8 +330,10 @@ def panel_story(rule_title: str, m: dict[str, Any] | None, diag: dict[str, Any],
     else:
         why = "This epoch has no AUROC for this score."
     if diag.get("collapsed"):
-        return "error", (f"**Feature collapse.** The codes sit on (almost) one point ({shape}); "
-                         f"{where}. {why}")
+        rank = diag.get("effective_rank", float("nan"))
+        onto = "(almost) one point" if not rank >= 0.5 else "(almost) one line" if rank < 1.5 \
+            else "a tiny region"  # as the rank says: a walk read "one point" beside rank 1.0
+        return "error", f"**Feature collapse.** The codes sit on {onto} ({shape}); {where}. {why}"
     if is_degenerate(m):
         return "warning", f"**Degenerate score.** {shape}; {where}. {why}"
     return "success", f"**No collapse.** {shape}; {where}. {why}"

@@ -293,9 +293,9 @@ def stop_control(reg: JobRegistry, group: str | None, pressed: bool, prefix: str
             _stop_with_note(reg, group, note_key, what)
         else:
             st.session_state[pending_key] = group
-    note = st.session_state.get(note_key)
-    if note and not (group is not None and reg.group_active(group)):
-        container.info(note)
+    note = st.session_state.get(note_key)  # (time, words) of this tab's last Stop
+    if note and not (group is not None and any(s.at > note[0] for s in reg.starters(group))):
+        container.info(note[1])  # at once, while a running run finishes its batch (walk 5)
     elif group is not None and not note and not reg.group_active(group):
         _stopped_elsewhere(reg, group, container, what)
     pending = st.session_state.get(pending_key)
@@ -332,10 +332,12 @@ def _stopped_elsewhere(reg: JobRegistry, group: str, container, what: str) -> No
 
 def _stop_with_note(reg: JobRegistry, group: str, note_key: str, what: str) -> None:
     """Stop a group and keep a sentence saying so for this tab (shown until the next Start)."""
-    reg.stop_group(group, by=starter())
-    st.session_state[note_key] = (
-        f"{time.strftime('%H:%M:%S')}: the {what} was stopped. Waiting runs were dropped and a "
-        "running one stops after its batch, keeping its completed epochs.")
+    me = starter()
+    reg.stop_group(group, by=me)
+    st.session_state[note_key] = (me.at, (
+        f"{time.strftime('%H:%M:%S', time.localtime(me.at))}: the {what} was stopped. Waiting "
+        "runs were dropped and a running one stops after its batch, keeping its completed "
+        "epochs."))
 
 
 def poll(draw: Callable[[], bool], every: float = 1.0, idle_every: float | None = None) -> None:

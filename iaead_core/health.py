@@ -68,8 +68,9 @@ STALL_EPOCHS = 3
 ALERT_KINDS: dict[str, dict[str, str]] = {
     "collapsed": {
         "title": "latent space collapsed",
-        "explanation": "The hypersphere term pulled the codes onto one point or one line, so "
-                       "distances in the latent space no longer tell images apart.",
+        "explanation": "The hypersphere term pulled the codes onto (almost) one point or one "
+                       "line, so the latent distances are tiny; where they differ only by "
+                       "float rounding, the latent scores are degenerate.",
         "rule": f"with a centre c: spread of the codes < {COLLAPSE_RATIO:g} × ||c||, or "
                 f"effective rank < {COLLAPSE_MIN_RANK:g}",
     },
@@ -77,8 +78,8 @@ ALERT_KINDS: dict[str, dict[str, str]] = {
         "title": "dead latent units",
         "explanation": "Most latent dimensions take the same value for every image, so they "
                        "carry nothing the score could use.",
-        "rule": f"at least {DEAD_FRACTION:.0%} of the latent dimensions have a standard "
-                f"deviation over the scored set of at most {DEAD_RTOL:.2g} × the RMS code "
+        "rule": f"at least {DEAD_FRACTION:.0%} of the latent dimensions have a range "
+                f"(max − min) over the scored set of at most {DEAD_RTOL:.2g} × the RMS code "
                 f"entry (64 float32 epsilons: constant up to rounding)",
     },
     "saturated": {

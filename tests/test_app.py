@@ -255,7 +255,7 @@ def test_eight_methods_compare_live_on_one_draw(runs_dir):
     assert [s.value for s in latent.subheader][:len(METHOD_NAMES)] == [METHOD_TITLES[m] for m in METHOD_NAMES]
     runs = page("runs").run()
     assert not runs.exception, [e.value for e in runs.exception]
-    assert sorted(runs.dataframe[0].value["method"]) == sorted(METHOD_NAMES)
+    assert sorted(runs.dataframe[0].value["method"]) == sorted(METHOD_TITLES[m] for m in METHOD_NAMES)
 
 
 def test_queue_shows_lambda_in_the_one_format(runs_dir):
@@ -346,6 +346,36 @@ def test_sensitivity_bad_grid_and_a_small_sweep(runs_dir, tmp_path):
     assert any("nothing to queue" in t for t in texts(at, "success"))
 
 
+def test_lambda_page_two_tabs_each_say_who_stopped_the_sweep(runs_dir):
+    """Walk 5: tab 2, whose grid is shorter, stops the run tab 1 added; tab 2 says it stopped
+    the sweep, tab 1 says another tab did (neither is left with only "queued 1 run(s)")."""
+    a = page("sensitivity").run()
+    a.selectbox(key="sens_ds").set_value("mnist-5k")
+    a.text_input(key="sens_grid").set_value("0, 50")
+    a.number_input(key="sens_epochs_quick").set_value(300)
+    a.button(key="sens_start").click().run()
+    reg = registry(runs_dir)
+    group = "experiment-fig4-lambda-quick"
+    assert reg.group_active(group)
+    b = page("sensitivity").run()
+    b.selectbox(key="sens_ds").set_value("mnist-5k")
+    b.text_input(key="sens_grid").set_value("0")
+    b.number_input(key="sens_epochs_quick").set_value(300)
+    b.run()
+    assert any("outside the settings on the left" in t for t in texts(b, "info"))
+    b.button(key="sens_stop").click().run()
+    b.button(key="sens_stop_yes").click().run()
+    end = time.time() + 30
+    while reg.group_active(group):
+        assert time.time() < end
+        time.sleep(0.2)
+    b.run()
+    assert any(": the sweep was stopped." in t for t in texts(b, "info")), texts(b, "info")
+    a.run()
+    assert any(re.search(r"The sweep was stopped by another browser tab at \d\d:\d\d:\d\d, "
+                         r"not by this tab", t) for t in texts(a, "info")), texts(a, "info")
+
+
 def test_latent_and_runs_pages_show_saved_runs(runs_dir):
     train_small(runs_dir)
     at = page("latent").run()
@@ -369,7 +399,7 @@ def test_latent_and_runs_pages_show_saved_runs(runs_dir):
     at = page("runs").run()
     assert not at.exception
     table = at.dataframe[0].value
-    assert sorted(table["method"]) == ["cae", "iaead"]
+    assert sorted(table["method"]) == ["CAE", "IAEAD"]  # as every other page writes them
     assert set(table["status"]) == {"completed"}
     assert len(at.get("plotly_chart")) == 1
     # delete with confirmation

@@ -446,6 +446,19 @@ def test_one_bar_exactly_when_the_metric_is_degenerate():
         assert (bars == ["bar", "bar"]) is degenerate
 
 
+def test_a_narrow_histogram_gets_ticks_that_differ():
+    """Walk 5: distances 7.1600 … 7.1601 (a line-collapsed run, not degenerate) were ticked
+    "7.16 7.16 7.16 7.16"; wide ones keep three digits."""
+    y = np.zeros(200, bool)
+    y[:20] = True
+    narrow = charts.hypersphere_chart(7.16 + 1e-4 * np.linspace(0, 1, 200), y, 7.16005, "distance to c")
+    assert narrow.layout.xaxis.tickformat == ".7~g"
+    ticks = {f"{7.16 + k * 2e-5:.7g}" for k in range(6)}
+    assert len(ticks) == 6  # five ticks across the span are written apart at that precision
+    wide = charts.hypersphere_chart(np.linspace(0.5, 3.0, 200), y, None, "distance to c")
+    assert wide.layout.xaxis.tickformat == ".3~g"
+
+
 def test_collapsed_hypersphere_is_one_labelled_bar_of_the_named_distance():
     """§3: all distances equal → one bar per group labelled with the value (no blank plot
     with a "1T" density axis); the histogram's quantity is the one the panel names."""
@@ -468,6 +481,12 @@ def test_collapsed_hypersphere_is_one_labelled_bar_of_the_named_distance():
                                       d.name, d.values)
     assert kind == "error" and "every image is at distance to c 5.719" in story
     assert "reported as 0.500 (chance)" in story and "0.193" in story
+    # the shape in words follows the effective rank (walk 5: "one point" beside rank 1.0)
+    assert "The codes sit on (almost) one line (spread of the codes 1e-07, effective rank 1.0)" in story
+    _, point = explain.panel_story("distance to c", _degenerate(0.193),
+                                   {"collapsed": True, "spread": 0.0, "effective_rank": 0.0,
+                                    "collapse_ratio": 0.0, "centre_norm": 0.93}, d.name, d.values)
+    assert "The codes sit on (almost) one point (spread of the codes 0 × ||c||, effective rank 0.0)" in point
 
 
 def test_group_title_and_settings_show_lambda_nu_preset_init():
@@ -475,7 +494,7 @@ def test_group_title_and_settings_show_lambda_nu_preset_init():
     cfgs = [scaled_config("quick", m, 4, dataset="mnist", normal_class=0, lam=5e-5).to_dict()
             for m in ("iaead", "cae")]
     title = explain.group_title("compare-20250101-120304-abcd", cfgs, "compare")
-    assert title == "2025-01-01 12:03:04 · MNIST 0 · ρ 10 % · λ = 5e-5 · ν = 1 · quick · init released · seed 0"
+    assert title == "2025-01-01 12:03:04 · MNIST 0 · ρ = 10 % · λ = 5e-5 · ν = 1 · quick · init released · seed 0"
     # the CAE ignores ν: it is not shown as if it mattered (a walk read "ν = 1" on a CAE)
     assert explain.settings_text(cfgs[1]) == "λ = 0 · ν = — · preset quick · init released"
     diff = explain.sidebar_differences({"lam": 5e-5, "seed": 0}, {"lam": 50.0, "seed": 0})
@@ -488,6 +507,12 @@ def test_paper_value_only_beside_the_papers_setting():
     cfg = lambda lam: scaled_config("quick", "iaead", 4, dataset="mnist", normal_class=0, lam=lam).to_dict()  # noqa: E731
     assert explain.paper_cell(cfg(50.0)) == "— (λ = 50; the paper's is 5e-5)"
     assert explain.paper_cell(cfg(5e-5)) == "0.966 (different protocol)"
+    # ... with the differing settings listed under the table (docs/method.md §7; walk 5)
+    from app.views import RunItem
+
+    [line] = explain.protocol_lines([RunItem("IAEAD", "iaead", cfg(5e-5), "completed"),
+                                     RunItem("IAEAD", "iaead", cfg(50.0), "completed")])
+    assert line.startswith("IAEAD: different protocol: max_samples 3000 vs full set; epochs 4 vs 250;")
     # Deep SVDD on MNIST: the paper's Table 3 has no per-class value (walk 3: the caption
     # promised one for a bias-free Deep SVDD and the cell said only "—").
     svdd = scaled_config("quick", "deep-svdd", 4, dataset="mnist", normal_class=0).to_dict()
@@ -501,7 +526,7 @@ def test_paper_value_only_beside_the_papers_setting():
 def test_alerts_are_explained_in_words():
     """§3: each alert shows its kind's title and explanation with the record's message."""
     lines = explain.alert_lines({"alerts": [{"kind": "collapsed", "message": "spread 1e-07."}]})
-    assert len(lines) == 1 and lines[0].endswith("spread 1e-07.")
+    assert len(lines) == 1 and lines[0].endswith(". Spread 1e-07.")  # a sentence of its own
     try:
         from iaead_core.health import ALERT_KINDS
     except ImportError:

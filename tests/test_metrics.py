@@ -180,13 +180,38 @@ def test_dead_and_saturated_fractions():
     z[::2, 1] = np.nextafter(np.float32(0.2), np.float32(1))  # rounding, not information
     z[:10, 2] += 1e-4  # small but far above rounding: alive
     rms = np.sqrt((z**2).mean())
-    assert z[:, 1].std() <= DEAD_RTOL * rms < z[:, 2].std()
+    assert np.ptp(z[:, 1]) <= DEAD_RTOL * rms < np.ptp(z[:, 2])
     d = latent_diagnostics(z, bound=1.0)
     assert d["dead_dims"] == 0.5
     assert d["saturated"] == 0.25  # the first column: 100 of 400 entries at |z| ≥ 0.99
     assert latent_diagnostics(z)["saturated"] is None  # codes without a bound cannot saturate
     edge = np.array([[SATURATION_LEVEL, -SATURATION_LEVEL, np.nextafter(SATURATION_LEVEL, 0), 0.0]])
     assert latent_diagnostics(edge, bound=1.0)["saturated"] == 0.5
+
+
+def test_every_dimension_dead_means_every_latent_distance_degenerate():
+    """Walk 5: "100 % of the latent dimensions are constant up to float rounding" (by each
+    dimension's std) beside distances to the mean from 2e-8 to 1e-4 that the metric rightly
+    judged informative. Dead is now judged by each dimension's range, which bounds every
+    latent distance's spread: all dead ⇒ degenerate."""
+    rng = np.random.default_rng(5)
+    y = np.zeros(3000, bool)
+    y[:300] = True
+    corner = np.ones((3000, 64))
+    # codes along one direction (effective rank 1, as in the walk): std about 7e-6 per
+    # dimension (dead by the old std rule), range about 5e-5 (alive by the new one)
+    u = np.full(64, 1 / 8.0)
+    noisy = corner + 5.6e-5 * rng.normal(size=(3000, 1)) * u
+    d = latent_diagnostics(noisy)
+    dist = np.linalg.norm(noisy - noisy.mean(0), axis=1)
+    assert (noisy.std(0) <= DEAD_RTOL).all()  # what the std rule called dead
+    assert not detection_metrics(y, dist, scale=score_scale("latent_mean", noisy))["degenerate"]
+    assert d["dead_dims"] == 0.0
+    # every range at the dead limit: the distances are degenerate, as the words say
+    edge = corner + DEAD_RTOL * rng.uniform(0, 1, size=corner.shape)
+    assert latent_diagnostics(edge)["dead_dims"] == 1.0
+    dist = np.linalg.norm(edge - edge.mean(0), axis=1)
+    assert detection_metrics(y, dist, scale=score_scale("latent_mean", edge))["degenerate"]
 
 
 def test_tiny_fresh_codes_are_not_dead():

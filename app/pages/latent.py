@@ -11,16 +11,15 @@ import torch
 from app import charts, explain, state, ui
 from app.views import (SEEN_RUNS, RunItem, deleted_items, deleted_note, group_items,
                        known_groups, panel_distance, radius_series, remember)
-from iaead_core.analysis import (RULE_TITLES, display_images, extremes, pca_2d,
+from iaead_core.analysis import (display_images, extremes, pca_2d,
                                  snapshot_diagnostics, snapshot_for_epoch, subsample_index, umap_2d)
 from iaead_core.data import DATASETS
-from iaead_core.metrics import COLLAPSE_MIN_RANK, COLLAPSE_RATIO
+from iaead_core.metrics import COLLAPSE_MIN_RANK, COLLAPSE_RATIO, DEAD_RTOL
 from iaead_core.runs import RunError, load_run
 
 MAX_POINTS = 3000  # per projection: enough to see the structure, fast to draw and to embed
 N_IMAGES = 6
 IMAGE_PX = 46  # six in a row fit a third of the page
-DEAD_STD = 1e-4  # iaead_core.metrics.latent_diagnostics: a dimension is dead below this std
 
 reg, index, tasks = state.registry(), state.run_index(), state.tasks()
 sb = st.sidebar
@@ -193,7 +192,8 @@ def panel(item: RunItem, run, ep: int, lab: str):
         return None
     z = snap["z"]
     rule = _score_rule(item, snap)
-    rule_title = RULE_TITLES.get(rule, rule or "no score")
+    # named as on Train (the panel's heading names the method: "distance to c", not "Deep SVDD distance")
+    rule_title = explain.rule_name(rule, item.method) if rule else "no score"
     rec = next((r for r in item.records if r["epoch"] == ep), None)
     m = (rec.get("metrics") or {}).get(rule) if rec and rule else None
     st.caption(f"epoch {ep} · {explain.settings_text(item.config)}")
@@ -212,7 +212,8 @@ def panel(item: RunItem, run, ep: int, lab: str):
     st.markdown(f"effective rank **{diag['effective_rank']:.1f}** · dead dimensions "
                 f"**{diag['dead_dims']:.0%}** · collapse ratio **{diag['collapse_ratio']:.2g}**",
                 help=f"Effective rank of the centred codes (0: all equal); dead dimensions: "
-                     f"std below {DEAD_STD:g}; collapse ratio: spread of the codes / ‖c‖. The "
+                     f"range over the images at most {DEAD_RTOL:.2g} × the RMS code entry (constant "
+                     "up to float rounding); collapse ratio: spread of the codes / ‖c‖. The "
                      f"space counts as collapsed when the ratio is below {COLLAPSE_RATIO:g} or the "
                      f"effective rank below {COLLAPSE_MIN_RANK:g}.")
     idx = subsample_index(len(z), MAX_POINTS, seed=0)
@@ -221,6 +222,10 @@ def panel(item: RunItem, run, ep: int, lab: str):
     st.plotly_chart(charts.projection_chart(
         xy, data.is_anomaly[idx], data.labels[idx], spec.classes if spec else [],
         colour_by, f"{name} of the latent codes"), width="stretch", key=f"proj_{lab}")
+    if name == "UMAP":
+        st.caption("UMAP keeps who is next to whom, not how far apart: a space that has shrunk "
+                   "to a tiny region still spreads over the whole map. The histogram below and the "
+                   "diagnostics above give the scale.")
     R = radius_series([rec], item.config)[0] if rec else float("nan")
     st.plotly_chart(charts.hypersphere_chart(dist.values, data.is_anomaly,
                                              R if dist.to_c else None, dist.name, dist.scale),

@@ -98,7 +98,8 @@ if f_text:
     view = view[view["run_id"].str.contains(f_text, case=False, regex=False)]
 
 st.dataframe(
-    view[SHOWN], hide_index=True, width="stretch",
+    view[SHOWN].assign(method=view["method"].map(  # "Deep SVDD", as every other page writes it
+        lambda m: ui.method_title(m) if isinstance(m, str) else m)), hide_index=True, width="stretch",
     column_config={
         "status": st.column_config.TextColumn("status", width="small"),
         "method": st.column_config.TextColumn("method", width="small"),

@@ -174,14 +174,14 @@ def sweep() -> bool:
     keys = list(zip(summary["normal_class"], summary["lam"]))
     table = summary.assign(
         lam=summary["lam"].map(format_lambda),
-        std=summary["std"].where(summary["n"] > 1),  # one seed has no spread (blank, not 0.000)
+        std=[f"{v:.3f}" if n > 1 else "—"  # one seed has no spread ("—", not 0.000)
+             for v, n in zip(summary["std"], summary["n"])],
         raw=[", ".join(f"{v:.3f}" for v in raw.get(k, [])) for k in keys]).rename(
         columns={"lam": "λ", "normal_class": "normal class",
                  "mean": f"{METRIC_NAMES[metric]} mean", "std": "std", "n": "seeds",
                  "n_degenerate": "degenerate seeds"})
     st.dataframe(table, hide_index=True, width="stretch", column_config={
-        f"{METRIC_NAMES[metric]} mean": st.column_config.NumberColumn(format="%.3f"),
-        "std": st.column_config.NumberColumn(format="%.3f")})
+        f"{METRIC_NAMES[metric]} mean": st.column_config.NumberColumn(format="%.3f")})
     ids = [p.run_id for p in now.runs if states[p.run_id].state == "completed"]
     label = f"Open the {len(ids)} finished run(s) on the Runs page"
     try:

@@ -317,6 +317,8 @@ def live() -> bool:
                    "else — with the reason. *different protocol* marks a run trained shorter "
                    "or smaller than the paper (e.g. the quick preset). AUPR is scikit-learn's "
                    "average precision.")
+        for line in explain.protocol_lines(items):
+            st.caption(line)
     return active
 
 
