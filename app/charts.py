@@ -269,7 +269,9 @@ def sweep_chart(summary: pd.DataFrame, metric: str, best_lam: float) -> go.Figur
                 error_y=dict(type="data", array=p["std"], visible=True),
                 mode="lines+markers" if col == 2 else "markers", name=f"class {cls}",
                 legendgroup=str(cls), showlegend=bool(col == 2 or (part["lam"] > 0).sum() == 0),
-                marker=dict(size=[12 if d else 9 for d in degen], color=colour,
+                # a degenerate point's open ring is wider than the collapsed cross drawn on it,
+                # so both marks stay visible (walk 6: the cross hid the ring)
+                marker=dict(size=[20 if d else 9 for d in degen], color=colour,
                             symbol=["circle-open" if d else "circle" for d in degen],
                             line=dict(width=2, color=colour)),
                 line=dict(color=colour),

@@ -288,7 +288,8 @@ def single_value(values: np.ndarray, scale: float = 0.0, rtol: float = DEGENERAT
 
 
 def panel_story(rule_title: str, m: dict[str, Any] | None, diag: dict[str, Any],
-                dist_name: str, dist: np.ndarray, scale: float = 0.0) -> tuple[str, str]:
+                dist_name: str, dist: np.ndarray, scale: float = 0.0,
+                has_centre: bool = True) -> tuple[str, str]:
     """What happened in a Latent-page panel, in words, and why its AUROC is what it is.
 
     Parameters
@@ -297,6 +298,8 @@ def panel_story(rule_title: str, m: dict[str, Any] | None, diag: dict[str, Any],
     diag : :func:`iaead_core.metrics.latent_diagnostics` of the snapshot
     dist_name, dist : the distance the panel's histogram shows ``(N,)`` (same quantity)
     scale : the codes' size, for :func:`single_value`
+    has_centre : whether the run has a centre c at this epoch (else the spread is given in
+        code units, not as a fraction of ||c||)
 
     Returns
     -------
@@ -314,8 +317,9 @@ def panel_story(rule_title: str, m: dict[str, Any] | None, diag: dict[str, Any],
     else:
         where = f"no finite {dist_name}"
     ratio = diag.get("collapse_ratio")  # as the alert and the diagnostics line write it
-    spread = (f"{ratio:.2g} × ||c||" if diag.get("centre_norm") and isinstance(ratio, float)
-              else f"{diag.get('spread', float('nan')):.2g}")
+    # × ||c|| only where there is a c (a CAE's "ratio" is to the mean code's norm)
+    spread = (f"{ratio:.2g} × ||c||" if has_centre and diag.get("centre_norm")
+              and isinstance(ratio, float) else f"{diag.get('spread', float('nan')):.2g}")
     shape = (f"spread of the codes {spread}, effective rank "
              f"{diag.get('effective_rank', float('nan')):.1f}")
     if is_degenerate(m):
@@ -334,6 +338,7 @@ def panel_story(rule_title: str, m: dict[str, Any] | None, diag: dict[str, Any],
         onto = "(almost) one point" if not rank >= 0.5 else "(almost) one line" if rank < 1.5 \
             else "a tiny region"  # as the rank says: a walk read "one point" beside rank 1.0
         return "error", f"**Feature collapse.** The codes sit on {onto} ({shape}); {where}. {why}"
+    shape = shape[:1].upper() + shape[1:]  # starts a sentence below
     if is_degenerate(m):
         return "warning", f"**Degenerate score.** {shape}; {where}. {why}"
     return "success", f"**No collapse.** {shape}; {where}. {why}"

@@ -186,10 +186,22 @@ def epoch_alerts(diagnostics: dict[str, Any], loss_history: Sequence[float | Non
         alerts.append({"kind": "saturated", "message": (
             f"{sat:.0%} of the code entries are pinned at |z| ≥ {SATURATION_LEVEL:g}")})
     if loss_stalled(loss_history, k=k):
+        flat = _flat_epochs(loss_history)
         alerts.append({"kind": "stalled", "message": (
-            f"the total loss has stayed at {loss_history[-1]:.6g} for {k + 1} epochs (each "
-            f"change ≤ {_short(STALL_RTOL)} of it, i.e. float rounding)")})
+            f"the total loss has stayed at {loss_history[-1]:.6g} for the last {flat} epochs "
+            f"(each change ≤ {_short(STALL_RTOL)} of it, i.e. float rounding)")})
     return alerts
+
+
+def _flat_epochs(loss_history: Sequence[float | None]) -> int:
+    """How many epochs, counting back from the last, the loss has been flat for (the whole
+    run of flat changes, not the detection window: a walk read "for 4 epochs" at epoch 10 of
+    a loss flat since epoch 3)."""
+    h = list(loss_history)
+    n = 1
+    while n < len(h) and loss_stalled(h[-(n + 1):], k=n):
+        n += 1
+    return n
 
 
 def _short(x: float) -> str:

@@ -166,11 +166,20 @@ class RunWriter:
 
     def save_snapshot(self, epoch: int, z: np.ndarray, scores: dict[str, np.ndarray],
                       centre: np.ndarray | None, R: float) -> None:
-        """Save latents ``z`` ``(N, d)`` (as float16) and scores at 1-based ``epoch``."""
+        """Save latents ``z`` ``(N, d)`` and scores at 1-based ``epoch``.
+
+        The codes are kept as their mean ``z_mean`` ``(d,)`` float32 plus the deviations from
+        it in float16 (half the size of float32): float16 keeps about three digits *of the
+        deviations*, so codes that have shrunk onto a tiny line near ±1 keep their shape (in
+        plain float16, whose steps there are 5e-4, such a line fell onto one or two points
+        and the Latent page's map contradicted its own histogram)."""
         arrays = {f"score_{k}": np.asarray(v, np.float32) for k, v in scores.items()}
         if centre is not None:
             arrays["centre"] = np.asarray(centre, np.float32)
-        np.savez(self.dir / "snapshots" / f"epoch_{epoch:04d}.npz", z=z.astype(np.float16),
+        z = np.asarray(z, np.float64)
+        mean = z.mean(axis=0) if len(z) else np.zeros(z.shape[1:])
+        np.savez(self.dir / "snapshots" / f"epoch_{epoch:04d}.npz",
+                 z=(z - mean).astype(np.float16), z_mean=mean.astype(np.float32),
                  R=np.float32(R), **arrays)
 
     def save_final(self, z: np.ndarray, scores: dict[str, np.ndarray], is_anomaly: np.ndarray,
@@ -423,8 +432,9 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
             out = {k: f[k] for k in f.files}
     except Exception as e:
         raise RunError(f"{path} is corrupt: {e}") from e
-    if "z" in out:
-        out["z"] = out["z"].astype(np.float32)
+    if "z" in out:  # a snapshot keeps deviations from ``z_mean`` (older ones: plain codes)
+        mean = out.pop("z_mean", None)
+        out["z"] = out["z"].astype(np.float32) + (0 if mean is None else mean.astype(np.float32))
     return out
 
 

@@ -487,6 +487,13 @@ def test_collapsed_hypersphere_is_one_labelled_bar_of_the_named_distance():
                                    {"collapsed": True, "spread": 0.0, "effective_rank": 0.0,
                                     "collapse_ratio": 0.0, "centre_norm": 0.93}, d.name, d.values)
     assert "The codes sit on (almost) one point (spread of the codes 0 × ||c||, effective rank 0.0)" in point
+    # a CAE has no c: its spread is in code units, and the sentence starts with a capital
+    kind, cae = explain.panel_story("distance to mean latent", {"auroc": 0.96, "degenerate": False},
+                                    {"collapsed": False, "spread": 0.5, "effective_rank": 30.0,
+                                     "collapse_ratio": 0.47, "centre_norm": 1.06},
+                                    d.name, np.linspace(0, 2, 200), has_centre=False)
+    assert kind == "success" and "**No collapse.** Spread of the codes 0.5, effective rank 30.0" in cae
+    assert "||c||" not in cae
 
 
 def test_group_title_and_settings_show_lambda_nu_preset_init():

@@ -151,3 +151,17 @@ def test_collapse_message_cites_only_the_criteria_met():
     diag = {"collapsed": True, "collapse_ratio": 0.5, "effective_rank": 1.4}
     (alert,) = [a for a in epoch_alerts(diag, [1.0]) if a["kind"] == "collapsed"]
     assert alert["message"] == "effective rank 1.4, below the collapse level 2"
+
+
+def test_stalled_names_how_long_the_loss_has_been_flat():
+    """Walk 6: "stayed at 2537.82 for 4 epochs" at epochs 8 and 10 of a loss flat since
+    epoch 3: the message counts the whole flat stretch, not the detection window."""
+    from iaead_core.health import epoch_alerts
+
+    history = [9.0, 5.0] + [2537.82] * 8  # flat from epoch 3 to epoch 10
+    [alert] = epoch_alerts({}, history)
+    assert alert["kind"] == "stalled" and "for the last 8 epochs" in alert["message"]
+    [alert] = epoch_alerts({}, history[:7])  # epoch 7: flat for 5 epochs (3 to 7)
+    assert "for the last 5 epochs" in alert["message"]
+    assert epoch_alerts({}, history[:5]) == []  # 3 flat epochs: not yet stalled
+

@@ -70,6 +70,26 @@ def _run(status: dict, problem=None) -> Run:
     return Run(run_id="r", dir=Path("."), meta=META, status=status, problem=problem)
 
 
+def test_a_snapshot_keeps_the_shape_of_codes_shrunk_near_the_tanh_bound(tmp_path):
+    """Walk 6: codes on a line of length 4e-4 at ±1, saved as plain float16 (steps of 5e-4
+    there), came back as two points, and the map showed two dots beside a histogram of a
+    continuous spread. Deviations from the mean in float16 keep the line."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    t = rng.uniform(0, 4e-4, size=(3000, 1))
+    z = (np.ones((3000, 64)) - t * np.full(64, 1 / 8.0)).astype(np.float32)
+    w = _writer(tmp_path)
+    w.save_snapshot(3, z, {"latent_mean": np.zeros(3000)}, None, 0.0)
+    back = load_run(w.dir).load_snapshot(3)
+    assert set(back) == {"z", "score_latent_mean", "R"} and back["z"].dtype == np.float32
+    assert len(np.unique(z.astype(np.float16), axis=0)) <= 3  # what plain float16 kept
+    assert len(np.unique(back["z"], axis=0)) >= 0.9 * len(np.unique(z, axis=0)) > 500  # float32's own steps
+    err = np.abs(back["z"] - z).max()
+    assert err < 1e-3 * np.ptp(z)  # three digits of the deviations
+    assert np.corrcoef(back["z"][:, 0], z[:, 0])[0, 1] > 0.999
+
+
 def test_live_status_rules():
     now = time.time()
     here = socket.gethostname()

@@ -205,12 +205,16 @@ def panel(item: RunItem, run, ep: int, lab: str):
     # The story explains the headline's AUROC: always from the headline's own score, whatever
     # the histogram shows.
     told = dist if hist_of == "score" else panel_distance(snap, rule, item.config, want="score")
-    kind, story = explain.panel_story(rule_title, m, diag, told.name, told.values, told.scale)
+    has_c = snap.get("centre") is not None and np.size(snap.get("centre")) > 0
+    kind, story = explain.panel_story(rule_title, m, diag, told.name, told.values, told.scale,
+                                      has_centre=has_c)
     getattr(st, kind)(story)
     for line in explain.alert_lines(rec):
         st.warning(line)
     st.markdown(f"effective rank **{diag['effective_rank']:.1f}** · dead dimensions "
-                f"**{diag['dead_dims']:.0%}** · collapse ratio **{diag['collapse_ratio']:.2g}**",
+                f"**{diag['dead_dims']:.0%}** · "
+                + (f"collapse ratio **{diag['collapse_ratio']:.2g}**" if has_c else
+                   f"spread of the codes **{diag['spread']:.2g}** (no c: no collapse ratio)"),
                 help=f"Effective rank of the centred codes (0: all equal); dead dimensions: "
                      f"range over the images at most {DEAD_RTOL:.2g} × the RMS code entry (constant "
                      "up to float rounding); collapse ratio: spread of the codes / ‖c‖. The "
@@ -222,7 +226,14 @@ def panel(item: RunItem, run, ep: int, lab: str):
     st.plotly_chart(charts.projection_chart(
         xy, data.is_anomaly[idx], data.labels[idx], spec.classes if spec else [],
         colour_by, f"{name} of the latent codes"), width="stretch", key=f"proj_{lab}")
-    if name == "UMAP":
+    distinct = len(np.unique(z[idx], axis=0))
+    if distinct < min(10, len(idx)) and diag.get("spread", 0.0) > 0:
+        # an older run's float16 snapshot (iaead_core.runs.RunWriter.save_snapshot)
+        st.caption(f"The {len(idx):,} codes drawn fall on {distinct} distinct point(s): this "
+                   "snapshot keeps the codes at float16 precision, coarser than their spread "
+                   f"({diag['spread']:.2g}). The histogram and the box, from float32 scores, "
+                   "show the real spread.")
+    elif name == "UMAP" and distinct >= 10:
         st.caption("UMAP keeps who is next to whom, not how far apart: a space that has shrunk "
                    "to a tiny region still spreads over the whole map. The histogram below and the "
                    "diagnostics above give the scale.")
