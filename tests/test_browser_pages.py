@@ -77,6 +77,7 @@ def test_a_zip_upload_is_read_trained_and_ranked(chromium, served, fashion_zip):
     lab.wait_app_idle(page)
     page.locator('input[type="file"]').first.set_input_files(str(fashion_zip))
     page.get_by_text(fashion_zip.name).first.wait_for()
+    lab.wait_app_idle(page)  # the upload reruns the page; a click during that rerun is lost
     page.get_by_role("button", name="Read the images").click()
     metric = page.locator('[data-testid="stMetric"]').filter(has_text="images used")
     metric.first.wait_for(timeout=60_000)
