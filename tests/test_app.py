@@ -83,11 +83,16 @@ def train_small(runs_dir: Path, methods=("iaead", "cae"), epochs: int = 2) -> st
     cfgs = [scaled_config("quick", m, epochs, dataset="mnist-5k", normal_class=0, device="cpu")
             for m in methods]
     g = reg.submit_group(cfgs, "compare")
-    end = time.time() + 120
-    while reg.group_active(g):
-        assert time.time() < end, "training did not finish"
-        time.sleep(0.2)
+    wait_inactive(reg, g, 120)
     return g
+
+
+def wait_inactive(reg, group: str, timeout: float = 30.0) -> None:
+    """Wait until no job of ``group`` is queued or running (a stopped run ends after its batch)."""
+    end = time.time() + timeout
+    while reg.group_active(group):
+        assert time.time() < end, f"{group} is still active after {timeout:g} s"
+        time.sleep(0.2)
 
 
 def degenerate(raw: float, share: float = 0.9) -> dict:
@@ -197,10 +202,7 @@ def test_train_start_shows_progress_then_stop(runs_dir):
     assert len(registry(runs_dir).jobs()) == 2
     at.button(key="train_stop").click().run()
     reg = registry(runs_dir)
-    end = time.time() + 30
-    while reg.group_active(group):
-        assert time.time() < end
-        time.sleep(0.2)
+    wait_inactive(reg, group)
     jobs = reg.jobs(group)
     assert [j.status for j in jobs] == ["stopped", "stopped"]
     assert 2 <= len(jobs[0].records) < 300 and jobs[1].records == []
@@ -365,10 +367,7 @@ def test_lambda_page_two_tabs_each_say_who_stopped_the_sweep(runs_dir):
     assert any("outside the settings on the left" in t for t in texts(b, "info"))
     b.button(key="sens_stop").click().run()
     b.button(key="sens_stop_yes").click().run()
-    end = time.time() + 30
-    while reg.group_active(group):
-        assert time.time() < end
-        time.sleep(0.2)
+    wait_inactive(reg, group)
     b.run()
     assert any(": the sweep was stopped." in t for t in texts(b, "info")), texts(b, "info")
     a.run()
@@ -634,10 +633,7 @@ def test_stop_in_a_tab_that_started_nothing_asks_first(runs_dir):
     assert reg.group_active(group) and not any("Stop it anyway?" in w.value for w in b.warning)
     b.button(key="train_stop").click().run()
     b.button(key="train_stop_yes").click().run()
-    end = time.time() + 30
-    while reg.group_active(group):
-        assert time.time() < end
-        time.sleep(0.2)
+    wait_inactive(reg, group)
     assert [j.status for j in reg.jobs(group)] == ["stopped"]
     # The tab that started it is told who stopped it and when (walk 3: its last word stayed
     # "queued 1 run(s)"); the tab that stopped it says it stopped it.

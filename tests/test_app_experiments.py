@@ -76,6 +76,14 @@ def wait_for(at: AppTest, pred, timeout: float = 150.0) -> AppTest:
         time.sleep(0.5)
 
 
+def wait_stopped(reg, group: str = "experiment-tiny-quick", timeout: float = 30.0) -> None:
+    """Wait until no job of the experiment is queued or running."""
+    end = time.time() + timeout
+    while reg.group_active(group):
+        assert time.time() < end, "the experiment did not stop"
+        time.sleep(0.2)
+
+
 def compose_tiny(at: AppTest, **more) -> AppTest:
     at.selectbox(key="exp_base").set_value("custom").run()
     for key, value in {**TINY, **more}.items():
@@ -266,10 +274,7 @@ def test_stop_keeps_what_finished_and_start_resumes(lab):
                                     for j in reg.jobs("experiment-tiny-quick")))
     at.button(key="exp_stop").click()
     ok(at.run())
-    end = time.time() + 30
-    while reg.group_active("experiment-tiny-quick"):
-        assert time.time() < end, "the experiment did not stop"
-        time.sleep(0.2)
+    wait_stopped(reg)
     at = wait_for(at, lambda a: "1 stopped" in progress(a))
     assert "0 of 2 runs completed · 1 stopped · 1 not started" in progress(at)
     folder = lab / "experiments" / "tiny-quick"
@@ -308,10 +313,7 @@ def test_runs_outside_a_tabs_settings_are_named_and_its_stop_asks_first(lab):
     assert sum(j.active for j in reg.jobs("experiment-tiny-quick")) == 3
     b.button(key="exp_stop_yes").click()
     ok(b.run())
-    end = time.time() + 30
-    while reg.group_active("experiment-tiny-quick"):
-        assert time.time() < end, "the experiment did not stop"
-        time.sleep(0.2)
+    wait_stopped(reg)
     # A finished run folder outside the tab's settings is named too, with its state (walk 4:
     # a run another tab had added and stopped left no trace here).
     ok(b.run())
