@@ -17,9 +17,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from iaead_core.analysis import METRIC_NAMES, curve_frame, format_lambda, loss_frame
+from iaead_core.evaluation.analysis import METRIC_NAMES, curve_frame, format_lambda, loss_frame
 from iaead_core.numbers import log_ticks
-
 from .explain import DEGENERATE_WHY, metric_text, rule_name, single_value
 from .views import RunItem, has_radius, radius_series
 

@@ -27,15 +27,13 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
-from iaead_core.analysis import METHOD_TITLES, format_lambda
 from iaead_core.data import DATASETS, dataset_status
+from iaead_core.evaluation.analysis import METHOD_TITLES, format_lambda
 from iaead_core.experiments import (BUILTIN_SPECS, ExperimentBusyError, ExperimentFolder,
                                     ExperimentSpec, Plan, RunInfo, builtin_spec, expand,
-                                    resolve_experiments_root)
-from iaead_core.experiments import report as rep
+                                    report as rep, resolve_experiments_root)
 from iaead_core.experiments.estimate import format_duration, learn_rates, run_seconds
 from iaead_core.experiments.runner import describe_point
-
 from .jobs import JobRegistry, Starter
 
 __all__ = ["experiments_root", "saved_experiments", "fields_from_spec", "spec_from_fields",
@@ -323,7 +321,7 @@ def lambda_fields(spec: ExperimentSpec) -> dict[str, Any]:
 
 def lambda_rows(plan: Plan) -> list[dict[str, Any]]:
     """One row per completed run of a λ experiment, for
-    :func:`iaead_core.analysis.sweep_frame`: ``lam, normal_class, seed, status, collapsed,
+    :func:`iaead_core.evaluation.analysis.sweep_frame`: ``lam, normal_class, seed, status, collapsed,
     degenerate``, the three metrics of the run's own scoring rule, and ``raw``
     (scikit-learn's values on a degenerate score, by metric)."""
     rows = []
@@ -409,7 +407,7 @@ class ExperimentWatch:
         ValueError
             As :func:`~iaead_core.experiments.spec.expand` (an invalid combination).
         """
-        from iaead_core.engine import select_device
+        from iaead_core.training.engine import select_device
 
         runs = list(_expanded(json.dumps(spec.to_dict(), sort_keys=True, default=str),
                               data_root, device))
@@ -611,7 +609,7 @@ def cells(plan: Plan, by_class: bool = False) -> tuple[pd.DataFrame, pd.DataFram
 
 
 def _axis_text(axis: str, value: Any) -> str:
-    from iaead_core.analysis import RULE_TITLES
+    from iaead_core.evaluation.analysis import RULE_TITLES
 
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"

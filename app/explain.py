@@ -14,17 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from iaead_core.analysis import METHOD_TITLES, METRIC_NAMES, RULE_TITLES, format_lambda
 from iaead_core.config import TrainConfig
 from iaead_core.data import DATASETS
-from iaead_core.metrics import DEGENERATE_RTOL
-
+from iaead_core.evaluation.analysis import METHOD_TITLES, METRIC_NAMES, RULE_TITLES, format_lambda
+from iaead_core.evaluation.metrics import DEGENERATE_RTOL
 __all__ = ["DEGENERATE_WHY", "metric_text", "is_degenerate", "dataset_title", "settings",
            "settings_text", "group_title", "paper_cell", "protocol_lines", "alert_lines", "rule_name",
            "panel_story", "coincidence_sentence", "sweep_sentence", "sidebar_differences",
            "single_value", "started_words"]
 
-#: Why a metric is reported as degenerate (the core's rule: iaead_core.metrics.is_degenerate).
+#: Why a metric is reported as degenerate (the core's rule: iaead_core.evaluation.metrics.is_degenerate).
 DEGENERATE_WHY = "scores differ only by float noise"
 
 
@@ -71,13 +70,13 @@ def _cfg(config: dict[str, Any]) -> TrainConfig | None:
 
 def settings(config: dict[str, Any]) -> dict[str, str]:
     """The settings a result depends on, formatted: ``λ``, ``ν``, ``preset``, ``init`` (λ in
-    the project's one format, :func:`iaead_core.analysis.format_lambda`; "—" for a method
+    the project's one format, :func:`iaead_core.evaluation.analysis.format_lambda`; "—" for a method
     without λ, and for ν where the method ignores it: the CAE, IAEAD at λ = 0, one-class
     Deep SVDD)."""
     cfg = _cfg(config)
     lam = cfg.effective_lam if cfg is not None else config.get("lam")
     if cfg is not None:  # a setting the method ignores is not shown as if it mattered
-        from iaead_core.experiments.spec import used_nu
+        from iaead_core.methods.fields import used_nu
 
         nu = used_nu(cfg)
     else:
@@ -130,13 +129,13 @@ def _natural(s: str):
 
 
 def paper_cell(config: dict[str, Any]) -> str:
-    """The paper's AUROC for a run, from :func:`iaead_core.paper.paper_reference`, for a
+    """The paper's AUROC for a run, from :func:`iaead_core.evaluation.paper.paper_reference`, for a
     column named "paper AUROC": ``"0.966"`` at the paper's setting and protocol, ``"0.966
     (different protocol)"`` at its setting with another protocol (the quick preset), else
     ``"—"`` with the reason: ``"— (λ = 50; the paper's is 5e-5)"``, ``"— (Table 3 has none
     for this data set, class and method)"``."""
     try:
-        from iaead_core.paper import paper_reference
+        from iaead_core.evaluation.paper import paper_reference
     except ImportError:  # an older core without it: show nothing rather than a wrong number
         return "—"
     value, label = paper_reference(config)
@@ -150,7 +149,7 @@ def protocol_lines(items: Sequence[Any]) -> list[str]:
     """For each run whose paper value is marked *different protocol*, the settings in which it
     differs (docs/method.md §7): ``"CAE: different protocol: epochs 10 vs 250; …"``."""
     try:
-        from iaead_core.paper import paper_reference, protocol_differences
+        from iaead_core.evaluation.paper import paper_reference, protocol_differences
     except ImportError:
         return []
     out = []
@@ -170,7 +169,7 @@ def protocol_lines(items: Sequence[Any]) -> list[str]:
 
 def _alert_kinds() -> dict[str, Any]:
     try:
-        from iaead_core.health import ALERT_KINDS
+        from iaead_core.evaluation.health import ALERT_KINDS
     except ImportError:  # a core without health alerts: messages only
         return {}
     return ALERT_KINDS
@@ -194,7 +193,7 @@ def _title_and_why(kind: str) -> tuple[str, str]:
 def alert_lines(record: dict[str, Any] | None) -> list[str]:
     """The training-health alerts of an epoch record, one markdown line each:
     ``"**Codes collapsed to a point** — <why>. <the record's message>"`` (kinds and
-    explanations from :data:`iaead_core.health.ALERT_KINDS`)."""
+    explanations from :data:`iaead_core.evaluation.health.ALERT_KINDS`)."""
     out = []
     for a in (record or {}).get("alerts") or []:
         if not isinstance(a, dict):
@@ -276,7 +275,7 @@ def single_value(values: np.ndarray, scale: float = 0.0, rtol: float = DEGENERAT
     """Whether every value is the same for display: the spread (max − min) is at most
     ``rtol`` of their magnitude or of ``scale`` (the codes' RMS length, for distances that
     are all ~0), or 1e-12. The default is the metrics' own degenerate rule
-    (:data:`iaead_core.metrics.DEGENERATE_RTOL`), so a histogram draws one bar exactly when
+    (:data:`iaead_core.evaluation.metrics.DEGENERATE_RTOL`), so a histogram draws one bar exactly when
     the score's AUROC is reported as degenerate (walk 4: a bar "for all 3,000 images" beside
     a real AUROC of 0.339 on distances from 4e-10 to 4e-4)."""
     v = np.asarray(values, np.float64)
@@ -295,7 +294,7 @@ def panel_story(rule_title: str, m: dict[str, Any] | None, diag: dict[str, Any],
     Parameters
     ----------
     rule_title : the headline score's name; m : its ``metrics[rule]`` dict (or None)
-    diag : :func:`iaead_core.metrics.latent_diagnostics` of the snapshot
+    diag : :func:`iaead_core.evaluation.metrics.latent_diagnostics` of the snapshot
     dist_name, dist : the distance the panel's histogram shows ``(N,)`` (same quantity)
     scale : the codes' size, for :func:`single_value`
     has_centre : whether the run has a centre c at this epoch (else the spread is given in

@@ -2,15 +2,15 @@
 
 A :class:`JobRegistry` holds every training job of the server process. Pages submit groups of
 jobs (a comparison of methods on one data draw, or a λ sweep) and read snapshots of them; worker
-threads run the jobs with :class:`iaead_core.engine.Trainer`, which writes each run's folder as
+threads run the jobs with :class:`iaead_core.training.engine.Trainer`, which writes each run's folder as
 it goes. Workers never touch Streamlit, so a rerun, a page switch, a second tab or a closed
 tab neither starts a duplicate job nor stops a running one.
 
 Jobs are keyed by a hash of their full config (which carries the group id), and groups by a
 hash of their configs: submitting what is already queued or running returns the existing
 jobs. A worker that takes an experiment's job also takes the queued jobs of that experiment that
-can train with it as one stacked network (:mod:`iaead_core.stacked`: a λ sweep of one data draw), but only where
-:func:`~iaead_core.stacked.stacking_pays` measures a speed-up on the device at hand; each job
+can train with it as one stacked network (:mod:`iaead_core.training.stacked`: a λ sweep of one data draw), but only where
+:func:`~iaead_core.training.stacked.stacking_pays` measures a speed-up on the device at hand; each job
 keeps its own records, folder, status and Stop. :class:`BackgroundTasks` runs slow, cacheable computations (UMAP) off the page thread.
 
 Pure Python: everything here is testable without Streamlit.
@@ -32,8 +32,7 @@ from typing import Any
 
 from iaead_core.config import TrainConfig
 from iaead_core.data import ContaminatedSet, DatasetUnavailableError, make_contaminated
-from iaead_core.engine import NonFiniteLossError, Trainer
-
+from iaead_core.training.engine import NonFiniteLossError, Trainer
 __all__ = ["Job", "JobRegistry", "BackgroundTasks", "Starter", "ACTIVE", "FINISHED", "config_key",
            "default_slots"]
 
@@ -95,7 +94,7 @@ class Job:
     progressed : ``time.time()`` of the last epoch's end (None before the first), so a page
         can count down the epoch in progress.
     data : a ready data set to train on instead of the draw ``cfg`` describes (an
-        :class:`~iaead_core.images.ImageSet` of the user's images); dropped when the job ends.
+        :class:`~iaead_core.data.images.ImageSet` of the user's images); dropped when the job ends.
     runs_root : where its folder goes, if not the registry's runs root (an experiment's
         ``runs/``).
     stack : how many jobs (this one included) train together as one stacked network in one
@@ -375,11 +374,11 @@ class JobRegistry:
     def _stack_candidates(self, job: Job) -> list[Job]:
         """Queued jobs of ``job``'s experiment (the λ page's and the Experiments page's runs)
         that can share a stack with it (caller holds the lock): same folder root, no data set
-        of their own, configurations that :func:`~iaead_core.stacked.stack_groups` puts with
+        of their own, configurations that :func:`~iaead_core.training.stacked.stack_groups` puts with
         ``job``'s."""
         if job.data is not None or job.kind != "experiment":
             return []
-        from iaead_core.stacked import stack_groups
+        from iaead_core.training.stacked import stack_groups
 
         queued = [self._jobs[k] for k in self._queue]
         others = [j for j in queued if j.group == job.group and j.data is None
@@ -392,7 +391,7 @@ class JobRegistry:
     def _claim_mates(self, job: Job, mates: list[Job]) -> list[Job]:
         """Take ``mates`` out of the queue to train stacked with ``job`` if stacking pays on
         its device (measured once per process, outside the lock); else none."""
-        from iaead_core.stacked import stacking_pays
+        from iaead_core.training.stacked import stacking_pays
 
         try:
             pays = stacking_pays(job.cfg.device, len(mates) + 1, job.cfg)
@@ -447,7 +446,7 @@ class JobRegistry:
 
     def _run_stack(self, jobs: list[Job]) -> None:
         """Train ``jobs`` (one data draw, stackable configs) as one stacked network."""
-        from iaead_core.stacked import StackedTrainer
+        from iaead_core.training.stacked import StackedTrainer
 
         try:
             data = self._dataset(jobs[0].cfg)

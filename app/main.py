@@ -12,7 +12,7 @@ if str(ROOT) not in sys.path:
 
 # UMAP's kernels compile (or load from numba's cache) in the background from the start; this
 # also sets numba's cache folder, so it comes before anything imports umap. Idempotent.
-from iaead_core.projection import warm_up as warm_up_umap  # noqa: E402
+from iaead_core.evaluation.projection import warm_up as warm_up_umap  # noqa: E402
 
 warm_up_umap()
 

@@ -13,7 +13,6 @@ import streamlit as st
 from iaead_core.config import TrainConfig
 from iaead_core.data import ContaminatedSet, make_contaminated, resolve_data_root
 from iaead_core.runs import resolve_runs_root
-
 from .experiments_view import ExperimentWatch
 from .jobs import BackgroundTasks, JobRegistry
 from .views import RunIndex
@@ -36,7 +35,7 @@ def _warm_up() -> None:
     not pay for reading 70,000 images and for torch's first-call set-up (seconds on a CPU)."""
     from iaead_core.config import preset_config
     from iaead_core.data import dataset_status, load_pool
-    from iaead_core.engine import Trainer
+    from iaead_core.training.engine import Trainer
 
     if dataset_status("mnist", data_root()) == "on disk":
         load_pool("mnist", data_root())

@@ -10,10 +10,9 @@ from collections.abc import Callable, Sequence
 
 import streamlit as st
 
-from iaead_core.analysis import METHOD_TITLES, epoch_pace, format_lambda
 from iaead_core.config import PRESETS
 from iaead_core.data import DATASETS, OFFLINE_DEFAULT, dataset_status
-
+from iaead_core.evaluation.analysis import METHOD_TITLES, epoch_pace, format_lambda
 from . import charts, state
 from .explain import started_words
 from .jobs import JobRegistry, Starter

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from iaead_core.analysis import METHOD_TITLES, RULE_TITLES, format_lambda, run_row, time_left
-from iaead_core.metrics import score_scale
+from iaead_core.evaluation.analysis import (METHOD_TITLES, RULE_TITLES, format_lambda, run_row,
+                                            time_left)
+from iaead_core.evaluation.metrics import score_scale
 from iaead_core.runs import Run, RunError, load_run
-
 from .jobs import Job, JobRegistry
 
 __all__ = ["RunItem", "RunIndex", "Problem", "group_items", "item_label", "known_groups",
@@ -198,7 +198,7 @@ class RunIndex:
         return [e for e in self._entries() if isinstance(e, Problem)]
 
     def rows(self) -> list[dict[str, Any]]:
-        """One flat row per folder: :func:`iaead_core.analysis.run_row` of every run plus
+        """One flat row per folder: :func:`iaead_core.evaluation.analysis.run_row` of every run plus
         ``dir``, ``init``, ``degenerate``, ``auroc_raw`` and ``alerts`` (alert kinds of the last
         epoch), with ``status`` from :func:`run_status`; a corrupt folder is a row with
         status ``"corrupt"`` and the reason as ``error``."""
@@ -411,7 +411,7 @@ class PanelDistance:
         "reconstruction error").
     to_c : whether ``values`` are distances to the centre c (so R may be marked).
     relation : one sentence relating it to the score named in the panel's headline.
-    scale : the codes' RMS length (:func:`iaead_core.metrics.score_scale`, the metrics' own
+    scale : the codes' RMS length (:func:`iaead_core.evaluation.metrics.score_scale`, the metrics' own
         scale): the yardstick for "all these distances are the same" (distances to the mean
         of collapsed codes are all ~1e-8).
     """

@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--share-epochs", type=int, default=3, help="0 skips the epoch shares")
     args = p.parse_args(argv)
 
-    from iaead_core.engine import select_device
+    from iaead_core.training.engine import select_device
 
     print(machine_description(select_device(args.device)))
     peaks: dict[str, float] = {}

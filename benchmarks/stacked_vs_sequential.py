@@ -2,7 +2,7 @@
 
 K configurations (λ from the lab's default grid, cycled; beyond six, seed replicates on the
 same data draw) train on one contaminated MNIST set, once as K engine runs in sequence and
-once as one stacked run (``iaead_core.stacked``), in one process, one run each. Neither writes
+once as one stacked run (``iaead_core.training.stacked``), in one process, one run each. Neither writes
 run folders. Before timing, ``measure_stacking`` runs a few steps of both (allocation, kernel
 selection), and its quick estimate is printed beside the real ratio. The figure is the
 speed-up, sequential time / stacked time (above 1: stacking is faster here).
@@ -24,9 +24,9 @@ except ImportError:  # run as a file
     from common import fmt_bytes, machine_description, peak_memory, reset_peak_memory, sync
 
 from iaead_core import NonFiniteLossError, Trainer, make_contaminated, preset_config  # noqa: E402
-from iaead_core.analysis import DEFAULT_LAMBDA_GRID  # noqa: E402
-from iaead_core.engine import select_device  # noqa: E402
-from iaead_core.stacked import measure_stacking, train_stacked  # noqa: E402
+from iaead_core.evaluation.analysis import DEFAULT_LAMBDA_GRID  # noqa: E402
+from iaead_core.training.engine import select_device  # noqa: E402
+from iaead_core.training.stacked import measure_stacking, train_stacked  # noqa: E402
 
 
 def sweep_configs(K: int, preset: str = "quick", device: str = "auto",

@@ -33,7 +33,7 @@ except ImportError:  # run as a file
     from common import fmt_bytes, machine_description, peak_memory, reset_peak_memory, sync
 
 from iaead_core import Trainer, make_contaminated, preset_config  # noqa: E402
-from iaead_core.engine import select_device  # noqa: E402
+from iaead_core.training.engine import select_device  # noqa: E402
 
 
 def paper_run(device: str, data_root: str | None, smoke: bool) -> dict:

@@ -1,15 +1,15 @@
 """Time to the first UMAP map of 3,000 latent codes, before and after, and its quality.
 
 Every figure comes from a fresh Python process (as a new server process would be), timed
-from the moment the map is asked for (``import umap`` / ``import iaead_core.projection``) to
+from the moment the map is asked for (``import umap`` / ``import iaead_core.evaluation.projection``) to
 the map; torch, numpy and the project are imported before the clock starts, as in a server.
 
 * **before** — umap-learn's default settings, as ``analysis.umap_2d`` called them, with an
   empty numba cache (the first process on a machine) and again in a second process (only
   pynndescent's own ``cache=True`` kernels were ever kept on disk);
-* **after** — :func:`iaead_core.projection.umap_2d` (tuned settings, persistent cache) in a
+* **after** — :func:`iaead_core.evaluation.projection.umap_2d` (tuned settings, persistent cache) in a
   first process on an empty cache, in a later process without the warm-up, and after the
-  server's background :func:`~iaead_core.projection.warm_up` has finished (what a user waits
+  server's background :func:`~iaead_core.evaluation.projection.warm_up` has finished (what a user waits
   for once a server has started);
 * **quality** — trustworthiness (scikit-learn, 15 neighbours) of the default and the tuned map
   of the same codes; the tuned map must stay within 0.01 of the default's.
@@ -104,7 +104,7 @@ def latent_codes(latents: str | None, data_root: str | None, n: int) -> np.ndarr
 
 def run(z: np.ndarray, grid: bool = False) -> dict:
     """All figures for the codes ``z``; returns them as a dict (also printed by :func:`main`)."""
-    from iaead_core.projection import TRUST_NEIGHBOURS, map_trustworthiness
+    from iaead_core.evaluation.projection import TRUST_NEIGHBOURS, map_trustworthiness
 
     out: dict = {"n": len(z), "d": z.shape[1]}
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,7 +130,7 @@ def settings_grid(z: np.ndarray) -> list[dict]:
     """Time and trustworthiness of candidate settings in this (warmed) process."""
     import time
 
-    from iaead_core.projection import map_trustworthiness, umap_2d, warm_up
+    from iaead_core.evaluation.projection import map_trustworthiness, umap_2d, warm_up
 
     warm_up().join()
     candidates = [

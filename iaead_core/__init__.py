@@ -7,20 +7,33 @@ A UI-free library reproducing "Improved autoencoder for unsupervised anomaly det
     data = make_contaminated("mnist", 0, rho=0.1, data_root="../shared/data", max_samples=3000)
     result = train(preset_config("quick", method="iaead"), data=data)
     result.final_metrics["latent_mean"]["auroc"]
+
+Layers, lowest first. A module imports only from its own layer's modules and the layers below
+(``tests/test_project.py`` checks it, function-level imports included):
+
+0. ``numbers``, ``catalog``, ``_version``: formatting, the methods' descriptions, the version
+1. ``data/``: benchmark sets, the contaminated protocol, the user's image folders
+2. ``config``: TrainConfig, its validation, the presets
+3. ``methods/``: the networks (``nets``), the SVDD terms (``svdd``), one module per method
+4. ``evaluation/``: metrics, diagnostics, health alerts, projections, the paper's numbers, tables
+5. ``runs``: run folders in and out (storage; it builds no model)
+6. ``training/``: the engine, stacked training, restoring a saved run
+7. ``experiments/``: specs, executors, reports
+8. ``detector/``: the estimator API and scoring new images
+9. ``cli/``: the command line
 """
 
-__version__ = "0.1.0"
-
-from .config import PRESETS, TrainConfig, preset_config  # noqa: E402
-from .data import (DATASETS, ContaminatedSet, DatasetUnavailableError, class_index,  # noqa: E402
-                   make_contaminated)
-
+from iaead_core._version import __version__
+from iaead_core.config import PRESETS, TrainConfig, preset_config  # noqa: E402
+from iaead_core.data import (ContaminatedSet, DATASETS, DatasetUnavailableError,  # noqa: E402
+                             class_index, make_contaminated)
 # The names below load torch; they are imported on first use (PEP 562), so that
 # `python -m iaead_core --help` and config/data helpers answer without loading torch.
 _LAZY = {
-    "engine": ("NonFiniteLossError", "Trainer", "TrainResult", "select_device", "train"),
+    "training.engine": ("NonFiniteLossError", "Trainer", "TrainResult", "select_device", "train"),
+    "training.restore": ("load_method", "restore_run"),
     "methods": ("METHODS", "SCORE_RULES", "build_method"),
-    "metrics": ("detection_metrics", "latent_diagnostics"),
+    "evaluation.metrics": ("detection_metrics", "latent_diagnostics"),
     "runs": ("Run", "RunError", "delete_run", "list_runs", "load_run"),
 }
 _LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
@@ -32,7 +45,7 @@ def __getattr__(name: str):
 
     module = _LAZY_NAMES.get(name)
     if module is None:
-        # `iaead_core.metrics` without importing it first, as when every module was eager.
+        # a sub-package or module (`iaead_core.evaluation`) without importing it first
         if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
             return importlib.import_module(f".{name}", __name__)
         raise AttributeError(f"module 'iaead_core' has no attribute {name!r}")
@@ -50,5 +63,5 @@ __all__ = [
     "DatasetUnavailableError", "class_index", "make_contaminated", "Trainer", "TrainResult",
     "NonFiniteLossError", "select_device", "train", "METHODS", "SCORE_RULES", "build_method",
     "detection_metrics", "latent_diagnostics", "Run", "RunError", "delete_run", "list_runs",
-    "load_run",
+    "load_run", "load_method", "restore_run",
 ]

@@ -1,5 +1,4 @@
 import sys
 
-from .cli import main
-
+from iaead_core.cli.main import main
 sys.exit(main())

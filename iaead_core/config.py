@@ -34,6 +34,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from iaead_core.data import DATASETS, class_index, min_samples
 __all__ = ["TrainConfig", "PRESETS", "preset_config", "METHOD_NAMES", "OBJECTIVES", "DEVICES",
            "INITS", "NumericRule", "NUMERIC_RULES"]
 
@@ -143,14 +144,6 @@ _CHOICES: dict[str, tuple[str, ...]] = {"method": METHOD_NAMES, "objective": OBJ
                                         "device": DEVICES, "init": INITS}
 
 
-def _min_samples(rho: float) -> int:
-    """Smallest set size that holds at least one anomaly at ratio ρ (``int(n·ρ) ≥ 1``)."""
-    m = max(1, math.floor(1 / rho))
-    while int(m * rho) < 1:
-        m += 1
-    return m
-
-
 @dataclass
 class TrainConfig:
     """Every setting of one run (saved as ``config.json`` in the run folder).
@@ -257,9 +250,6 @@ class TrainConfig:
             raise ValueError(f"data_root must be a folder path or None; got {self.data_root!r}")
         if not isinstance(self.extra, dict):
             raise ValueError(f"extra must be a dict; got {self.extra!r}")
-
-        from .data import DATASETS, class_index  # torch-free at import
-
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         try:
@@ -272,7 +262,7 @@ class TrainConfig:
                              f"warmup_epochs={self.warmup_epochs}, epochs={self.epochs}")
         if self.max_samples is not None and int(self.max_samples * self.rho) < 1:
             raise ValueError(f"max_samples={self.max_samples} is too small for rho={self.rho}: "
-                             f"it would hold no anomaly; the minimum is {_min_samples(self.rho)}")
+                             f"it would hold no anomaly; the minimum is {min_samples(self.rho)}")
         return self
 
     @property
@@ -366,3 +356,25 @@ def preset_config(preset: str = "quick", method: str = "iaead", **overrides: Any
     if settings.get("max_samples") == 0:  # 0 asks for the full set (None is taken as "unset")
         settings["max_samples"] = None
     return TrainConfig(method=method, preset=preset, **settings).validate()
+
+
+def scaled_config(preset: str, method: str, epochs: int | None = None, **overrides: Any) -> TrainConfig:
+    """:func:`~iaead_core.config.preset_config` with the number of epochs changed and the
+    warm-up (IAEAD) / pre-training (Deep SVDD) scaled in proportion, so a shortened run keeps
+    its phases (quick IAEAD: 5 of 30 warm-up epochs → 1 of 4). The warm-up stays ≥ 1 and,
+    for Deep SVDD, < epochs.
+
+    Raises ValueError as :func:`preset_config`.
+    """
+    if epochs is None:
+        return preset_config(preset, method, **overrides)
+    base = preset_config(preset, method)
+    warm = base.warmup_epochs * epochs / base.epochs
+    warm = max(1, int(round(warm)))
+    if method == "deep-svdd":
+        warm = min(warm, epochs - 1)
+        if epochs < 2:
+            raise ValueError("Deep SVDD needs at least 2 epochs (pre-training, then training).")
+    overrides.setdefault("warmup_epochs", warm)
+    overrides.setdefault("lr_step", max(1, round(base.lr_step * epochs / base.epochs)))
+    return preset_config(preset, method, epochs=epochs, **overrides)

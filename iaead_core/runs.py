@@ -22,6 +22,7 @@ Folders that cannot be read as runs are listed with live status "corrupt" and th
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -39,7 +40,7 @@ import numpy as np
 # (`python -m iaead_core runs`) does not load it.
 
 __all__ = ["RunWriter", "Run", "RunError", "resolve_runs_root", "list_runs", "load_run",
-           "delete_run", "new_run_id", "LIVE_STATUSES", "HEARTBEAT_PERIOD_S",
+           "delete_run", "new_run_id", "read_manifest", "LIVE_STATUSES", "HEARTBEAT_PERIOD_S",
            "HEARTBEAT_TIMEOUT_S"]
 
 #: Every value of :attr:`Run.live_status`.
@@ -353,63 +354,6 @@ class Run:
             raise RunError(f"{path} is not an iaead checkpoint (expected keys 'method' and 'model')")
         return state
 
-    def load_method(self, device: Any = "cpu"):
-        """The trained method (model in eval mode with the saved weights, ``c`` and ``R``),
-        without rebuilding the data set.
-
-        Raises
-        ------
-        RunError
-            For missing/corrupt weights, or weights that do not fit this run's network.
-        """
-        from .config import TrainConfig
-        from .data import DATASETS
-        from .methods import build_method
-
-        cfg = TrainConfig.from_dict(self.config)
-        # Sets that are not benchmarks (a folder of images, an array) record their channels.
-        channels = self.meta.get("data", {}).get("channels") or DATASETS[cfg.dataset].channels
-        method = build_method(cfg, int(channels), device)
-        state = self.load_weights(map_location=device)
-        try:
-            method.load_state(state)
-        except (ValueError, RuntimeError) as e:
-            raise RunError(f"{self.dir / 'model.pt'} does not fit this run's network: {e}") from e
-        method.model.eval()
-        return method
-
-    def restore(self, device: Any = "cpu", data_root: str | os.PathLike | None = None):
-        """Rebuild the trained method and the exact data draw of this run.
-
-        Parameters
-        ----------
-        device : where to put the model.
-        data_root : overrides the data root saved in the config (e.g. on another machine).
-
-        Returns
-        -------
-        (method, data) — :meth:`load_method`'s method, and the
-        :class:`~iaead_core.data.ContaminatedSet` drawn with the run's seed (same images, same
-        order).
-
-        Raises
-        ------
-        RunError
-            For missing/corrupt weights; data errors as in ``make_contaminated``.
-        """
-        from .data import make_contaminated
-
-        cfg = self.config
-        if "manifest" in self.meta.get("data", {}):  # trained on image files: read them again
-            from .images import restore_image_set
-
-            return self.load_method(device), restore_image_set(self, data_root)
-        seed = self.meta.get("data", {}).get("seed", cfg.get("seed", 0))  # the draw's seed
-        data = make_contaminated(cfg["dataset"], cfg["normal_class"], cfg["rho"], seed=seed,
-                                 data_root=data_root or cfg.get("data_root"),
-                                 max_samples=cfg.get("max_samples"), download=False)
-        return self.load_method(device), data
-
 
 def _weights_reason(e: Exception) -> str:
     """A short reason for a failed ``torch.load``, without torch's advice on ``weights_only``
@@ -422,6 +366,29 @@ def _weights_reason(e: Exception) -> str:
     if len(first) > 160:
         first = first[:157] + "..."
     return f"the file is truncated, corrupt or not a torch file ({type(e).__name__}: {first})"
+
+
+def read_manifest(run_dir: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+    """The training images of a run: paths ``(N,)`` in the order of the saved scores, and
+    labels int64 ``(N,)`` (0 normal, 1 anomaly, −1 unknown).
+
+    Raises
+    ------
+    RunError
+        If the run folder has no readable manifest (:data:`~iaead_core.data.images.MANIFEST`).
+    """
+    from iaead_core.data.images import MANIFEST  # lazy: the images module loads torch and Pillow
+
+    p = Path(run_dir) / MANIFEST
+    try:
+        with open(p, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        paths = [r["path"] for r in rows]
+        labels = np.array([{"normal": 0, "anomaly": 1}.get(r["label"], -1) for r in rows],
+                          np.int64)
+    except (OSError, KeyError, csv.Error) as e:
+        raise RunError(f"{p} is missing or corrupt: {e}") from e
+    return paths, labels
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:

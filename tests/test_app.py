@@ -24,9 +24,9 @@ import numpy as np  # noqa: E402
 from app import experiments_view as xv  # noqa: E402
 from app import state  # noqa: E402
 from app.jobs import JobRegistry  # noqa: E402
-from iaead_core.analysis import scaled_config  # noqa: E402
+from iaead_core.config import scaled_config  # noqa: E402
 from iaead_core.data import make_contaminated  # noqa: E402
-from iaead_core.metrics import latent_diagnostics  # noqa: E402
+from iaead_core.evaluation.metrics import latent_diagnostics  # noqa: E402
 from iaead_core.runs import RunWriter  # noqa: E402
 
 PAGES = ROOT / "app" / "pages"
@@ -40,7 +40,7 @@ def runs_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("IAEAD_EXPERIMENTS_DIR", str(tmp_path / "experiments"))
     # The λ page's runs are an experiment's, which the registry stacks where the device
     # measures a speed-up; pinned to "no" (tests/test_app_jobs.py covers both).
-    monkeypatch.setattr("iaead_core.stacked.stacking_pays", lambda *a, **k: False)
+    monkeypatch.setattr("iaead_core.training.stacked.stacking_pays", lambda *a, **k: False)
     yield d
     reg = state._registry(str(d.resolve()))
     reg.shutdown()
@@ -230,7 +230,7 @@ def test_train_runs_to_the_end_with_final_table(runs_dir):
 def test_eight_methods_compare_live_on_one_draw(runs_dir):
     """Issue 7: every registered method can join one comparison; each gets its live curve and
     its row in the final table, under its own title."""
-    from iaead_core.analysis import METHOD_TITLES
+    from iaead_core.evaluation.analysis import METHOD_TITLES
     from iaead_core.config import METHOD_NAMES
 
     at = page("train").run()
@@ -298,7 +298,7 @@ def test_missing_data_set_says_what_to_download(runs_dir, tmp_data_root, monkeyp
     def offline(dataset, root):  # tests never download: behave as a machine without network
         raise OSError("no network")
 
-    monkeypatch.setattr("iaead_core.data._download", offline)
+    monkeypatch.setattr("iaead_core.data.benchmarks._download", offline)
     at = page("train").run()
     assert at.selectbox(key="train_ds").value == "mnist-5k"  # offline default when MNIST is absent
     at.selectbox(key="train_ds").set_value(dataset).run()
@@ -331,13 +331,18 @@ def test_sensitivity_bad_grid_and_a_small_sweep(runs_dir, tmp_path):
     table = at.dataframe[0].value
     assert table["λ"].tolist() == ["0", "50"]
     assert table["collapsed"].tolist()[-1]  # λ = 50 collapses the latent space
-    # Its scores are float noise: the metric is degenerate, hence exactly chance on any CPU
-    # (sklearn's AUROC of that noise, kept as "raw", differs from machine to machine).
-    assert table["degenerate"].tolist() == [False, True]
-    assert table["AUROC mean"].iloc[-1] == 0.5
-    assert table["raw"].iloc[-1] != "" and table["raw"].iloc[0] == ""
+    # Whether its codes coincide to the last bit (scores of pure float noise: degenerate,
+    # hence exactly chance) or shrink onto a tiny line (a measured AUROC) depends on the CPU's
+    # float rounding; either way the table, its raw column and the summary say the same.
+    degenerate = table["degenerate"].tolist()
+    assert degenerate[0] is False and table["raw"].iloc[0] == ""
     text = all_text(at)
-    assert "Measured in this sweep." in text and "at λ = 50 (degenerate, collapsed)" in text
+    assert "Measured in this sweep." in text
+    if degenerate[-1]:
+        assert table["AUROC mean"].iloc[-1] == 0.5 and table["raw"].iloc[-1] != ""
+        assert "at λ = 50 (degenerate, collapsed)" in text
+    else:
+        assert table["raw"].iloc[-1] == "" and "at λ = 50 (collapsed)" in text
     # The sweep is an experiment of kind fig4-lambda: its runs are in its folder under their
     # content-hash ids, and starting again queues nothing.
     folder = tmp_path / "experiments" / "fig4-lambda-quick"

@@ -24,7 +24,7 @@ from app import experiments_view as xv  # noqa: E402
 from app import state  # noqa: E402
 from iaead_core.experiments import ExperimentSpec, builtin_spec, expand  # noqa: E402
 from iaead_core.experiments.estimate import format_duration, run_seconds  # noqa: E402
-from iaead_core.engine import select_device  # noqa: E402
+from iaead_core.training.engine import select_device  # noqa: E402
 from iaead_core.runs import load_run  # noqa: E402
 
 PAGE = ROOT / "app" / "pages" / "experiments.py"
@@ -39,7 +39,7 @@ def lab(tmp_path, monkeypatch, shared_data_root):
     registry's jobs are stopped afterwards. The registry stacks an experiment's runs where the
     device measures a speed-up (tiny nets may win on a CPU): the decision is pinned to "no"
     here so each run stops and resumes on its own (tests/test_app_jobs.py covers both)."""
-    monkeypatch.setattr("iaead_core.stacked.stacking_pays", lambda *a, **k: False)
+    monkeypatch.setattr("iaead_core.training.stacked.stacking_pays", lambda *a, **k: False)
     runs = tmp_path / "runs"
     monkeypatch.setenv("IAEAD_RUNS_DIR", str(runs))
     monkeypatch.setenv("IAEAD_EXPERIMENTS_DIR", str(tmp_path / "experiments"))
@@ -159,7 +159,7 @@ def test_figures_of_an_experiment_with_no_finished_run_hold_only_the_papers_valu
     (fig,) = xv.figures(plan, results, agg)
     assert {t.name for t in fig.data} == {"paper: IAEAD", "paper: CAE"}
     # The paper's class-averaged AUROC of IAEAD on MNIST at ρ = 10 % (Table 2), in %.
-    from iaead_core.paper import paper_auroc
+    from iaead_core.evaluation.paper import paper_auroc
 
     mnist = [t for t in fig.data if t.name == "paper: IAEAD" and t.xaxis == "x"][0]
     assert list(mnist.y) == pytest.approx([100 * paper_auroc("mnist", "iaead", r) for r in (0.1, 0.2)])
@@ -318,8 +318,8 @@ def test_runs_outside_a_tabs_settings_are_named_and_its_stop_asks_first(lab):
     # a run another tab had added and stopped left no trace here).
     ok(b.run())
     assert not any("outside the settings" in i.value for i in b.info)
-    from iaead_core.analysis import scaled_config
-    from iaead_core.engine import Trainer
+    from iaead_core.config import scaled_config
+    from iaead_core.training.engine import Trainer
 
     cfg = scaled_config("quick", "iaead", 2, lam=0.5, max_samples=300,
                         data_root=os.environ["IAEAD_DATA_ROOT"], download=False)
@@ -353,7 +353,7 @@ def test_bad_input_and_a_busy_experiment_are_said_in_words(lab):
 
 
 def test_the_lab_lists_both_pages_and_starts_umaps_warm_up(lab):
-    from iaead_core.projection import warm_up_state
+    from iaead_core.evaluation.projection import warm_up_state
 
     at = ok(AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120).run())
     assert at.title[0].value == "Train"

@@ -1,4 +1,4 @@
-"""The lab's job registry, background tasks, views and the pure helpers of iaead_core.analysis.
+"""The lab's job registry, background tasks, views and the pure helpers of iaead_core.evaluation.analysis.
 
 Trainings here use scikit-learn's embedded 8×8 digits (about 200 images per set), so each
 epoch takes a fraction of a second and no data download is needed.
@@ -19,9 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.jobs import BackgroundTasks, JobRegistry, config_key  # noqa: E402
 from app.views import RunIndex, fmt_seconds, group_items, known_groups  # noqa: E402
-from iaead_core.analysis import (centre_distances, extremes, format_lambda, parse_lambda_grid,  # noqa: E402
-                                 pca_2d, scaled_config, snapshot_for_epoch, sweep_summary,
-                                 time_left, umap_2d)
+from iaead_core.evaluation.analysis import (centre_distances, extremes, format_lambda,
+                                            parse_lambda_grid, pca_2d, snapshot_for_epoch,
+                                            sweep_summary, time_left, umap_2d)
+from iaead_core.config import scaled_config
 from iaead_core.config import preset_config  # noqa: E402
 
 
@@ -106,7 +107,7 @@ def test_an_experiments_runs_stack_only_where_stacking_pays(tmp_path, monkeypatc
     """An experiment's queued λ runs of one data draw train as one stacked network when the
     device measures a speed-up (here: the measurement is replaced by ``pays``), one after
     another otherwise; either way each job keeps its own records, folder and status."""
-    import iaead_core.stacked as stacked
+    import iaead_core.training.stacked as stacked
 
     asked = []
     monkeypatch.setattr(stacked, "stacking_pays",
@@ -172,7 +173,7 @@ def test_background_tasks_cache_and_errors():
     assert status == "error" and "ZeroDivisionError" in msg
 
 
-# ------------------------------------------------------------------- iaead_core.analysis
+# ------------------------------------------------------------------- iaead_core.evaluation.analysis
 
 def test_parse_lambda_grid():
     assert parse_lambda_grid("50, 0 5e-6;5e-5, 0") == [0.0, 5e-6, 5e-5, 50.0]
@@ -236,7 +237,7 @@ def test_a_comparisons_time_left_counts_down_and_prices_queued_runs_by_method():
     # A method none of the group's runs has used yet is priced at its measured cost
     # relative to the methods that have run: Deep SVDD's pre-training makes it dearer than the
     # CAE (the walk saw "9 s left" become "24 s left" when it priced it at the CAE's pace).
-    from iaead_core.analysis import scaled_config
+    from iaead_core.config import scaled_config
     from iaead_core.experiments.estimate import epoch_seconds
 
     def cfg(method):  # as the Train page builds it
@@ -428,7 +429,7 @@ def test_one_bar_exactly_when_the_metric_is_degenerate():
     4e-10 to 4e-4) got one bar "for all 3,000 images" and the words "values still differ by
     more than float noise" beside a real AUROC of 0.339: the page's "all the same" was 1e-4 of
     the codes' size, the metric's 7.6e-6. Now both use the metric's rule and scale."""
-    from iaead_core.metrics import detection_metrics, score_scale
+    from iaead_core.evaluation.metrics import detection_metrics, score_scale
 
     rng = np.random.default_rng(0)
     corner = np.ones((3000, 64), np.float32)
@@ -535,7 +536,7 @@ def test_alerts_are_explained_in_words():
     lines = explain.alert_lines({"alerts": [{"kind": "collapsed", "message": "spread 1e-07."}]})
     assert len(lines) == 1 and lines[0].endswith(". Spread 1e-07.")  # a sentence of its own
     try:
-        from iaead_core.health import ALERT_KINDS
+        from iaead_core.evaluation.health import ALERT_KINDS
     except ImportError:
         return
     assert "collapsed" in ALERT_KINDS and lines[0].startswith("**") and "—" in lines[0]

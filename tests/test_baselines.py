@@ -11,19 +11,18 @@ import torch.nn.functional as F
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from iaead_core import Trainer, load_run, make_contaminated, preset_config
+from iaead_core import Trainer, load_method, load_run, make_contaminated, preset_config
 from iaead_core.config import METHOD_NAMES, PRESETS
-from iaead_core.engine import seed_everything
+from iaead_core.evaluation.paper import paper_auroc
 from iaead_core.methods import METHODS, SCORE_RULES, build_method, method_info
 from iaead_core.methods.base import e3outlier_adam
 from iaead_core.methods.dagmm import covariance_penalty, energy_cap, gmm_energy, gmm_params
 from iaead_core.methods.drae import drae_loss, drae_split, otsu_criterion
 from iaead_core.methods.memae import addressing_entropy
+from iaead_core.methods.nets import CAE, DAGMMNet, MemAENet, MemoryUnit, RSRAENet, hard_shrink
 from iaead_core.methods.rdae import prox_e3outlier, prox_l21
 from iaead_core.methods.rsrae import cosine_score, pca_loss, projection_loss
-from iaead_core.nets import CAE, DAGMMNet, MemAENet, MemoryUnit, RSRAENet, hard_shrink
-from iaead_core.paper import paper_auroc
-
+from iaead_core.training.engine import seed_everything
 BASELINES = ("drae", "rdae", "dagmm", "memae", "rsrae")
 
 
@@ -506,7 +505,7 @@ def test_short_real_mnist_run_and_checkpoint_round_trip(name, small_set, tmp_pat
     run = load_run(result.run_dir)
     state = run.load_weights()
     assert state["method"] == name
-    method = run.load_method()
+    method = load_method(run)
     ev = method.evaluate(small_set.images, result.config.epochs - 1)
     final = run.load_final()
     for rule in METHODS[name].score_rules:

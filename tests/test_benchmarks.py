@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import (flops_per_image, layer_macs, machine_description,  # noqa: E402
                                matmul_peak)
-from iaead_core.nets import CAE  # noqa: E402
-from iaead_core.stacked import StackedCAE  # noqa: E402
+from iaead_core.methods.nets import CAE  # noqa: E402
+from iaead_core.training.stacked import StackedCAE  # noqa: E402
 
 
 def cae_macs(w: int, d: int, c: int = 1) -> tuple[int, int]:

@@ -135,7 +135,7 @@ def test_offline_default_switches_the_data_set_after_any_failure(chromium, offli
 def test_eight_methods_compare_in_browser(chromium, server):
     """Issue 7: all eight methods on one tiny draw; every method's run completes and the
     final table has a row for each (2 epochs on 400 images)."""
-    from iaead_core.analysis import METHOD_TITLES
+    from iaead_core.evaluation.analysis import METHOD_TITLES
     from iaead_core.config import METHOD_NAMES
 
     url, _ = server

@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
-from iaead_core import cli
-from iaead_core.cli import CONFIG_OPTIONS, build_parser, config_from_args, main
+from iaead_core.cli import main as cli
+from iaead_core.cli.common import CONFIG_OPTIONS, config_from_args
+from iaead_core.cli.main import build_parser, main
 from iaead_core.config import TrainConfig, preset_config
-from iaead_core.health import summarize
-from iaead_core.paper import PaperReference
-
+from iaead_core.evaluation.health import summarize
+from iaead_core.evaluation.paper import PaperReference
 TINY = ["--epochs", "2", "--warmup-epochs", "1", "--max-samples", "500"]
 
 
@@ -242,7 +242,7 @@ def test_each_default_is_said_once():
 
 
 def test_one_lambda_format():
-    from iaead_core.analysis import LAMBDA_CHOICES, format_lambda
+    from iaead_core.evaluation.analysis import LAMBDA_CHOICES, format_lambda
 
     for lam in (*LAMBDA_CHOICES, 1e6, 2.5e-7, 0.3, 123.0, 1e-10):
         assert cli._short(float(lam)) == format_lambda(lam), lam
@@ -281,7 +281,7 @@ def test_help_and_bad_input_do_not_import_torch(args, code):
 
 
 def test_parser_is_built_and_used_without_torch():
-    code = ("import sys; from iaead_core.cli import build_parser, config_from_args; "
+    code = ("import sys; from iaead_core.cli.main import build_parser; from iaead_core.cli.common import config_from_args; "
             "a = build_parser().parse_args(['train', '--lr', '0.05']); c = config_from_args(a); "
             "print(c.lr, 'torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

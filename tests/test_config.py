@@ -1,5 +1,5 @@
 """TrainConfig validation in one place, presets, and when the paper's number may stand beside a
-run (iaead_core.config, iaead_core.paper)."""
+run (iaead_core.config, iaead_core.evaluation.paper)."""
 
 import dataclasses
 import math
@@ -9,12 +9,9 @@ import sys
 
 import pytest
 
-from iaead_core.config import (METHOD_NAMES, NUMERIC_RULES, PRESETS, TrainConfig,
-                               preset_config)
-from iaead_core.paper import (PAPER_BEST_LAM, PaperReference, paper_reference,
-                              protocol_differences)
-
-
+from iaead_core.config import METHOD_NAMES, NUMERIC_RULES, PRESETS, TrainConfig, preset_config
+from iaead_core.evaluation.paper import (PAPER_BEST_LAM, PaperReference, paper_reference,
+                                         protocol_differences)
 def numeric_fields() -> list[str]:
     """Every TrainConfig field whose annotation admits an int or a float (bool excluded), read
     from the dataclass itself: a numeric field added later is picked up here automatically."""

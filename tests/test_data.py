@@ -12,12 +12,10 @@ import torch
 from scipy.io import savemat
 
 from iaead_core import data
-from iaead_core.cli import main
+from iaead_core.cli.main import main
 from iaead_core.data import (DATASETS, DatasetCorruptError, DatasetUnavailableError, class_index,
-                             dataset_problems, dataset_status, load_pool, make_contaminated,
-                             resolve_data_root, to_model_input)
-
-
+                             contaminated, dataset_problems, dataset_status, load_pool,
+                             make_contaminated, resolve_data_root, to_model_input)
 def scaled(v) -> float:
     return 2.0 * float(v) / 255.0 - 1.0
 
@@ -185,7 +183,7 @@ def test_default_cap(monkeypatch):
     assert inspect.signature(make_contaminated).parameters["cap"].default == 12_000
     labels = np.r_[np.zeros(13_000), np.arange(2_000) % 9 + 1].astype(np.int64)
     images = np.zeros((len(labels), 1, 28, 28), np.uint8)
-    monkeypatch.setattr(data, "load_pool", lambda *a, **k: (images, labels))
+    monkeypatch.setattr(contaminated, "load_pool", lambda *a, **k: (images, labels))
     s = make_contaminated("mnist", 0)  # uncapped: 13,000 + 1,444
     assert (len(s), s.n_anomalies, s.n_normal) == (12_000, 1_200, 10_800)
     check_protocol(s, 0, 0.1)

@@ -6,13 +6,12 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from iaead_core.data import load_pool
-from iaead_core.detector import (Detector, ThresholdError, choose_threshold, flag, rank,
-                                 score_images)
-from iaead_core.images import (TooFewImagesError, array_to_model_input, image_set_from_array,
-                               infer_input_range)
-from iaead_core.metrics import detection_metrics
+from iaead_core.data.images import (TooFewImagesError, array_to_model_input, image_set_from_array,
+                                    infer_input_range)
+from iaead_core.detector import Detector, ThresholdError, choose_threshold, flag, rank, score_images
+from iaead_core.evaluation.metrics import detection_metrics
 from iaead_core.runs import RunError, load_run
-
+from iaead_core.training.restore import restore_run
 TINY = dict(epochs=2, warmup_epochs=1, width=4, latent_dim=8, batch_size=32)
 
 
@@ -167,7 +166,7 @@ def test_saved_run_reloads_as_a_detector(fitted, sneakers):
     np.testing.assert_allclose(again.decision_function(images[:50]),
                                fitted.decision_function(images[:50]), rtol=1e-5, atol=1e-6)
     with pytest.raises(RunError, match="in-memory array"):
-        run.restore()
+        restore_run(run)
     R = fitted.method_.R
     t = fitted.threshold("radius")
     assert (t.kind, t.rule, t.value) == ("radius", "latent_c", pytest.approx(R)) and R > 0

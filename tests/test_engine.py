@@ -7,16 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from iaead_core import NonFiniteLossError, Trainer, load_run, make_contaminated, preset_config
-from iaead_core.analysis import (LAMBDA_CHOICES, curve_frame, final_frame, format_lambda,
-                                 run_row, sweep_frame, sweep_summary)
-from iaead_core.health import ALERT_KINDS
+from iaead_core import (NonFiniteLossError, Trainer, load_run, make_contaminated, preset_config,
+                        restore_run)
+from iaead_core.evaluation.analysis import (LAMBDA_CHOICES, curve_frame, final_frame, format_lambda,
+                                            run_row, sweep_frame, sweep_summary)
+from iaead_core.evaluation.health import ALERT_KINDS
+from iaead_core.evaluation.metrics import detection_metrics, score_scale
 from iaead_core.methods.iaead import IAEAD
-from iaead_core.metrics import detection_metrics, score_scale
+from iaead_core.methods.svdd import fix_centre
 from iaead_core.runs import RunError
-from iaead_core.svdd import fix_centre
-
-
 @pytest.fixture(scope="module")
 def small_set(shared_data_root):
     # 600 images of MNIST digit 0 at ρ = 0.1: 540 normal + 60 anomalies.
@@ -206,7 +205,7 @@ def test_persistence_round_trip(small_set, tmp_path, shared_data_root):
     np.testing.assert_array_equal(final["is_anomaly"], small_set.is_anomaly)
     # Restored weights reproduce the final scores on the re-drawn data set.
     assert run.config["data_root"] == str(shared_data_root.resolve())  # recorded from the data
-    method, data = run.restore()
+    method, data = restore_run(run)
     ev = method.evaluate(data.images, epoch=cfg.epochs - 1)
     np.testing.assert_allclose(ev.scores["latent_mean"], final["score_latent_mean"], rtol=1e-4, atol=1e-5)
     assert method.R == pytest.approx(float(final["R"]))

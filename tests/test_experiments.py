@@ -19,11 +19,10 @@ import pytest
 from iaead_core.config import preset_config
 from iaead_core.experiments import (ExperimentSpec, builtin_spec, expand, load_spec,
                                     plan_experiment, run_experiment, run_id_for)
-from iaead_core.experiments.executors import (TEST_CRASH_ENV, LocalExecutor, RayExecutor, gpu_slots,
+from iaead_core.experiments.executors import (LocalExecutor, RayExecutor, TEST_CRASH_ENV, gpu_slots,
                                               run_memory_bytes)
 from iaead_core.experiments.report import aggregate, cell_text, results_frame, write_report
 from iaead_core.methods import METHODS
-
 REPO = Path(__file__).resolve().parents[1]
 
 # Tiny runs: 200 images (20 anomalies at ρ = 0.1), 2 epochs, a narrow network. PyTorch's
@@ -188,7 +187,7 @@ def test_resume_after_kill_9_runs_only_missing_runs(shared_data_root, tmp_path):
         'lam = [5e-5]\nseeds = 2\n[config]\n' + "".join(
             f"{k} = {json.dumps(v)}\n" for k, v in TINY_CONFIG.items()))
     out = tmp_path / "exp"
-    cmd = [sys.executable, "-m", "iaead_core.cli_experiments", "experiment", "run", str(spec_path),
+    cmd = [sys.executable, "-m", "iaead_core", "experiment", "run", str(spec_path),
            "--out", str(out), "--data-root", str(shared_data_root), "--threads", "1", "--stack", "off",
            "--no-report"]
     folder = out / "killme-quick"
@@ -395,7 +394,7 @@ def test_report_files_with_paper_values(ray_and_local):
 
 
 def test_cli_dry_run_status_and_report(shared_data_root, tmp_path, capsys):
-    from iaead_core.cli_experiments import main
+    from iaead_core.cli.main import main
 
     argv = ["--out", str(tmp_path), "--data-root", str(shared_data_root)]
     assert main(["experiment", "run", "fig4-lambda", "--dry-run", "--seeds", "3", "--dataset",

@@ -5,11 +5,10 @@ import numpy as np
 import pytest
 
 from iaead_core import Trainer, make_contaminated, preset_config
-from iaead_core.health import (ALERT_KINDS, DEAD_FRACTION, SATURATED_FRACTION, STALL_EPOCHS,
-                               STALL_RTOL, code_bound, diverged_alert, epoch_alerts,
-                               loss_stalled, summarize)
-from iaead_core.metrics import DEGENERATE_RTOL, FLOAT32_EPS
-
+from iaead_core.evaluation.health import (ALERT_KINDS, DEAD_FRACTION, SATURATED_FRACTION,
+                                          STALL_EPOCHS, STALL_RTOL, code_bound, diverged_alert,
+                                          epoch_alerts, loss_stalled, summarize)
+from iaead_core.evaluation.metrics import DEGENERATE_RTOL, FLOAT32_EPS
 HEALTHY_DIAG = {"collapsed": False, "dead_dims": 0.0, "saturated": 0.0,
                 "collapse_ratio": 0.4, "effective_rank": 40.0}
 
@@ -142,7 +141,7 @@ def test_huge_learning_rate_stalls_the_loss(digits):
 def test_collapse_message_cites_only_the_criteria_met():
     """The lecturer walk read "effective rank 2.3 (collapse below 2)" as evidence of collapse:
     a figure above its threshold must not be cited."""
-    from iaead_core.health import epoch_alerts
+    from iaead_core.evaluation.health import epoch_alerts
 
     diag = {"collapsed": True, "collapse_ratio": 9.8e-7, "effective_rank": 2.3}
     (alert,) = [a for a in epoch_alerts(diag, [1.0]) if a["kind"] == "collapsed"]
@@ -156,7 +155,7 @@ def test_collapse_message_cites_only_the_criteria_met():
 def test_stalled_names_how_long_the_loss_has_been_flat():
     """Walk 6: "stayed at 2537.82 for 4 epochs" at epochs 8 and 10 of a loss flat since
     epoch 3: the message counts the whole flat stretch, not the detection window."""
-    from iaead_core.health import epoch_alerts
+    from iaead_core.evaluation.health import epoch_alerts
 
     history = [9.0, 5.0] + [2537.82] * 8  # flat from epoch 3 to epoch 10
     [alert] = epoch_alerts({}, history)

@@ -12,18 +12,15 @@ import pytest
 import torch
 from PIL import Image
 
-from iaead_core import Trainer, load_run, preset_config
-from iaead_core import images as images_mod
-from iaead_core.data import load_pool
+from iaead_core import Trainer, load_method, load_run, preset_config, restore_run
+from iaead_core.data import images as images_mod, load_pool
+from iaead_core.data.images import (ImageFolderError, ImageFolderWarning, MANIFEST,
+                                    TooFewImagesError, load_image_folder)
 from iaead_core.detector import CSV_COLUMNS, Detector
-from iaead_core.images import (MANIFEST, ImageFolderError, ImageFolderWarning, TooFewImagesError,
-                               load_image_folder)
-from iaead_core.metrics import detection_metrics
-
-
+from iaead_core.evaluation.metrics import detection_metrics
 def _cli(argv):
     """Run ``python -m iaead_core ARGV`` in this process; returns the exit status."""
-    from iaead_core import cli
+    from iaead_core.cli import main as cli
 
     return cli.main(argv)
 
@@ -263,21 +260,22 @@ def test_trainer_on_an_unlabelled_folder_then_restore(tmp_path):
         assert [r["path"] for r in csv.DictReader(f)] == data.paths
     final = run.load_final()
     assert "is_anomaly" not in final and len(final["score_latent_mean"]) == 60
-    method = run.load_method()
+    method = load_method(run)
     assert method.model.encode(data.images[:2]).shape == (2, 8)  # a 3-channel network
 
-    _, restored = run.restore()
+    _, restored = restore_run(run)
     assert restored.paths == data.paths and torch.equal(restored.images, data.images)
     moved = tmp_path / "moved"
     shutil.move(root, moved)
-    assert torch.equal(run.restore(data_root=moved)[1].images, data.images)
+    assert torch.equal(restore_run(run, data_root=moved)[1].images, data.images)
     (moved / "a" / "img000.png").unlink()
     with pytest.raises(ImageFolderError, match="no longer"):
-        run.restore(data_root=moved)
+        restore_run(run, data_root=moved)
 
 
 def test_cli_choices_mirror_the_core():
-    from iaead_core import cli_images, detector
+    from iaead_core import detector
+    from iaead_core.cli import images as cli_images
 
     assert cli_images.FITS == images_mod.FITS  # kept light: the CLI parses before torch loads
     assert cli_images.RADIUS_METHODS == tuple(detector.RADIUS_RULES)

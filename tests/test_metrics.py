@@ -4,11 +4,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from iaead_core.metrics import (COLLAPSE_RATIO, DEAD_RTOL, DEGENERATE_RTOL, FLOAT32_EPS,
-                                SATURATION_LEVEL, detection_metrics, is_degenerate,
-                                latent_diagnostics, score_scale)
-
-
+from iaead_core.evaluation.metrics import (COLLAPSE_RATIO, DEAD_RTOL, DEGENERATE_RTOL, FLOAT32_EPS,
+                                           SATURATION_LEVEL, detection_metrics, is_degenerate,
+                                           latent_diagnostics, score_scale)
 def test_perfect_and_inverted_scores():
     y = np.array([0, 0, 0, 1, 1], bool)
     good = detection_metrics(y, np.array([0.1, 0.2, 0.3, 0.8, 0.9]))

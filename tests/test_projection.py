@@ -9,11 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iaead_core import analysis, projection
-from iaead_core.projection import (TUNED_SETTINGS, WarmUp, default_numba_cache_dir,
-                                   map_trustworthiness, umap_2d)
-
-
+from iaead_core.evaluation import analysis, projection
+from iaead_core.evaluation.projection import (TUNED_SETTINGS, WarmUp, default_numba_cache_dir,
+                                              map_trustworthiness, umap_2d)
 @pytest.fixture(scope="module")
 def real_codes(shared_data_root):
     """Latent codes of a small IAEAD run on real MNIST digit 0 (600 images, 3 epochs)."""

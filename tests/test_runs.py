@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from iaead_core.cli import main
+from iaead_core.cli.main import main
 from iaead_core.runs import (HEARTBEAT_TIMEOUT_S, LIVE_STATUSES, Run, RunError, RunWriter,
                              delete_run, list_runs, load_run)
-
 META = {"run_id": "x", "config": {"method": "iaead", "lam": 5e-5, "preset": "quick", "epochs": 3},
         "lam": 5e-5, "nu": 1.0}
 

@@ -29,11 +29,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from iaead_core import NonFiniteLossError, Trainer, load_run, make_contaminated, preset_config
-from iaead_core.nets import CAE
-from iaead_core.stacked import (StackedCAE, batch_bounds, measure_stacking, row_quantiles,
-                                stack_groups, stacking_pays, train_many, train_stacked)
-
+from iaead_core import (NonFiniteLossError, Trainer, load_method, load_run, make_contaminated,
+                        preset_config)
+from iaead_core.methods.nets import CAE
+from iaead_core.training.stacked import (StackedCAE, batch_bounds, measure_stacking, row_quantiles,
+                                         stack_groups, stacking_pays, train_many, train_stacked)
 LOSS_RTOL, R_RTOL, AUROC_ATOL = 2e-3, 1e-2, 3e-3
 
 LAMS = (0.0, 5e-5, 0.5, 50.0)
@@ -169,7 +169,7 @@ def test_stacked_lambda_sweep_equals_separate_runs(small_set, tmp_path):
         assert extra["stacked"] == 4 and extra["stack_index"] == k
         assert extra["group"] == stacked[0].config.extra["group"]
         assert run.config["lam"] == LAMS[k] and run.config["lr"] == LRS[k]
-        method = run.load_method()
+        method = load_method(run)
         for key, v in res.method.model.state_dict().items():
             torch.testing.assert_close(method.model.state_dict()[key], v.cpu())
         assert np.allclose(run.load_final()["z"], res.evaluation.z)
@@ -213,7 +213,7 @@ def test_stack_groups_partition():
 
 
 def test_stacking_decision_is_measured_and_cached(monkeypatch):
-    import iaead_core.stacked as st
+    import iaead_core.training.stacked as st
 
     m = measure_stacking("cpu", 2, preset_config("quick", width=4, latent_dim=8, batch_size=8),
                          budget_s=0.0)

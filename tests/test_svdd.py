@@ -3,10 +3,8 @@
 import pytest
 import torch
 
-from iaead_core.svdd import (fix_centre, one_class_loss, radius_quantile, soft_boundary_loss,
-                             squared_distances)
-
-
+from iaead_core.methods.svdd import (fix_centre, one_class_loss, radius_quantile,
+                                     soft_boundary_loss, squared_distances)
 def test_squared_distances():
     z = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
     assert squared_distances(z, torch.tensor([0.0, 0.0])).tolist() == [0.0, 25.0]

@@ -13,9 +13,10 @@ import streamlit as st
 from app import charts, state, ui
 from app import images_view as xi
 from app.views import group_items, run_status
+
 from iaead_core.config import PRESETS
+from iaead_core.data.images import FITS, MIN_IMAGES
 from iaead_core.detector import flag
-from iaead_core.images import FITS, MIN_IMAGES
 from iaead_core.methods import METHODS
 from iaead_core.runs import RunError
 

@@ -11,11 +11,13 @@ import torch
 from app import charts, explain, state, ui
 from app.views import (SEEN_RUNS, RunItem, deleted_items, deleted_note, group_items,
                        known_groups, panel_distance, radius_series, remember)
-from iaead_core.analysis import (display_images, extremes, pca_2d,
-                                 snapshot_diagnostics, snapshot_for_epoch, subsample_index, umap_2d)
+
 from iaead_core.data import DATASETS
-from iaead_core.metrics import COLLAPSE_MIN_RANK, COLLAPSE_RATIO, DEAD_RTOL
+from iaead_core.evaluation.analysis import (display_images, extremes, pca_2d, snapshot_diagnostics,
+                                            snapshot_for_epoch, subsample_index, umap_2d)
+from iaead_core.evaluation.metrics import COLLAPSE_MIN_RANK, COLLAPSE_RATIO, DEAD_RTOL
 from iaead_core.runs import RunError, load_run
+from iaead_core.training.restore import load_method
 
 MAX_POINTS = 3000  # per projection: enough to see the structure, fast to draw and to embed
 N_IMAGES = 6
@@ -35,7 +37,7 @@ def _snapshot(run_dir: str, epoch: int, mtime: float) -> dict[str, np.ndarray]:
 @st.cache_resource(show_spinner=False, max_entries=3)
 def _restored(run_dir: str, mtime: float):
     """The final trained model of a run (CPU); ``mtime`` of model.pt invalidates it."""
-    return load_run(run_dir).load_method("cpu")
+    return load_method(load_run(run_dir), "cpu")
 
 
 st.title("Latent space")

@@ -12,7 +12,9 @@ import streamlit as st
 from app import charts, explain, state, ui
 from app.opened import opened_runs
 from app.views import SEEN_RUNS, saved_item
-from iaead_core.analysis import METRIC_NAMES, curve_frame, format_lambda, seed_aggregate, seed_signature
+
+from iaead_core.evaluation.analysis import (METRIC_NAMES, curve_frame, format_lambda,
+                                            seed_aggregate, seed_signature)
 from iaead_core.runs import RunError, delete_run
 
 reg, index = state.registry(), state.run_index()

@@ -14,16 +14,17 @@ import streamlit as st
 
 from app import charts, explain, state, ui
 from app import experiments_view as xv
-from iaead_core.analysis import (DEFAULT_LAMBDA_GRID, METRIC_NAMES, format_lambda,
-                                 parse_lambda_grid, sweep_frame, sweep_summary)
+
 from iaead_core.config import PRESETS
 from iaead_core.data import DATASETS
-from iaead_core.engine import select_device
+from iaead_core.evaluation.analysis import (DEFAULT_LAMBDA_GRID, METRIC_NAMES, format_lambda,
+                                            parse_lambda_grid, sweep_frame, sweep_summary)
+from iaead_core.evaluation.metrics import COLLAPSE_MIN_RANK, COLLAPSE_RATIO
+from iaead_core.evaluation.paper import PAPER_BEST_LAM
 from iaead_core.experiments import ExperimentBusyError, ExperimentFolder
 from iaead_core.experiments.estimate import format_duration
 from iaead_core.experiments.runner import describe_point
-from iaead_core.metrics import COLLAPSE_MIN_RANK, COLLAPSE_RATIO
-from iaead_core.paper import PAPER_BEST_LAM
+from iaead_core.training.engine import select_device
 
 reg = state.registry()
 root = xv.experiments_root()

@@ -10,11 +10,12 @@ import streamlit as st
 from app import charts, explain, state, ui
 from app.views import (SEEN_RUNS, coincide, deleted_items, deleted_note, fmt_seconds, group_eta,
                        group_items, known_groups, remember)
-from iaead_core.analysis import LAMBDA_CHOICES, METRIC_NAMES, format_lambda, scaled_config
-from iaead_core.config import METHOD_NAMES, PRESETS
+
+from iaead_core.config import METHOD_NAMES, PRESETS, scaled_config
 from iaead_core.data import DATASETS
-from iaead_core.engine import select_device
-from iaead_core.paper import PAPER_BEST_LAM
+from iaead_core.evaluation.analysis import LAMBDA_CHOICES, METRIC_NAMES, format_lambda
+from iaead_core.evaluation.paper import PAPER_BEST_LAM
+from iaead_core.training.engine import select_device
 
 METHODS = list(METHOD_NAMES)  # all eight, in the registry's order
 DEFAULT_METHODS = ["iaead", "cae", "deep-svdd"]  # the paper's story; any subset can be chosen

@@ -17,16 +17,16 @@ Typical use::
     write_report(plan_experiment(spec))
 """
 
-from .executors import (EXECUTORS, Executor, LocalExecutor, RayExecutor, RunOutcome,  # noqa: F401
-                        make_executor)
-from .report import aggregate, results_frame, write_report  # noqa: F401
-from .runner import (ExperimentSummary, Plan, Progress, plan_experiment,  # noqa: F401
-                     run_experiment)
-from .spec import (BUILTIN_SPECS, FIG4_LAMBDA_GRID, KINDS, ExperimentSpec,  # noqa: F401
-                   PlannedRun, builtin_spec, config_hash, expand, load_spec, run_id_for)
-from .store import (ExperimentBusyError, ExperimentFolder, RunInfo,  # noqa: F401
-                    resolve_experiments_root)
-
+from iaead_core.experiments.executors import (EXECUTORS, Executor, LocalExecutor,  # noqa: F401
+                                              RayExecutor, RunOutcome, make_executor)
+from iaead_core.experiments.report import aggregate, results_frame, write_report  # noqa: F401
+from iaead_core.experiments.runner import (ExperimentSummary, Plan, Progress,  # noqa: F401
+                                           plan_experiment, run_experiment)
+from iaead_core.experiments.spec import (BUILTIN_SPECS, ExperimentSpec,  # noqa: F401
+                                         FIG4_LAMBDA_GRID, KINDS, PlannedRun, builtin_spec,
+                                         config_hash, expand, load_spec, run_id_for)
+from iaead_core.experiments.store import (ExperimentBusyError, ExperimentFolder,  # noqa: F401
+                                          RunInfo, resolve_experiments_root)
 __all__ = ["ExperimentSpec", "PlannedRun", "KINDS", "BUILTIN_SPECS", "FIG4_LAMBDA_GRID",
            "builtin_spec", "load_spec", "expand", "config_hash", "run_id_for",
            "ExperimentFolder", "RunInfo", "ExperimentBusyError", "resolve_experiments_root",

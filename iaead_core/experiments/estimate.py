@@ -17,10 +17,10 @@ from __future__ import annotations
 import statistics
 from typing import Iterable
 
-from ..config import TrainConfig
-from .spec import PlannedRun
-from .store import RunInfo
-
+from iaead_core.config import TrainConfig
+from iaead_core.data import make_contaminated
+from iaead_core.experiments.spec import PlannedRun, _build_config
+from iaead_core.experiments.store import RunInfo
 __all__ = ["MEASURED_RATES", "OVERHEAD_S", "set_size", "run_seconds", "epoch_seconds", "learn_rates",
            "format_duration"]
 
@@ -127,10 +127,8 @@ def _measure(argv: list[str] | None = None) -> None:  # pragma: no cover - run b
     import argparse
     import time
 
-    from ..data import make_contaminated
-    from ..engine import Trainer
-    from ..methods import METHODS
-    from .spec import _build_config
+    from iaead_core.training.engine import Trainer  # lazy: loads torch
+    from iaead_core.methods import METHODS  # lazy: loads torch
 
     p = argparse.ArgumentParser(description=_measure.__doc__.splitlines()[0])
     p.add_argument("--presets", default="quick,paper")

@@ -4,7 +4,7 @@
   with all of torch's threads; on a GPU, several runs at once (threads sharing the device)
   when their estimated memory fits in what the GPU has free. With one run at a time,
   compatible runs that share a data draw (an IAEAD λ grid, CAE beside it) train as one stacked
-  network (:mod:`iaead_core.stacked`) where ``stacking_pays`` measures a speed-up.
+  network (:mod:`iaead_core.training.stacked`) where ``stacking_pays`` measures a speed-up.
 * :class:`RayExecutor` — a Ray cluster (or ``ray.init()`` on this machine). One Ray task per
   run, with ``num_gpus`` requested when the cluster has GPUs. Each worker trains with the
   engine into a private temporary folder and sends the run folder back (records, final
@@ -32,9 +32,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..config import TrainConfig
-from .spec import PlannedRun
-
+from iaead_core.config import TrainConfig
+from iaead_core.data import DATASETS, ENV_DATA_ROOT, make_contaminated
+from iaead_core.experiments.estimate import set_size
+from iaead_core.experiments.spec import PlannedRun
+from iaead_core.runs import RunError, RunWriter
 __all__ = ["RunOutcome", "Executor", "LocalExecutor", "RayExecutor", "make_executor",
            "train_plan", "write_failed_run", "EXECUTORS", "TEST_CRASH_ENV", "gpu_slots",
            "run_memory_bytes"]
@@ -84,7 +86,6 @@ def write_failed_run(runs_root: str | os.PathLike, plan: PlannedRun, error: str)
     """Write a run folder whose status is ``failed`` with ``error``, for a run that failed
     before the engine could write one (bad data, a dead worker). Replaces nothing: an existing
     folder is left as it is."""
-    from ..runs import RunError, RunWriter
 
     meta = {"run_id": plan.run_id, "config": plan.config.to_dict(), "seed": plan.config.seed,
             "data": {}, "created": time.time(), "point": plan.point}
@@ -117,7 +118,7 @@ def train_plan(plan: PlannedRun, runs_root: str | os.PathLike, stop_event: threa
     callback : callable, optional
         Called with every epoch record.
     """
-    from ..engine import NonFiniteLossError, Trainer
+    from iaead_core.training.engine import NonFiniteLossError, Trainer  # lazy: loads torch
 
     start = time.perf_counter()
     try:
@@ -146,7 +147,6 @@ def _last_metrics(trainer) -> dict[str, Any]:
 
 
 def _load_draw(cfg: TrainConfig):
-    from ..data import make_contaminated
 
     return make_contaminated(cfg.dataset, cfg.normal_class, cfg.rho, seed=cfg.seed,
                              data_root=cfg.data_root, max_samples=cfg.max_samples,
@@ -185,8 +185,6 @@ def run_memory_bytes(cfg: TrainConfig) -> int:
     """Rough GPU memory of one run: the data set on the device, the activations of the larger
     of a training and an evaluation batch (about 8 feature maps of ``width`` channels at
     32×32 per image, with gradients), and 256 MiB for the model, optimiser and allocator."""
-    from ..data import DATASETS
-    from .estimate import set_size
 
     channels = DATASETS[cfg.dataset].channels if cfg.dataset in DATASETS else 3
     data = set_size(cfg) * channels * 32 * 32 * 4
@@ -216,7 +214,7 @@ class LocalExecutor(Executor):
     threads : int, optional
         torch's CPU threads (default: torch's own choice, all cores).
     stack : {"auto", True, False}
-        Stacked training (:mod:`iaead_core.stacked`) of compatible runs that share a data
+        Stacked training (:mod:`iaead_core.training.stacked`) of compatible runs that share a data
         draw: ``"auto"`` when ``stacking_pays`` measures a speed-up on this device, True
         always, False never. Stacked runs match single runs up to float32 rounding.
     """
@@ -236,7 +234,7 @@ class LocalExecutor(Executor):
 
     @property
     def device_type(self) -> str:
-        from ..engine import select_device
+        from iaead_core.training.engine import select_device  # lazy: loads torch
 
         return select_device(self.device).type
 
@@ -367,18 +365,9 @@ class LocalExecutor(Executor):
 # ---------------------------------------------------------------------- stacked training
 
 def _stacked_module():
-    """Integration point with stacked training (``iaead_core.stacked``, the performance
-    issue): the module if it offers ``train_stacked`` (taking ``run_ids``), ``stack_groups``
-    and ``stacking_pays``, else None."""
-    try:
-        from .. import stacked  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    names = ("train_stacked", "stacking_pays", "stack_groups")
-    if not all(callable(getattr(stacked, n, None)) for n in names):
-        return None
-    if "run_ids" not in inspect.signature(stacked.train_stacked).parameters:
-        return None  # the folders must carry the experiment's content-hash ids
+    """The stacked-training module (:mod:`iaead_core.training.stacked`)."""
+    from iaead_core.training import stacked  # lazy: loads torch
+
     return stacked
 
 
@@ -466,8 +455,6 @@ def ray_train_task(cfg_dict: dict[str, Any], run_id: str, threads: int) -> dict[
     """
     import torch
 
-    from ..data import ENV_DATA_ROOT
-
     torch.set_num_threads(max(1, int(threads)))
     cfg = TrainConfig.from_dict(cfg_dict)
     if cfg.data_root and not Path(cfg.data_root).exists() and os.environ.get(ENV_DATA_ROOT):
@@ -528,9 +515,7 @@ class RayExecutor(Executor):
         return self._device_type
 
     def _runtime_env(self) -> dict[str, Any]:
-        import iaead_core
-
-        package = Path(iaead_core.__file__).resolve().parent
+        package = Path(__file__).resolve().parents[1]  # the iaead_core folder
         env_vars: dict[str, str] = {}
         if self.ship_code:
             env: dict[str, Any] = {"py_modules": [str(package)]}

@@ -15,7 +15,7 @@ averages fewer seeds or classes. Values are the last epoch's (the final model; t
 used only to compute the metrics — oracle monitoring).
 
 Each AUROC cell of a method's own scoring rule carries the paper's value and the difference
-(values from :mod:`iaead_core.paper`), where the paper reports that setting.
+(values from :mod:`iaead_core.evaluation.paper`), where the paper reports that setting.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..numbers import format_lambda, log_ticks
-from .runner import Plan
-
+from iaead_core.data import DATASETS
+from iaead_core.evaluation import paper
+from iaead_core.experiments.runner import Plan
+from iaead_core.numbers import format_lambda, log_ticks
 __all__ = ["METRICS", "results_frame", "runs_frame", "aggregate", "setting_columns",
            "varying_axes", "cell_text", "table2_markdown", "table3_markdown",
            "figure_rho", "figure_lambda", "figure_ablation", "ablation_effects",
@@ -43,14 +44,14 @@ _POINT_BASE = ("dataset", "normal_class", "class_name", "rho", "method", "lam", 
 
 
 def _method_title(method: str) -> str:
-    from ..analysis import METHOD_TITLES
-    from ..methods import METHODS
+    from iaead_core.evaluation.analysis import METHOD_TITLES  # lazy: loads torch
+    from iaead_core.methods import METHODS  # lazy: loads torch
 
     return getattr(METHODS.get(method), "title", None) or METHOD_TITLES.get(method, method)
 
 
 def _rules_for(method: str, rules: list[str] | None) -> list[str]:
-    from ..methods import METHODS
+    from iaead_core.methods import METHODS  # lazy: loads torch
 
     cls = METHODS.get(method)
     primary = getattr(cls, "primary_score", None)
@@ -135,13 +136,11 @@ def _paper_value(config: dict[str, Any], per_class: bool,
                  classes: list[int] | None = None) -> tuple[float | None, str]:
     """The paper's AUROC for a cell (in [0, 1]) and its label, or ``(None, "")``.
 
-    Per class: :func:`iaead_core.paper.paper_reference`. Class-averaged (Table 2): the same
+    Per class: :func:`iaead_core.evaluation.paper.paper_reference`. Class-averaged (Table 2): the same
     rules on the method's settings (IAEAD at the paper's λ and ν, Deep SVDD bias-free), with
     the class average of Table 2 when the cell holds every class, else the mean of Table 3's
     values of its ``classes`` (None where Table 3 lacks one): an average over other classes
     would not compare like with like."""
-    from .. import paper
-    from ..data import DATASETS
 
     if per_class and hasattr(paper, "paper_reference"):
         ref = paper.paper_reference(config)
@@ -229,7 +228,7 @@ def _paper_word(row: dict[str, Any] | pd.Series) -> str:
 
 
 def _fmt_axis(axis: str, value: Any) -> str:
-    from ..analysis import RULE_TITLES
+    from iaead_core.evaluation.analysis import RULE_TITLES  # lazy: loads torch
 
     value = _none(value)
     if axis == "lam":
@@ -264,7 +263,6 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _dataset_title(ds: str) -> str:
-    from ..data import DATASETS
 
     return DATASETS[ds].title if ds in DATASETS else ds
 
@@ -355,8 +353,6 @@ def figure_rho(agg: pd.DataFrame, results: pd.DataFrame, plan: Plan):
     import plotly.graph_objects as go
     from plotly.colors import qualitative
     from plotly.subplots import make_subplots
-
-    from .. import paper
 
     datasets = list(dict.fromkeys(agg["dataset"])) if not agg.empty else []
     fig = make_subplots(rows=1, cols=max(1, len(datasets)), shared_yaxes=True,
@@ -593,7 +589,7 @@ def figure_ablation(results: pd.DataFrame, plan: Plan):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from ..analysis import RULE_TITLES
+    from iaead_core.evaluation.analysis import RULE_TITLES  # lazy: loads torch
 
     varying = [a for a in varying_axes(results, plan) if a != "rule"]
     datasets = list(dict.fromkeys(results["dataset"]))

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .estimate import format_duration, learn_rates, run_seconds
-from .executors import Executor, LocalExecutor, RunOutcome
-from .spec import ExperimentSpec, PlannedRun, expand
-from .store import ExperimentFolder, RunInfo
-
+from iaead_core.data import load_pool, resolve_data_root
+from iaead_core.experiments.estimate import format_duration, learn_rates, run_seconds
+from iaead_core.experiments.executors import Executor, LocalExecutor, RunOutcome
+from iaead_core.experiments.spec import ExperimentSpec, PlannedRun, expand
+from iaead_core.experiments.store import ExperimentFolder, RunInfo
 __all__ = ["Plan", "plan_experiment", "run_experiment", "Progress", "ExperimentSummary",
            "describe_point"]
 
@@ -87,7 +87,7 @@ def plan_experiment(spec: ExperimentSpec, root: str | os.PathLike | None = None,
 def describe_point(point: dict[str, Any]) -> str:
     """A run's axis values in a few words: ``iaead mnist/0 ρ=10 % λ=5e-5 ν=1 seed 0`` (ρ in
     per cent, as the lab writes it)."""
-    from ..analysis import format_lambda
+    from iaead_core.evaluation.analysis import format_lambda  # lazy: loads torch
 
     parts = [f"{point.get('method')} {point.get('dataset')}/{point.get('normal_class')}",
              f"ρ={100 * point.get('rho'):g} %"]
@@ -191,7 +191,6 @@ class ExperimentSummary:
 def _prepare_data(runs: list[PlannedRun], download: bool) -> None:
     """Check (and download, if allowed) every data set once, before any run starts, so a
     missing data set fails at once with its message instead of once per run."""
-    from ..data import load_pool
 
     seen: set[tuple] = set()
     for p in runs:
@@ -241,7 +240,6 @@ def run_experiment(spec: ExperimentSpec, executor: Executor | None = None,
     KeyboardInterrupt
         After the running runs were stopped and logged (Ctrl-C, or SIGTERM via the CLI).
     """
-    from ..data import resolve_data_root
 
     t0 = time.time()
     executor = executor or LocalExecutor(device=device)

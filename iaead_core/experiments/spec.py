@@ -70,11 +70,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import PRESETS, TrainConfig
+from iaead_core.config import PRESETS, TrainConfig, scaled_config
+from iaead_core.data import DATASETS, class_index
+
 
 __all__ = ["ExperimentSpec", "PlannedRun", "KINDS", "BUILTIN_SPECS", "FIG4_LAMBDA_GRID",
            "builtin_spec", "load_spec", "expand", "canonical_config", "config_hash", "run_id_for",
-           "ignored_fields", "used_nu", "method_names"]
+           "method_names"]
 
 #: Spec kinds; the kind chooses the report's main view (every report also has Table 2 and 3).
 KINDS = ("table2", "fig2-rho", "fig4-lambda", "ablation", "custom")
@@ -102,7 +104,7 @@ _HASH_SCHEME = 1
 
 def method_names() -> list[str]:
     """Every registered method, in registry order (read at call time: the registry grows)."""
-    from ..methods import METHODS
+    from iaead_core.methods import METHODS  # lazy: loads torch
 
     return list(METHODS)
 
@@ -121,7 +123,7 @@ def _default(name: str) -> Any:
 
 def _method_options(method: str) -> dict[str, Any]:
     """The method's options (``extra`` keys) → their :class:`Option` objects (empty if none)."""
-    from ..methods import METHODS
+    from iaead_core.methods import METHODS  # lazy: loads torch
 
     return dict(getattr(METHODS.get(method), "options", None) or {})
 
@@ -221,7 +223,6 @@ class ExperimentSpec:
             For a bad name, kind, preset, data set, class, method, rule, axis field, or an
             empty axis.
         """
-        from ..data import DATASETS, class_index
 
         if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
             raise ValueError(f"spec name {self.name!r}: use letters, digits, '-', '_' and '.' "
@@ -244,7 +245,7 @@ class ExperimentSpec:
             if m not in known:
                 raise ValueError(f"unknown method {m!r}; registered: {', '.join(known)}")
         if self.rules is not None:
-            from ..methods import SCORE_RULES
+            from iaead_core.methods import SCORE_RULES  # lazy: loads torch
 
             for r in self.rules:
                 if r not in SCORE_RULES:
@@ -283,7 +284,6 @@ class ExperimentSpec:
         return method_names() if self.methods == "all" else list(self.methods)
 
     def _raw_classes(self, dataset: str) -> list[Any]:
-        from ..data import DATASETS
 
         c = self.classes
         if isinstance(c, dict):
@@ -297,7 +297,6 @@ class ExperimentSpec:
 
     def classes_for(self, dataset: str) -> list[int]:
         """Normal class indices of ``dataset``, in spec order without repeats."""
-        from ..data import class_index
 
         out: list[int] = []
         for k in self._raw_classes(dataset):
@@ -338,41 +337,6 @@ class ExperimentSpec:
 
 # -------------------------------------------------------------------------- ignored settings
 
-def used_nu(cfg: TrainConfig) -> float | None:
-    """ν as a result should be read against: ``cfg.resolved_nu``, or None where the method
-    ignores ν (:func:`ignored_fields`: the CAE, IAEAD at λ = 0, one-class Deep SVDD), so that
-    no table shows a ν that changed nothing."""
-    return None if "nu" in ignored_fields(cfg) else cfg.resolved_nu
-
-
-def ignored_fields(cfg: TrainConfig) -> set[str]:
-    """The settings of ``cfg`` that its method ignores (see the module docstring).
-
-    A method class may answer for itself with a classmethod ``ignored_config_fields(cfg)``.
-    Otherwise: λ is ignored when ``cfg.effective_lam`` does not follow ``cfg.lam``; the
-    known rules of IAEAD, CAE and Deep SVDD apply; any other method uses everything.
-    """
-    from ..methods import METHODS
-
-    hook = getattr(METHODS.get(cfg.method), "ignored_config_fields", None)
-    if callable(hook):
-        return set(hook(cfg))
-    out: set[str] = set()
-    if cfg.replace(lam=1.0).effective_lam != 1.0:
-        out.add("lam")
-    if cfg.method == "iaead":
-        out.add("objective")
-        if cfg.lam == 0:  # L = L_rec: ν only sets R, which neither trains nor scores
-            out.add("nu")
-    elif cfg.method == "cae":
-        out |= {"lam", "nu", "objective"}
-    elif cfg.method == "deep-svdd":
-        out |= {"lam", "init"}  # its bias-free LeNet has its own initialisation
-        if cfg.objective == "one-class":
-            out.add("nu")
-    return out
-
-
 def canonical_config(cfg: TrainConfig) -> tuple[TrainConfig, set[str]]:
     """``cfg`` with every ignored setting reset to its TrainConfig default, the class as its
     index, and ν resolved to the method's default where it is used.
@@ -382,7 +346,8 @@ def canonical_config(cfg: TrainConfig) -> tuple[TrainConfig, set[str]]:
     (TrainConfig, set of str)
         The config to run and hash, and the names of the ignored settings.
     """
-    from ..data import class_index
+
+    from iaead_core.methods.fields import ignored_fields  # lazy: the methods load torch
 
     ignored = ignored_fields(cfg)
     changes: dict[str, Any] = {name: _default(name) for name in ignored if name in _fields()}
@@ -436,7 +401,6 @@ def config_hash(cfg: TrainConfig) -> str:
 
 def run_id_for(cfg: TrainConfig) -> str:
     """Folder name of ``cfg``'s run: ``<method>-<dataset>-<class>-s<seed>-<12 hex>``."""
-    from ..data import class_index
 
     k = class_index(cfg.dataset, cfg.normal_class)
     return f"{cfg.method}-{cfg.dataset}-{k}-s{cfg.seed}-{config_hash(cfg)[:12]}"
@@ -473,7 +437,6 @@ class PlannedRun:
 def _build_config(preset: str, method: str, settings: dict[str, Any]) -> TrainConfig:
     """TrainConfig from a preset and spec settings (fields and method options). When the
     spec changes ``epochs``, the warm-up and lr step scale with it unless given too."""
-    from ..analysis import scaled_config
 
     fields = set(_fields())
     options = _method_options(method)
@@ -488,7 +451,7 @@ def _build_config(preset: str, method: str, settings: dict[str, Any]) -> TrainCo
     cfg = scaled_config(preset, method, epochs=epochs, **direct)
     cls = None
     try:
-        from ..methods import METHODS
+        from iaead_core.methods import METHODS  # lazy: loads torch
 
         cls = METHODS.get(method)
     except ImportError:  # pragma: no cover
@@ -543,7 +506,6 @@ def _plan(spec: ExperimentSpec, ds: str, k: int, rho: float, seed: int, method: 
           lam: float | None, nu: float | None, axis_values: dict[str, Any],
           machine: dict[str, Any]) -> PlannedRun:
     """One combination of axis values → its canonical config, run id and point."""
-    from ..data import DATASETS
 
     own = spec.config.get(method)
     settings = {key: v for key, v in spec.config.items() if not isinstance(v, dict)}

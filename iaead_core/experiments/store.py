@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .spec import ExperimentSpec, PlannedRun
-
+from iaead_core.experiments.spec import ExperimentSpec, PlannedRun
+from iaead_core.runs import RunError, load_run
 __all__ = ["ExperimentFolder", "RunInfo", "ExperimentBusyError", "resolve_experiments_root",
            "ENV_EXPERIMENTS_DIR", "RUN_STATES"]
 
@@ -89,7 +89,7 @@ class RunInfo:
         Device the run trained on (``"cpu"``, ``"cuda:0"``, ...).
     collapsed : bool or None
         Whether the last epoch's latent space collapsed
-        (:func:`iaead_core.metrics.latent_diagnostics`); None without records.
+        (:func:`iaead_core.evaluation.metrics.latent_diagnostics`); None without records.
     """
 
     run_id: str
@@ -155,7 +155,6 @@ class ExperimentFolder:
 
     def run_info(self, run_id: str) -> RunInfo:
         """Read one run folder into a :class:`RunInfo` (``missing`` if there is none)."""
-        from ..runs import RunError, load_run
 
         d = self.runs_dir / run_id
         if not d.exists():

@@ -12,16 +12,15 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import TrainConfig
-from .base import Evaluation, Method, Option, StepLosses
-from .dagmm import DAGMM
-from .deep_svdd import DeepSVDD
-from .drae import DRAE
-from .iaead import IAEAD, CAEBaseline
-from .memae import MemAE
-from .rdae import RDAE
-from .rsrae import RSRAE
-
+from iaead_core.config import TrainConfig
+from iaead_core.methods.base import Evaluation, Method, Option, StepLosses
+from iaead_core.methods.dagmm import DAGMM
+from iaead_core.methods.deep_svdd import DeepSVDD
+from iaead_core.methods.drae import DRAE
+from iaead_core.methods.iaead import CAEBaseline, IAEAD
+from iaead_core.methods.memae import MemAE
+from iaead_core.methods.rdae import RDAE
+from iaead_core.methods.rsrae import RSRAE
 #: The project's first three methods, then the paper's other baselines in its table order.
 METHODS: dict[str, type[Method]] = {
     cls.name: cls for cls in (IAEAD, CAEBaseline, DeepSVDD, DRAE, RDAE, DAGMM, MemAE, RSRAE)

@@ -29,8 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import TrainConfig
-
+from iaead_core.config import TrainConfig
 __all__ = ["Method", "Evaluation", "StepLosses", "Option", "e3outlier_adam", "constant_schedule",
            "sum_squared_error"]
 

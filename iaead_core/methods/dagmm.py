@@ -9,10 +9,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..nets import DAGMMNet
-from ..catalog import METHOD_CATALOG
-from .base import EpochMean, Evaluation, Method, Option, StepLosses, constant_schedule
-
+from iaead_core.catalog import METHOD_CATALOG
+from iaead_core.methods.base import (EpochMean, Evaluation, Method, Option, StepLosses,
+                                     constant_schedule)
+from iaead_core.methods.nets import DAGMMNet
 __all__ = ["DAGMM", "gmm_params", "gmm_energy", "covariance_penalty", "energy_cap",
            "cholesky_jitter"]
 

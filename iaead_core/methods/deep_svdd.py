@@ -6,12 +6,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..nets import DeepSVDDNet
-from ..svdd import (batch_radius, fix_centre, one_class_loss, soft_boundary_loss,
-                    squared_distances)
-from ..catalog import METHOD_CATALOG
-from .base import Method, StepLosses, distance_to
-
+from iaead_core.catalog import METHOD_CATALOG
+from iaead_core.methods.base import Method, StepLosses, distance_to
+from iaead_core.methods.nets import DeepSVDDNet
+from iaead_core.methods.svdd import (batch_radius, fix_centre, one_class_loss, soft_boundary_loss,
+                                     squared_distances)
 __all__ = ["DeepSVDD"]
 
 
@@ -19,7 +18,7 @@ class DeepSVDD(Method):
     """Deep SVDD with autoencoder pre-training.
 
     1. Pre-training (``cfg.warmup_epochs`` epochs): the bias-free LeNet-type autoencoder
-       (:class:`~iaead_core.nets.DeepSVDDNet`) minimises the mean squared reconstruction error.
+       (:class:`~iaead_core.methods.nets.DeepSVDDNet`) minimises the mean squared reconstruction error.
     2. ``c`` = eval-mode mean of the pre-trained encoder's codes with the ±0.1 fix; the
        optimiser is rebuilt and the encoder alone minimises the one-class loss
        ``mean ||z − c||²`` or the soft-boundary loss (eq. 4/7) with R set after every step to

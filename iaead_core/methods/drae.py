@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..nets import CAE
-from ..catalog import METHOD_CATALOG
-from .base import Method, Option, StepLosses, constant_schedule, e3outlier_adam, \
-    sum_squared_error
-
+from iaead_core.catalog import METHOD_CATALOG
+from iaead_core.methods.base import (Method, Option, StepLosses, constant_schedule, e3outlier_adam,
+                                     sum_squared_error)
+from iaead_core.methods.nets import CAE
 __all__ = ["DRAE", "otsu_criterion", "drae_split", "drae_loss"]
 
 #: Total scatter below this fraction of Σ e² counts as "all errors equal" (no split exists).

@@ -6,11 +6,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..nets import CAE
-from ..svdd import batch_radius, fix_centre, soft_boundary_loss, squared_distances
-from ..catalog import METHOD_CATALOG
-from .base import Method, StepLosses, distance_to
-
+from iaead_core.catalog import METHOD_CATALOG
+from iaead_core.methods.base import Method, StepLosses, distance_to
+from iaead_core.methods.nets import CAE
+from iaead_core.methods.svdd import batch_radius, fix_centre, soft_boundary_loss, squared_distances
 __all__ = ["IAEAD", "CAEBaseline"]
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..nets import MemAENet
-from ..catalog import METHOD_CATALOG
-from .base import EpochMean, Evaluation, Method, Option, StepLosses, constant_schedule
-
+from iaead_core.catalog import METHOD_CATALOG
+from iaead_core.methods.base import (EpochMean, Evaluation, Method, Option, StepLosses,
+                                     constant_schedule)
+from iaead_core.methods.nets import MemAENet
 __all__ = ["MemAE", "addressing_entropy"]
 
 

@@ -7,11 +7,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..nets import CAE
-from ..catalog import METHOD_CATALOG
-from .base import Evaluation, Method, Option, StepLosses, constant_schedule, \
-    e3outlier_adam
-
+from iaead_core.catalog import METHOD_CATALOG
+from iaead_core.methods.base import (Evaluation, Method, Option, StepLosses, constant_schedule,
+                                     e3outlier_adam)
+from iaead_core.methods.nets import CAE
 __all__ = ["RDAE", "prox_l21", "prox_e3outlier"]
 
 

@@ -8,7 +8,7 @@
   --radius] [--labels CSV] [--csv FILE]`` scores new images with a saved run and writes the CSV
   of :func:`iaead_core.detector.score_folder`.
 
-:mod:`iaead_core.cli` hooks these in: :func:`add_image_arguments` on its ``train`` parser,
+:mod:`iaead_core.cli.main` hooks these in: :func:`add_image_arguments` on its ``train`` parser,
 :func:`add_score_parser` on its sub-parsers, :func:`train_images` when ``--images`` is given,
 and :func:`run_score` for ``score``. Errors in the input are ``ValueError`` subclasses, which
 the CLI reports as bad input (exit status 2).
@@ -22,12 +22,15 @@ import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from iaead_core.cli.common import config_from_args
+from iaead_core.runs import RunError
+
 if TYPE_CHECKING:
-    from .detector import ScoreReport
-    from .images import ImageSet
+    from iaead_core.detector import ScoreReport  # for annotations only
+    from iaead_core.data.images import ImageSet  # for annotations only
 
 # Like cli.py, nothing heavy (numpy, torch) is imported before the arguments are parsed; these
-# two mirror iaead_core.images.FITS and iaead_core.detector.RADIUS_RULES (a test checks).
+# two mirror iaead_core.data.images.FITS and iaead_core.detector.RADIUS_RULES (a test checks).
 FITS = ("pad", "crop")
 RADIUS_METHODS = ("iaead", "deep-svdd")
 
@@ -88,7 +91,7 @@ def add_score_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _read_folder(args: argparse.Namespace, rho: float) -> "ImageSet":
-    from .images import ImageFolderWarning, load_image_folder
+    from iaead_core.data.images import ImageFolderWarning, load_image_folder  # lazy: loads torch
 
     channels = "auto" if args.channels == "auto" else int(args.channels)
     with warnings.catch_warnings(record=True):  # the set keeps them; printed below, once
@@ -114,7 +117,7 @@ def _report_files(data: "ImageSet", out=sys.stderr) -> None:
 def train_images(args: argparse.Namespace) -> int:
     """``train --images PATH``: read the folder, train, write ``ranking.csv``, report.
 
-    Uses the ``train`` options of :mod:`iaead_core.cli` (:func:`~iaead_core.cli.config_from_args`:
+    Uses the ``train`` options of :mod:`iaead_core.cli.main` (:func:`~iaead_core.cli.main.config_from_args`:
     method, preset, every config field, ``--out``, ``--json``); ``--rho`` is the guessed anomaly
     fraction; only an explicit ``--max-samples`` subsamples the folder. Prints a JSON object
     with ``--json``::
@@ -132,15 +135,14 @@ def train_images(args: argparse.Namespace) -> int:
     ------
     ValueError
         ``--dataset`` or ``--normal-class`` given too, or a config value out of range.
-    iaead_core.images.ImageFolderError, TooFewImagesError
+    iaead_core.data.images.ImageFolderError, TooFewImagesError
         Unusable folder (both ``ValueError``).
     NonFiniteLossError
         Training diverged.
     """
     import numpy as np
 
-    from .cli import config_from_args  # lazy: cli imports this module
-    from .detector import Detector
+    from iaead_core.detector import Detector  # lazy: loads pandas, torch
 
     given = (("--dataset", getattr(args, "dataset", None)),
              ("--normal-class", getattr(args, "normal_class", None)))
@@ -251,9 +253,8 @@ def run_score(args: argparse.Namespace) -> int:
     ThresholdError, ImageFolderError, TooFewImagesError
         Bad threshold or unusable folder (``ValueError`` subclasses: exit status 2).
     """
-    from .detector import score_folder
-    from .images import ImageFolderWarning
-    from .runs import RunError
+    from iaead_core.detector import score_folder  # lazy: loads pandas, torch
+    from iaead_core.data.images import ImageFolderWarning  # lazy: loads torch
 
     if args.radius:
         kind, param = "radius", None

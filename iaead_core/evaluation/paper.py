@@ -15,6 +15,10 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+from iaead_core.config import TrainConfig, preset_config
+from iaead_core.data import class_index
+from iaead_core.numbers import format_lambda
+
 __all__ = ["PAPER_MEAN_AUROC", "PAPER_CLASS_AUROC", "PAPER_BEST_LAM", "PAPER_NU", "PAPER_RHO",
            "PaperReference", "paper_auroc", "paper_reference", "setting_difference",
            "protocol_differences"]
@@ -134,8 +138,6 @@ def setting_difference(config: dict[str, Any]) -> str | None:
 
     ``config``: a TrainConfig as a dict (missing keys take the defaults). Raises ValueError
     for a config that :meth:`TrainConfig.from_dict` refuses."""
-    from .config import TrainConfig
-    from .numbers import format_lambda  # the project's one λ format
 
     cfg = TrainConfig.from_dict(config)
     if cfg.method == "iaead":
@@ -155,7 +157,7 @@ def setting_difference(config: dict[str, Any]) -> str | None:
 def _changed_options(method: str, extra: dict[str, Any]) -> str | None:
     """``"rdae_prox = l21"``: the first method option of ``extra`` that differs from the
     method's default, or None."""
-    from .methods import METHODS  # lazy: paper is pure tables
+    from iaead_core.methods import METHODS  # lazy: paper is pure tables
 
     for key, opt in getattr(METHODS.get(method), "options", {}).items():
         if key in extra and extra[key] != opt.default:
@@ -164,7 +166,6 @@ def _changed_options(method: str, extra: dict[str, Any]) -> str | None:
 
 
 def _class_index(config: dict[str, Any]) -> int | None:
-    from .data import class_index  # lazy: data reads files, paper is pure tables
 
     try:
         return class_index(config.get("dataset", ""), config.get("normal_class", 0))
@@ -193,7 +194,6 @@ def protocol_differences(config: dict[str, Any]) -> list[str]:
     ValueError
         For an unknown method.
     """
-    from .config import TrainConfig, preset_config
 
     method = config.get("method", "iaead")
     paper = preset_config("paper", method).to_dict()
@@ -237,7 +237,6 @@ def paper_reference(config: dict[str, Any]) -> PaperReference:
     PaperReference
         ``(value, label)``; ``value`` is an AUROC in [0, 1] or None.
     """
-    from .config import TrainConfig
 
     defaults = TrainConfig().to_dict()
     get = lambda k: config.get(k, defaults.get(k))  # noqa: E731

@@ -23,13 +23,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import TrainConfig
-from .data import ContaminatedSet, make_contaminated
-from .methods import Evaluation, Method, build_method
-from .health import ALERT_KINDS, code_bound, diverged_alert, epoch_alerts, summarize
-from .metrics import detection_metrics, latent_diagnostics, score_scale
-from .runs import RunWriter, new_run_id, resolve_runs_root
-
+from iaead_core._version import __version__
+from iaead_core.config import TrainConfig
+from iaead_core.data import ContaminatedSet, make_contaminated
+from iaead_core.evaluation.health import (ALERT_KINDS, code_bound, diverged_alert, epoch_alerts,
+                                          summarize)
+from iaead_core.evaluation.metrics import detection_metrics, latent_diagnostics, score_scale
+from iaead_core.methods import Evaluation, Method, build_method
+from iaead_core.runs import RunWriter, new_run_id, resolve_runs_root
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "train", "select_device",
            "seed_everything", "environment_info"]
 
@@ -41,7 +42,7 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite. ``epoch`` (1-based), ``batch`` and ``part`` say where;
     the records of the completed epochs stay in the trainer and in the run folder.
 
-    ``kind`` is ``"diverged"`` (:data:`iaead_core.health.ALERT_KINDS`) and :attr:`alert` the
+    ``kind`` is ``"diverged"`` (:data:`iaead_core.evaluation.health.ALERT_KINDS`) and :attr:`alert` the
     alert that the run folder's ``status.json`` carries under ``alerts``."""
 
     kind = "diverged"
@@ -93,8 +94,6 @@ def environment_info(device: torch.device) -> dict[str, Any]:
     """Versions and hardware recorded with every result."""
     import sklearn
     import torchvision
-
-    from . import __version__
 
     info = {"iaead": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "torchvision": torchvision.__version__, "numpy": np.__version__,
@@ -210,10 +209,10 @@ class Trainer:
             epoch (1-based), epochs, phase, lr, seconds (this epoch), elapsed,
             loss: {total, reconstruction, svdd}   (means over the epoch's batches; None if absent)
             R, metrics: {rule: {auroc, aupr_in, aupr_out, degenerate, raw, n_nonfinite}}
-                (iaead_core.metrics.detection_metrics; degenerate = the scores differ only by
+                (iaead_core.evaluation.metrics.detection_metrics; degenerate = the scores differ only by
                 float noise, reported as AUROC 0.5 and AUPR at the base rates),
-            diagnostics: {...} (iaead_core.metrics.latent_diagnostics),
-            alerts: [{kind, message}, ...]  (iaead_core.health.epoch_alerts; [] when healthy)
+            diagnostics: {...} (iaead_core.evaluation.metrics.latent_diagnostics),
+            alerts: [{kind, message}, ...]  (iaead_core.evaluation.health.epoch_alerts; [] when healthy)
             method_diagnostics: {name: float}   (Method.epoch_diagnostics: DRAE's k*/B, ...)
             primary_score, method
 
@@ -377,7 +376,7 @@ class Trainer:
     def _finish(self, writer: RunWriter, ev: Evaluation | None, state, status: str,
                 error: str | None, extra_alerts: list[dict[str, str]] = ()) -> None:
         """Save the final codes, scores and weights, and write ``status.json`` with the
-        summary of the run's alerts (:func:`iaead_core.health.summarize`) plus
+        summary of the run's alerts (:func:`iaead_core.evaluation.health.summarize`) plus
         ``extra_alerts`` (the ``diverged`` alert of a failed run)."""
         try:
             if ev is not None:

@@ -43,15 +43,15 @@ import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
 
-from .config import PRESETS, TrainConfig, preset_config
-from .data import DATASETS
-from .engine import Trainer, select_device
-from .images import (ImageSet, array_to_model_input, image_set_from_array, infer_input_range,
-                     load_image_folder, read_manifest)
-from .methods.base import Method, distance_to
-from .metrics import detection_metrics, is_degenerate, score_scale
-from .runs import Run, RunError, load_run, resolve_runs_root
-
+from iaead_core.config import PRESETS, TrainConfig, preset_config
+from iaead_core.data import DATASETS
+from iaead_core.data.images import (ImageSet, array_to_model_input, image_set_from_array,
+                                    infer_input_range, load_image_folder)
+from iaead_core.evaluation.metrics import detection_metrics, is_degenerate, score_scale
+from iaead_core.methods.base import Method, distance_to
+from iaead_core.runs import Run, RunError, load_run, read_manifest, resolve_runs_root
+from iaead_core.training.engine import Trainer, select_device
+from iaead_core.training.restore import load_method
 __all__ = ["Detector", "Threshold", "ThresholdError", "ScoreReport", "THRESHOLD_KINDS",
            "RADIUS_RULES", "choose_threshold", "flag", "rank", "score_images", "score_folder",
            "resolve_run", "write_scores_csv", "write_ranking", "RANKING", "CSV_COLUMNS"]
@@ -330,7 +330,7 @@ class Detector:
     channels : {"auto", 1, 3}
         For a folder; arrays keep their channel count.
     fit : {"pad", "crop"}
-        How images of another size become 32×32 (see :mod:`iaead_core.images`).
+        How images of another size become 32×32 (see :mod:`iaead_core.data.images`).
     runs_root : path, None or False
         Where the run folder goes (None: ``$IAEAD_RUNS_DIR`` or ``./runs``); False (default)
         writes nothing.
@@ -364,7 +364,7 @@ class Detector:
         Training images' paths for a folder (order of ``decision_scores_``).
     degenerate_ : bool
         True when the training scores differ only by float noise
-        (:func:`iaead_core.metrics.is_degenerate`, e.g. a collapsed latent space): the ranking
+        (:func:`iaead_core.evaluation.metrics.is_degenerate`, e.g. a collapsed latent space): the ranking
         and the flags then carry no information.
 
     Raises
@@ -376,10 +376,10 @@ class Detector:
     Notes
     -----
     Arrays ``(N, C, H, W)`` or ``(N, H, W)`` may hold any range: :meth:`fit` picks the range
-    by :func:`~iaead_core.images.infer_input_range` (uint8 → 0..255, floats in [0, 1] → 0..1,
+    by :func:`~iaead_core.data.images.infer_input_range` (uint8 → 0..255, floats in [0, 1] → 0..1,
     ...) and maps it to [−1, 1]; new images are read in the training range (a ``UserWarning``
     says so when their values plainly follow another convention). A folder path (or zip)
-    is read by :func:`~iaead_core.images.load_image_folder`; :meth:`decision_function` on a
+    is read by :func:`~iaead_core.data.images.load_image_folder`; :meth:`decision_function` on a
     folder returns the scores in the order of its sorted readable files (use
     :func:`score_folder` for a CSV with the paths).
 
@@ -468,7 +468,7 @@ class Detector:
         Parameters
         ----------
         images : array or tensor (N, C, H, W) / (N, H, W), a folder / zip path, or an ImageSet
-            At least :data:`~iaead_core.images.MIN_IMAGES` images.
+            At least :data:`~iaead_core.data.images.MIN_IMAGES` images.
         y : ignored
             Present for scikit-learn compatibility (training is unsupervised).
         callback : callable or None
@@ -588,7 +588,7 @@ class Detector:
         run = resolve_run(run, runs_root)
         if not run.records:
             raise RunError(f"run {run.run_id} has no completed epoch to score with.")
-        method = run.load_method(select_device(device))
+        method = load_method(run, select_device(device))
         final = run.load_final()
         cfg = TrainConfig.from_dict(run.config)
         data = run.meta.get("data", {})
@@ -631,7 +631,7 @@ class ScoreReport:
     metrics : dict or None — :func:`detection_metrics` of the new images when they carry both
         labels
     degenerate : bool — the training scores differ only by float noise
-        (:func:`~iaead_core.metrics.is_degenerate`): ranks and flags mean nothing
+        (:func:`~iaead_core.evaluation.metrics.is_degenerate`): ranks and flags mean nothing
     """
 
     run_id: str

@@ -12,7 +12,7 @@ The narrowing options (``--preset``, ``--seeds``, ``--dataset``, ``--classes``,
 spec last run in the experiment's folder.
 
 The main parser hooks this in with :func:`add_experiment_parser` and
-:func:`run_experiment_command`; ``python -m iaead_core.cli_experiments ...`` runs it alone.
+:func:`run_experiment_command`; ``python -m iaead_core.cli.experiments ...`` runs it alone.
 Nothing heavy (torch, pandas, Ray) is imported before the arguments are parsed.
 """
 
@@ -23,7 +23,9 @@ import json
 import sys
 from typing import Any, Sequence
 
-__all__ = ["add_experiment_parser", "run_experiment_command", "main"]
+from iaead_core.data import resolve_data_root
+
+__all__ = ["add_experiment_parser", "run_experiment_command"]
 
 _BUILTINS = ("table2", "fig2-rho", "fig4-lambda", "ablation")
 _NARROWING = ("preset", "seeds", "dataset", "classes", "methods")
@@ -127,8 +129,8 @@ def add_experiment_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _spec(args: argparse.Namespace, use_saved: bool):
     """The spec the command works on (see the module docstring)."""
-    from .experiments.spec import load_spec
-    from .experiments.store import ExperimentFolder
+    from iaead_core.experiments.spec import load_spec  # lazy: loads pandas
+    from iaead_core.experiments.store import ExperimentFolder  # lazy: loads pandas
 
     spec = load_spec(args.spec, preset=args.preset)
     narrowing = {k: getattr(args, k) for k in _NARROWING if k != "preset"}
@@ -141,13 +143,12 @@ def _spec(args: argparse.Namespace, use_saved: bool):
 
 
 def _data_root(args: argparse.Namespace) -> str:
-    from .data import resolve_data_root
 
     return str(resolve_data_root(args.data_root).resolve())
 
 
 def _axes_summary(spec, runs) -> str:
-    from .analysis import format_lambda
+    from iaead_core.evaluation.analysis import format_lambda  # lazy: loads pandas, torch
 
     def distinct(key):
         return list(dict.fromkeys(p.point[key] for p in runs if p.point.get(key) is not None))
@@ -166,7 +167,7 @@ def _axes_summary(spec, runs) -> str:
 
 
 def _executor(args: argparse.Namespace):
-    from .experiments.executors import make_executor
+    from iaead_core.experiments.executors import make_executor  # lazy: loads pandas
 
     if args.executor == "ray":
         return make_executor("ray", address=args.address, cpus_per_run=args.cpus_per_run,
@@ -177,12 +178,12 @@ def _executor(args: argparse.Namespace):
 
 
 def _dry_run(args, spec) -> int:
-    from .experiments.estimate import format_duration
-    from .experiments.runner import describe_point, plan_experiment
+    from iaead_core.experiments.estimate import format_duration  # lazy: loads pandas
+    from iaead_core.experiments.runner import describe_point, plan_experiment  # lazy: loads pandas
 
     device_type = "cpu"
     if args.executor == "local":
-        from .engine import select_device
+        from iaead_core.training.engine import select_device  # lazy: loads pandas, torch
 
         device_type = select_device(args.device).type
     plan = plan_experiment(spec, args.out, _data_root(args), args.device, device_type)
@@ -211,8 +212,8 @@ def _dry_run(args, spec) -> int:
 def _run(args) -> int:
     import threading
 
-    from .experiments.report import write_report
-    from .experiments.runner import plan_experiment, run_experiment
+    from iaead_core.experiments.report import write_report  # lazy: loads pandas
+    from iaead_core.experiments.runner import plan_experiment, run_experiment  # lazy: loads pandas
 
     spec = _spec(args, use_saved=False)
     if args.dry_run:
@@ -243,7 +244,7 @@ def _run(args) -> int:
 
 
 def _status(args) -> int:
-    from .experiments.runner import describe_point, plan_experiment
+    from iaead_core.experiments.runner import describe_point, plan_experiment  # lazy: loads pandas
 
     spec = _spec(args, use_saved=True)
     plan = plan_experiment(spec, args.out, _data_root(args))
@@ -276,8 +277,8 @@ def _status(args) -> int:
 
 
 def _report(args) -> int:
-    from .experiments.report import write_report
-    from .experiments.runner import plan_experiment
+    from iaead_core.experiments.report import write_report  # lazy: loads pandas
+    from iaead_core.experiments.runner import plan_experiment  # lazy: loads pandas
 
     spec = _spec(args, use_saved=True)
     plan = plan_experiment(spec, args.out, _data_root(args))
@@ -289,7 +290,7 @@ def _report(args) -> int:
 
 
 def _list(args) -> int:
-    from .experiments.spec import BUILTIN_SPECS
+    from iaead_core.experiments.spec import BUILTIN_SPECS  # lazy: loads pandas
 
     for name, text in BUILTIN_SPECS.items():
         print(f"{name:<13}{text}")
@@ -301,7 +302,7 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     failed, 130 interrupted). Bad input raises ``ValueError`` and a missing data set
     ``DatasetUnavailableError``, which the main entry point turns into exit codes 2 and 3;
     another process driving the same experiment gives exit code 2 with its message."""
-    from .experiments.store import ExperimentBusyError
+    from iaead_core.experiments.store import ExperimentBusyError  # lazy: loads pandas
 
     handler = {"run": _run, "status": _status, "report": _report, "list": _list}[args.experiment_command]
     try:
@@ -309,15 +310,3 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     except ExperimentBusyError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m iaead_core.cli_experiments experiment ...``): the
-    main CLI's, so exit codes and error texts are the same (2 bad input, 3 data set missing)."""
-    from .cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -29,7 +29,7 @@ update rule are those of a single run by construction.
 **Equivalence.** Model k is built with the engine's seeding (same initial weights), each model
 shuffles with its own seed's generator as the engine does (same mini-batches), and the epoch
 loop, the centre, the radius line search, the records and the run folders follow
-:class:`iaead_core.engine.Trainer`. Results match K separate runs up to float32 rounding:
+:class:`iaead_core.training.engine.Trainer`. Results match K separate runs up to float32 rounding:
 grouped kernels add the same products in a different order (relative differences of order
 1e-7 per operation), which SGD carries on from step to step.
 
@@ -50,14 +50,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import PRESETS, TrainConfig
-from .data import ContaminatedSet, make_contaminated
-from .engine import (_INIT_LOCK, NonFiniteLossError, Trainer, TrainResult, _detached_copy,
-                     environment_info, seed_everything, select_device)
-from .methods import Evaluation, build_method
-from .nets import CAE
-from .runs import RunWriter
-
+from iaead_core.config import PRESETS, TrainConfig
+from iaead_core.data import ContaminatedSet, make_contaminated
+from iaead_core.methods import Evaluation, build_method
+from iaead_core.methods.nets import CAE
+from iaead_core.runs import RunWriter
+from iaead_core.training.engine import (NonFiniteLossError, TrainResult, Trainer, _INIT_LOCK,
+                                        _detached_copy, environment_info, seed_everything,
+                                        select_device)
 __all__ = ["STACKABLE_METHODS", "SHARED_FIELDS", "StackedCAE", "StackedTrainer",
            "StackedResult", "StackingMeasurement", "train_stacked", "stack_groups",
            "measure_stacking", "stacking_pays", "train_many", "batch_bounds", "row_quantiles"]
@@ -98,7 +98,7 @@ def row_quantiles(d: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     Returns
     -------
     Tensor ``(K,)``. Source: Deep SVDD's radius line search (the (1 − ν)-quantile of the
-    distances, :func:`iaead_core.svdd.radius_quantile`) for K models at once.
+    distances, :func:`iaead_core.methods.svdd.radius_quantile`) for K models at once.
     """
     sorted_d = d.sort(dim=1).values
     last = d.shape[1] - 1
@@ -128,7 +128,7 @@ def _cae_layers(m: CAE) -> dict[str, Any]:
 
 
 class StackedCAE(nn.Module):
-    """K copies of the paper's :class:`~iaead_core.nets.CAE` evaluated as one grouped network.
+    """K copies of the paper's :class:`~iaead_core.methods.nets.CAE` evaluated as one grouped network.
 
     The K models keep their own parameters (leaf tensors of each ``CAE``; see the module
     docstring for why); their BatchNorm running statistics are moved into one buffer per layer
@@ -251,10 +251,10 @@ class StackedCAE(nn.Module):
 
 @dataclass
 class StackedResult(TrainResult):
-    """A :class:`~iaead_core.engine.TrainResult` of one model of a stack.
+    """A :class:`~iaead_core.training.engine.TrainResult` of one model of a stack.
 
     ``status`` is ``"completed"``, ``"stopped"`` or ``"failed"`` (the model's loss became
-    non-finite: ``error`` holds the :class:`~iaead_core.engine.NonFiniteLossError`, ``method``
+    non-finite: ``error`` holds the :class:`~iaead_core.training.engine.NonFiniteLossError`, ``method``
     the weights of its last completed epoch; the other models of the stack train on,
     unaffected). ``stack_index`` is the model's position k; ``seconds`` is the wall time of the
     whole stack.
@@ -309,7 +309,7 @@ class StackedTrainer:
     """Train K compatible IAEAD / CAE configurations as one stacked network.
 
     Each model gets its own run folder (through :class:`~iaead_core.runs.RunWriter`), records
-    shaped exactly as :meth:`iaead_core.engine.Trainer.epochs` makes them, and a
+    shaped exactly as :meth:`iaead_core.training.engine.Trainer.epochs` makes them, and a
     :class:`StackedResult`. ``config.extra`` of every run gains ``stacked`` (K),
     ``stack_id``, ``stack_index`` (k) and, unless the caller set one, ``group`` (the stack id).
     Time fields of the records (``seconds``, ``elapsed``) are those of the whole stack.
@@ -322,7 +322,7 @@ class StackedTrainer:
     data : ContaminatedSet, optional
         The shared draw; built from ``cfgs[0]`` when omitted.
     runs_root : path, None or False
-        As for :class:`~iaead_core.engine.Trainer` (``False``: write nothing).
+        As for :class:`~iaead_core.training.engine.Trainer` (``False``: write nothing).
     stop_event : threading.Event or sequence of K events, optional
         One event stops the whole stack between batches; K events stop single models (a
         stopped model keeps its completed epochs; the others train on).
@@ -813,7 +813,7 @@ def train_many(cfgs: Sequence[TrainConfig], data: ContaminatedSet | None = None,
     data : ContaminatedSet, optional
         One shared draw for all (then seeds may differ inside a stack).
     runs_root, stop_event
-        As for :class:`~iaead_core.engine.Trainer`.
+        As for :class:`~iaead_core.training.engine.Trainer`.
     callback : callable ``(i, record)``, optional
         ``i`` indexes ``cfgs``.
     stack : "auto", True or False
@@ -824,7 +824,7 @@ def train_many(cfgs: Sequence[TrainConfig], data: ContaminatedSet | None = None,
     -------
     list of TrainResult (StackedResult for stacked runs), in the order of ``cfgs``. A stacked
     model that diverged has status ``"failed"``; a single run that diverges raises
-    :class:`~iaead_core.engine.NonFiniteLossError` as the engine does.
+    :class:`~iaead_core.training.engine.NonFiniteLossError` as the engine does.
     """
     if stack not in ("auto", True, False):
         raise ValueError(f"stack must be 'auto', True or False, got {stack!r}")

@@ -2,7 +2,7 @@
 
 ``train`` shows a progress bar with the live (oracle) AUROC and ends with a table of every
 scoring rule's AUROC / AUPR-in / AUPR-out under a header that names the run's settings (λ, ν,
-preset, init), with the paper's value where :func:`iaead_core.paper.paper_reference` allows
+preset, init), with the paper's value where :func:`iaead_core.evaluation.paper.paper_reference` allows
 one, and one warning line per kind of training-health alert. With ``--json`` it prints one
 JSON object instead::
 
@@ -30,25 +30,20 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import (DEVICES, INITS, METHOD_NAMES, OBJECTIVES, PRESETS, TrainConfig,
-                     preset_config)
-from .catalog import METHOD_CATALOG
-from .cli_experiments import add_experiment_parser, run_experiment_command
-from .numbers import format_lambda
-from .cli_images import add_image_arguments, add_score_parser, run_score, train_images
-from .data import (DATASETS, OFFLINE_DEFAULT, DatasetCorruptError, DatasetUnavailableError,
-                   dataset_problems, dataset_status, resolve_data_root)
+from iaead_core.catalog import METHOD_CATALOG
+from iaead_core.cli.common import CONFIG_OPTIONS, config_from_args
+from iaead_core.cli.experiments import add_experiment_parser, run_experiment_command
+from iaead_core.cli.images import add_image_arguments, add_score_parser, run_score, train_images
+from iaead_core.config import (DEVICES, INITS, METHOD_NAMES, OBJECTIVES, PRESETS, TrainConfig,
+                               preset_config)
+from iaead_core.data import (DATASETS, DatasetCorruptError, DatasetUnavailableError,
+                             OFFLINE_DEFAULT, dataset_problems, dataset_status, resolve_data_root)
+from iaead_core.evaluation.paper import paper_reference, protocol_differences
+from iaead_core.numbers import format_lambda
+from iaead_core.runs import list_runs, resolve_runs_root
+__all__ = ["main", "build_parser"]
 
-__all__ = ["main", "build_parser", "config_from_args", "CONFIG_OPTIONS"]
-
-#: TrainConfig field → its ``train`` option: every field has one (``preset`` is the
-#: ``--preset`` choice itself; ``extra`` holds the methods' own settings, set with --option).
-CONFIG_OPTIONS: dict[str, str] = {
-    name: "--option" if name == "extra" else "--" + name.replace("_", "-")
-    for name in TrainConfig.__dataclass_fields__ if name != "preset"
-}
-
-_DOCS = Path(__file__).resolve().parent.parent / "docs" / "method.md"
+_DOCS = Path(__file__).resolve().parents[2] / "docs" / "method.md"
 _EXIT_CODES = "Exit codes: 0 ok, 2 bad input, 3 data set missing or damaged, 4 training diverged, " \
               "130 interrupted"
 
@@ -282,23 +277,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ------------------------------------------------------------------------------------- train
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The validated :class:`TrainConfig` of parsed ``train`` arguments: the preset's settings,
-    then every option given (options left out are None and keep the preset's value).
-
-    Raises
-    ------
-    ValueError
-        As :meth:`TrainConfig.validate`, naming the field and its allowed range.
-    """
-    overrides = {name: getattr(args, name) for name in CONFIG_OPTIONS
-                 if name not in ("method", "extra")}
-    overrides["data_root"] = str(resolve_data_root(args.data_root).resolve())
-    if getattr(args, "options", None):
-        overrides["extra"] = dict(args.options)  # checked by the method when it is built
-    return preset_config(args.preset, method=args.method, **overrides)
-
-
 def _train(args: argparse.Namespace) -> int:
     if getattr(args, "images", None):  # a folder of the user's own images, not a benchmark
         return train_images(args)
@@ -306,7 +284,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     args._cfg = cfg
     if args.options:  # a typo in a method setting must not be ignored silently
-        from .methods import METHODS
+        from iaead_core.methods import METHODS  # lazy: loads torch
 
         known = getattr(METHODS[cfg.method], "options", None) or {}
         for key, _ in args.options:
@@ -326,7 +304,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _train_on(args: argparse.Namespace, cfg: TrainConfig) -> int:
-    from .engine import Trainer
+    from iaead_core.training.engine import Trainer  # lazy: loads pandas, torch
 
     if cfg.method == "iaead" and cfg.warmup_epochs >= cfg.epochs:
         print(f"warning: warm-up ({cfg.warmup_epochs} epochs) >= epochs ({cfg.epochs}): the SVDD "
@@ -353,10 +331,9 @@ def _train_on(args: argparse.Namespace, cfg: TrainConfig) -> int:
     cfg = result.config
     config = cfg.to_dict()
     last = result.records[-1] if result.records else {}
-    from .paper import paper_reference
 
     paper = paper_reference(config)
-    from .health import summarize
+    from iaead_core.evaluation.health import summarize  # lazy: loads pandas
 
     alerts = summarize(result.records)
     if args.json:
@@ -384,7 +361,7 @@ def _json_default(o: Any) -> Any:
 
 def _settings(cfg: TrainConfig) -> dict[str, Any]:
     """The settings a result is read against (contract: shown with every result)."""
-    from .experiments.spec import used_nu
+    from iaead_core.methods.fields import used_nu  # lazy: loads torch
 
     return {"method": cfg.method, "lam": cfg.effective_lam, "nu": used_nu(cfg),
             "preset": cfg.preset, "init": cfg.init, "seed": cfg.seed, "epochs": cfg.epochs,
@@ -393,7 +370,7 @@ def _settings(cfg: TrainConfig) -> dict[str, Any]:
 
 def _settings_line(method: str, lam: float | None, nu: float | None, preset: Any, init: Any,
                    seed: Any) -> str:
-    from .analysis import format_lambda
+    from iaead_core.evaluation.analysis import format_lambda  # lazy: loads pandas, torch
 
     nu_s = "—" if nu is None else _short(float(nu))
     return (f"λ = {format_lambda(lam)} · ν = {nu_s} · preset {preset} · init {init} · "
@@ -401,7 +378,7 @@ def _settings_line(method: str, lam: float | None, nu: float | None, preset: Any
 
 
 def _method_title(name: str) -> str:
-    from .methods import METHODS
+    from iaead_core.methods import METHODS  # lazy: loads torch
 
     cls = METHODS.get(name)
     return getattr(cls, "title", None) or name
@@ -414,8 +391,8 @@ def _auroc_cell(m: dict[str, Any]) -> str:
 def _print_table(record: dict, cfg: TrainConfig, paper) -> None:
     """Last epoch's metrics per rule under a header with the run's settings; the paper's AUROC
     beside the method's own rule where :func:`paper_reference` gives one."""
-    from .experiments.spec import used_nu
-    from .methods import SCORE_RULES
+    from iaead_core.methods.fields import used_nu  # lazy: loads torch
+    from iaead_core.methods import SCORE_RULES  # lazy: loads torch
 
     print(f"\n{_method_title(cfg.method)} on {cfg.dataset} class {cfg.normal_class}, "
           f"ρ = {cfg.rho:g}: "
@@ -433,7 +410,6 @@ def _print_table(record: dict, cfg: TrainConfig, paper) -> None:
     if paper.value is not None:
         line = f"paper: {paper.label}, the paper's AUROC for this class at ρ = 0.1 (Table 3)"
         if paper.label != "paper":
-            from .paper import protocol_differences
 
             diffs = protocol_differences(cfg.to_dict())
             line += "; this run differs in " + "; ".join(diffs)
@@ -460,8 +436,7 @@ def _alert_lines(alerts: list[dict[str, Any]], last: dict[str, Any]) -> list[str
 # -------------------------------------------------------------------------------------- runs
 
 def _runs(args: argparse.Namespace) -> int:
-    from .analysis import saved_nu
-    from .runs import list_runs, resolve_runs_root
+    from iaead_core.evaluation.analysis import saved_nu  # lazy: loads pandas, torch
 
     runs = list_runs(args.out)
     if args.json:
@@ -510,7 +485,7 @@ def _datasets(args: argparse.Namespace) -> int:
 
 
 def _methods(args: argparse.Namespace) -> int:
-    from .methods import METHODS
+    from iaead_core.methods import METHODS  # lazy: loads torch
 
     for name in METHOD_NAMES:
         cls = METHODS.get(name)

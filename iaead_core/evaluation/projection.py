@@ -9,7 +9,7 @@ Three things make a map fast (issue 8, item 1):
    when umap is first used, turns numba's on-disk cache on for every kernel of umap-learn and
    pynndescent. A kernel is then compiled once per machine (per version of the packages).
    numba reads ``NUMBA_CACHE_DIR`` when umap/pynndescent are *imported*, so this module must be
-   imported before them; :mod:`iaead_core.analysis` imports it, and nothing in the project
+   imported before them; :mod:`iaead_core.evaluation.analysis` imports it, and nothing in the project
    imports umap elsewhere. To choose the folder, set ``NUMBA_CACHE_DIR`` (or
    ``XDG_CACHE_HOME``) in the environment before starting Python.
 2. **A warm-up.** :func:`warm_up` embeds a tiny random array in a background thread, so the

@@ -2,7 +2,7 @@
 
 Everything here is UI-free (no Streamlit): the lab (``app/``) draws what these functions
 compute, and a notebook or a script can use them the same way. Inputs are the per-epoch
-record dicts of :class:`iaead_core.engine.Trainer` / :mod:`iaead_core.runs` and plain arrays.
+record dicts of :class:`iaead_core.training.engine.Trainer` / :mod:`iaead_core.runs` and plain arrays.
 """
 
 from __future__ import annotations
@@ -15,21 +15,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import TrainConfig, preset_config
-from .numbers import format_lambda
-from .health import ALERT_KINDS
-from .health import summarize as summarize_alerts
-from .methods import METHODS
-from .metrics import latent_diagnostics
-from .paper import paper_auroc
-from .projection import umap_2d  # re-exported: fast, cached UMAP maps (projection.py)
-
+from iaead_core.config import TrainConfig, preset_config
+from iaead_core.data import class_index
+from iaead_core.evaluation.health import ALERT_KINDS, summarize as summarize_alerts
+from iaead_core.evaluation.metrics import latent_diagnostics
+from iaead_core.evaluation.paper import paper_auroc
+from iaead_core.evaluation.projection import umap_2d  # re-exported (fast, cached UMAP)
+from iaead_core.methods import METHODS
+from iaead_core.methods.fields import used_nu
+from iaead_core.numbers import format_lambda
 __all__ = [
     "METHOD_TITLES", "RULE_TITLES", "DEFAULT_LAMBDA_GRID", "LAMBDA_CHOICES", "METRIC_NAMES",
     "curve_frame", "loss_frame", "final_frame", "epoch_pace", "time_left", "parse_lambda_grid",
     "format_lambda", "subsample_index", "pca_2d", "umap_2d", "centre_distances", "extremes",
     "snapshot_for_epoch", "run_row", "saved_nu", "seed_signature", "seed_aggregate", "sweep_frame",
-    "sweep_summary", "snapshot_diagnostics", "scaled_config", "display_images",
+    "sweep_summary", "snapshot_diagnostics", "display_images",
 ]
 
 #: Display names of the methods, in the order the lab shows them.
@@ -76,34 +76,12 @@ def parse_lambda_grid(text: str) -> list[float]:
     return sorted(set(values))
 
 
-def scaled_config(preset: str, method: str, epochs: int | None = None, **overrides: Any) -> TrainConfig:
-    """:func:`~iaead_core.config.preset_config` with the number of epochs changed and the
-    warm-up (IAEAD) / pre-training (Deep SVDD) scaled in proportion, so a shortened run keeps
-    its phases (quick IAEAD: 5 of 30 warm-up epochs → 1 of 4). The warm-up stays ≥ 1 and,
-    for Deep SVDD, < epochs.
-
-    Raises ValueError as :func:`preset_config`.
-    """
-    if epochs is None:
-        return preset_config(preset, method, **overrides)
-    base = preset_config(preset, method)
-    warm = base.warmup_epochs * epochs / base.epochs
-    warm = max(1, int(round(warm)))
-    if method == "deep-svdd":
-        warm = min(warm, epochs - 1)
-        if epochs < 2:
-            raise ValueError("Deep SVDD needs at least 2 epochs (pre-training, then training).")
-    overrides.setdefault("warmup_epochs", warm)
-    overrides.setdefault("lr_step", max(1, round(base.lr_step * epochs / base.epochs)))
-    return preset_config(preset, method, epochs=epochs, **overrides)
-
-
 def curve_frame(records: Sequence[dict[str, Any]], label: str, method: str | None = None) -> pd.DataFrame:
     """Long table of per-epoch metrics: one row per (epoch, scoring rule).
 
     Columns: ``label, method, epoch, rule, rule_title, phase, auroc, aupr_in, aupr_out,
     degenerate`` (True where the rule's scores were float noise and the metrics are reported
-    at chance, :func:`iaead_core.metrics.detection_metrics`; False for records written before
+    at chance, :func:`iaead_core.evaluation.metrics.detection_metrics`; False for records written before
     the field existed). ``method`` defaults to the records' own ``method`` field.
     """
     rows = []
@@ -157,7 +135,6 @@ def final_frame(records: Sequence[dict[str, Any]], config: dict[str, Any], label
 
 
 def _class_index(config: dict[str, Any]) -> int | None:
-    from .data import class_index
 
     try:
         return class_index(config["dataset"], config["normal_class"])
@@ -240,9 +217,9 @@ def snapshot_for_epoch(available: Sequence[int], epoch: int) -> int | None:
 
 def snapshot_diagnostics(snapshot: dict[str, np.ndarray],
                          bound: float | None = None) -> dict[str, Any]:
-    """:func:`~iaead_core.metrics.latent_diagnostics` of a saved snapshot (``z``, ``centre``);
+    """:func:`~iaead_core.evaluation.metrics.latent_diagnostics` of a saved snapshot (``z``, ``centre``);
     ``bound``: the code activation's bound for the saturation fraction
-    (:func:`iaead_core.health.code_bound` of the method's ``code_activation``; None leaves
+    (:func:`iaead_core.evaluation.health.code_bound` of the method's ``code_activation``; None leaves
     ``saturated`` None)."""
     centre = snapshot.get("centre")
     centre = centre if centre is not None and np.size(centre) else None
@@ -258,7 +235,7 @@ def run_row(run_id: str, meta: dict[str, Any], status: dict[str, Any],
     Besides the settings and the primary rule's final metrics: ``degenerate`` — the primary
     rule's final scores were float noise (metrics at chance; None when there is no metric);
     ``alerts`` — the training-health alert kinds raised in any epoch or at failure
-    (:mod:`iaead_core.health`), joined by ``", "`` in :data:`~iaead_core.health.ALERT_KINDS`
+    (:mod:`iaead_core.evaluation.health`), joined by ``", "`` in :data:`~iaead_core.evaluation.health.ALERT_KINDS`
     order, ``""`` for a healthy run; ``nu`` — None where the method ignores ν (the CAE,
     IAEAD at λ = 0, one-class Deep SVDD: :func:`~iaead_core.experiments.spec.used_nu`),
     as the lab and the experiment tables show it.
@@ -289,7 +266,6 @@ def run_row(run_id: str, meta: dict[str, Any], status: dict[str, Any],
 def saved_nu(cfg: dict[str, Any], nu: float | None) -> float | None:
     """ν of a saved config as results show it (None where its method ignores ν); an
     unreadable config keeps the recorded ``nu``."""
-    from .experiments.spec import used_nu
 
     try:
         return used_nu(TrainConfig.from_dict(cfg))

@@ -2,7 +2,7 @@
 
 This is the non-benchmark entry point of issue 10. A folder is read once into the same form the
 benchmark sets take (:class:`~iaead_core.data.ContaminatedSet`): one float32 tensor
-``(N, C, 32, 32)`` in [−1, 1], so the :class:`~iaead_core.engine.Trainer` trains any method on it
+``(N, C, 32, 32)`` in [−1, 1], so the :class:`~iaead_core.training.engine.Trainer` trains any method on it
 unchanged.
 
 Reading rules (each one is also stated where it is applied):
@@ -60,7 +60,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["ImageSet", "SkippedFile", "ImageFolderError", "TooFewImagesError",
-           "ImageFolderWarning", "load_image_folder", "restore_image_set", "read_manifest",
+           "ImageFolderWarning", "load_image_folder", "finish_labels",
            "image_set_from_array", "array_to_model_input", "infer_input_range",
            "IMAGE_EXTENSIONS", "IMAGE_SIZE", "MIN_IMAGES", "MAX_IMAGES", "FITS", "MANIFEST",
            "COLOUR_SPREAD", "NORMAL_WORDS", "ANOMALY_WORDS"]
@@ -130,7 +130,7 @@ class ImageSet:
     """Images that are not a benchmark draw: a folder of files, or an array.
 
     Quacks like :class:`~iaead_core.data.ContaminatedSet` for the
-    :class:`~iaead_core.engine.Trainer`.
+    :class:`~iaead_core.training.engine.Trainer`.
 
     Attributes
     ----------
@@ -476,7 +476,7 @@ def _labels_from_csv(paths: Sequence[str], csv_path: Path) -> tuple[np.ndarray, 
     return labels, notes
 
 
-def _finish_labels(labels: np.ndarray, source: str | None) -> tuple[np.ndarray | None,
+def finish_labels(labels: np.ndarray, source: str | None) -> tuple[np.ndarray | None,
                                                                        str | None, list[str]]:
     """is_anomaly (only with both kinds of label), the label source, notes."""
     if source is None or (labels < 0).all():
@@ -639,7 +639,7 @@ def load_image_folder(path: str | os.PathLike, *, channels: int | str = "auto",
     else:
         y, label_notes = _labels_from_folders(kept)
         source = "folders"
-    is_anomaly, label_source, more = _finish_labels(y, source)
+    is_anomaly, label_source, more = finish_labels(y, source)
     for note in label_notes + more:
         notes.append(note)
         warnings.warn(note, ImageFolderWarning, stacklevel=2)
@@ -660,69 +660,6 @@ def _reason(e: Exception) -> str:
     if len(text) > 160:
         text = text[:157] + "..."
     return f"{type(e).__name__}: {text}"
-
-
-def read_manifest(run_dir: str | os.PathLike) -> tuple[list[str], np.ndarray]:
-    """The training images of a run: paths ``(N,)`` in the order of the saved scores, and
-    labels int64 ``(N,)`` (0 normal, 1 anomaly, −1 unknown).
-
-    Raises
-    ------
-    iaead_core.runs.RunError
-        If the run folder has no readable :data:`MANIFEST`.
-    """
-    from .runs import RunError
-
-    p = Path(run_dir) / MANIFEST
-    try:
-        with open(p, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-        paths = [r["path"] for r in rows]
-        labels = np.array([{"normal": 0, "anomaly": 1}.get(r["label"], -1) for r in rows],
-                          np.int64)
-    except (OSError, KeyError, csv.Error) as e:
-        raise RunError(f"{p} is missing or corrupt: {e}") from e
-    return paths, labels
-
-
-def restore_image_set(run, data_root: str | os.PathLike | None = None) -> ImageSet:
-    """Read a run's training images again: the recorded files, in the recorded order, with
-    the recorded channels, fit and labels.
-
-    Parameters
-    ----------
-    run : iaead_core.runs.Run
-    data_root : path or None
-        Where the folder (or zip) is now, if it moved; default the recorded path.
-
-    Returns
-    -------
-    ImageSet
-        Same images and order as at training time (``images[i]`` belongs to score ``i`` of
-        ``final.npz``).
-
-    Raises
-    ------
-    iaead_core.runs.RunError
-        The run was trained on an in-memory array (nothing to read back), or its manifest is
-        missing.
-    ImageFolderError
-        Recorded files missing or unreadable.
-    """
-    from .runs import RunError
-
-    data = run.meta.get("data", {})
-    if not data.get("manifest"):
-        raise RunError(f"run {run.run_id} was trained on an in-memory array; its images were "
-                       f"not saved, so the data cannot be restored.")
-    paths, labels = read_manifest(run.dir)
-    s = load_image_folder(data_root or data["root"], channels=int(data["channels"]),
-                          fit=data.get("fit", "pad"), rho=data.get("rho", 0.1),
-                          seed=data.get("seed", 0), files=paths, min_images=1)
-    is_anomaly, source, _ = _finish_labels(labels, "manifest")
-    s.labels, s.is_anomaly, s.label_source = labels, is_anomaly, source
-    s.max_samples, s.subsampled_from = data.get("max_samples"), data.get("subsampled_from")
-    return s
 
 
 # ---------------------------------------------------------------------------------- arrays

@@ -7,8 +7,8 @@ per kind (:func:`summarize`). The kinds:
 
 ``collapsed``
     the SVDD term pulled the codes onto a point or a line (the rule of
-    :func:`~iaead_core.metrics.latent_diagnostics`: :data:`~iaead_core.metrics.COLLAPSE_RATIO`,
-    :data:`~iaead_core.metrics.COLLAPSE_MIN_RANK`);
+    :func:`~iaead_core.evaluation.metrics.latent_diagnostics`: :data:`~iaead_core.evaluation.metrics.COLLAPSE_RATIO`,
+    :data:`~iaead_core.evaluation.metrics.COLLAPSE_MIN_RANK`);
 ``dead_units``
     most latent dimensions no longer vary (:data:`DEAD_FRACTION`);
 ``saturated``
@@ -18,7 +18,7 @@ per kind (:func:`summarize`). The kinds:
     (:data:`STALL_RTOL`);
 ``diverged``
     the loss became NaN or infinite: the run fails with
-    :class:`~iaead_core.engine.NonFiniteLossError` and its ``status.json`` carries the alert.
+    :class:`~iaead_core.training.engine.NonFiniteLossError` and its ``status.json`` carries the alert.
 
 Thresholds were measured on MNIST digit 0, ρ = 0.1, quick preset, seed 0 (3,000 images,
 30 epochs), with ``iaead`` at λ = 5e-5 (healthy), λ = 50, λ = 1e6 and lr = 1e3, and
@@ -30,14 +30,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .metrics import (COLLAPSE_MIN_RANK, COLLAPSE_RATIO, DEAD_RTOL, FLOAT32_EPS,
-                      SATURATION_LEVEL)
-
+from iaead_core.evaluation.metrics import (COLLAPSE_MIN_RANK, COLLAPSE_RATIO, DEAD_RTOL,
+                                           FLOAT32_EPS, SATURATION_LEVEL)
 __all__ = ["ALERT_KINDS", "DEAD_FRACTION", "SATURATED_FRACTION", "STALL_RTOL", "STALL_EPOCHS",
            "code_bound", "loss_stalled", "epoch_alerts", "diverged_alert", "summarize"]
 
 #: ``dead_units`` is raised when at least this fraction of the latent dimensions are dead
-#: (constant up to float rounding: :data:`~iaead_core.metrics.DEAD_RTOL`). Measured: 0 at
+#: (constant up to float rounding: :data:`~iaead_core.evaluation.metrics.DEAD_RTOL`). Measured: 0 at
 #: every epoch of a healthy IAEAD (λ = 5e-5) and of Deep SVDD; 3–20 % in the wrecked but
 #: still moving lr = 1e3 run; 98 % (63 of 64) at λ = 1e6 (86 % on another CPU); 100 % at
 #: λ = 50.
@@ -151,7 +150,7 @@ def epoch_alerts(diagnostics: dict[str, Any], loss_history: Sequence[float | Non
     Parameters
     ----------
     diagnostics : dict
-        :func:`~iaead_core.metrics.latent_diagnostics` of the epoch's codes (``collapsed``,
+        :func:`~iaead_core.evaluation.metrics.latent_diagnostics` of the epoch's codes (``collapsed``,
         ``dead_dims``, ``saturated`` (None for codes without a bound), ``collapse_ratio``,
         ``effective_rank``).
     loss_history : sequence of float
@@ -211,7 +210,7 @@ def _short(x: float) -> str:
 
 def diverged_alert(message: str) -> dict[str, str]:
     """The ``diverged`` alert for a run stopped by a non-finite loss (``message``: the
-    :class:`~iaead_core.engine.NonFiniteLossError` text)."""
+    :class:`~iaead_core.training.engine.NonFiniteLossError` text)."""
     return {"kind": "diverged", "message": message}
 
 
