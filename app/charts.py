@@ -20,7 +20,8 @@ from plotly.subplots import make_subplots
 from iaead_core.evaluation.analysis import METRIC_NAMES, curve_frame, format_lambda, loss_frame
 from iaead_core.numbers import log_ticks
 from .explain import DEGENERATE_WHY, metric_text, rule_name, single_value
-from .views import RunItem, has_radius, radius_series
+from .views.latent import has_radius, radius_series
+from .views.runs import RunItem
 
 __all__ = ["auroc_chart", "loss_chart", "projection_chart", "hypersphere_chart", "sweep_chart",
            "compare_chart", "class_name", "METHOD_COLOURS"]

@@ -15,7 +15,7 @@ from typing import Any
 import streamlit as st
 
 from .experiments_view import QUERY_EXPERIMENT, QUERY_RUNS, experiments_root
-from .views import RunIndex
+from .views.runs import RunIndex
 
 __all__ = ["OpenedRuns", "opened_runs"]
 

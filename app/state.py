@@ -15,7 +15,7 @@ from iaead_core.data import ContaminatedSet, make_contaminated, resolve_data_roo
 from iaead_core.runs import resolve_runs_root
 from .experiments_view import ExperimentWatch
 from .jobs import BackgroundTasks, JobRegistry
-from .views import RunIndex
+from .views.runs import RunIndex
 
 __all__ = ["runs_root", "data_root", "registry", "tasks", "run_index", "contaminated"]
 

@@ -16,7 +16,8 @@ from iaead_core.evaluation.analysis import METHOD_TITLES, epoch_pace, format_lam
 from . import charts, state
 from .explain import started_words
 from .jobs import JobRegistry, Starter
-from .views import RunItem, fmt_seconds, run_eta
+from .views.eta import fmt_seconds, run_eta
+from .views.runs import RunItem
 
 __all__ = ["kept", "keep_widget_state", "dataset_picker", "class_label", "device_picker", "preset_picker",
            "show_data_error", "progress_panel", "queue_panel", "failures", "poll", "PERSIST",
@@ -175,7 +176,7 @@ def show_data_error(message: str, select_key: str, container=st, key: str = "") 
 
 def progress_panel(items: Sequence[RunItem]) -> None:
     """One progress bar per run: epoch, phase, pace and time left (counting down within an
-    epoch, :func:`views.run_eta`); queue places."""
+    epoch, :func:`views.eta.run_eta`); queue places."""
     now = time.time()
     for it in items:
         done = len(it.records)

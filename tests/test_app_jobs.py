@@ -18,7 +18,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.jobs import BackgroundTasks, JobRegistry, config_key  # noqa: E402
-from app.views import RunIndex, fmt_seconds, group_items, known_groups  # noqa: E402
+from app.views.eta import fmt_seconds  # noqa: E402
+from app.views.runs import RunIndex, group_items, known_groups  # noqa: E402
 from iaead_core.evaluation.analysis import (centre_distances, extremes, format_lambda,
                                             parse_lambda_grid, pca_2d, snapshot_for_epoch,
                                             sweep_summary, time_left, umap_2d)
@@ -210,7 +211,8 @@ def test_a_comparisons_time_left_counts_down_and_prices_queued_runs_by_method():
     """The Train page's "about … left": a running run's estimate falls while its epoch runs
     (it stood still until the epoch ended), and a queued run is priced at the pace of its own
     method when one of its kind has run, else at the group's pace."""
-    from app.views import RunItem, group_eta, run_eta
+    from app.views.eta import group_eta, run_eta
+    from app.views.runs import RunItem
 
     def recs(pace, n):  # n epochs at `pace` s each (the first one too)
         return [{"epoch": e, "seconds": pace, "elapsed": pace * e} for e in range(1, n + 1)]
@@ -283,7 +285,7 @@ import math  # noqa: E402
 
 from app import charts, explain  # noqa: E402
 from app.jobs import Starter  # noqa: E402
-from app.views import coincide, panel_distance, radius_series  # noqa: E402
+from app.views.latent import coincide, panel_distance, radius_series  # noqa: E402
 
 
 def _degenerate(raw: float) -> dict:
@@ -325,7 +327,7 @@ def test_radius_is_undefined_in_warmup_and_absent_without_R():
 
 
 def _items():
-    from app.views import RunItem
+    from app.views.runs import RunItem
 
     return [RunItem("IAEAD", "iaead", {"method": "iaead"}, "completed", _records("iaead")),
             RunItem("CAE", "cae", {"method": "cae"}, "completed", _records("cae"))]
@@ -357,7 +359,7 @@ def test_loss_chart_draws_R_only_where_defined_on_labelled_log_axis():
 def test_flat_radius_gets_a_readable_axis():
     """§5: an R that varies only in its 7th digit is drawn flat on a ±5 % band with short
     ticks (plotly zoomed into the noise: ticks 7.472613 … 7.472616)."""
-    from app.views import RunItem
+    from app.views.runs import RunItem
 
     recs = [{"epoch": e, "loss": {"reconstruction": 0.5, "svdd": 1.0}, "R": 7.472616 - 1e-6 * (e == 4),
              "metrics": {}} for e in range(1, 5)]
@@ -369,7 +371,7 @@ def test_flat_radius_gets_a_readable_axis():
 def test_legend_names_the_method_once_and_coinciding_curves_stay_visible():
     """§5: legend entries sit under their method ("Deep SVDD" is not repeated in the rule's
     name); identical curves of two runs differ in width and marker, so both show."""
-    from app.views import RunItem
+    from app.views.runs import RunItem
 
     svdd = RunItem("Deep SVDD", "deep-svdd", {"method": "deep-svdd"}, "completed",
                    [{"epoch": 1, "metrics": {"svdd": {"auroc": 0.7}}, "method": "deep-svdd"}])
@@ -516,7 +518,7 @@ def test_paper_value_only_beside_the_papers_setting():
     assert explain.paper_cell(cfg(50.0)) == "— (λ = 50; the paper's is 5e-5)"
     assert explain.paper_cell(cfg(5e-5)) == "0.966 (different protocol)"
     # ... with the differing settings listed under the table (docs/method.md §7; walk 5)
-    from app.views import RunItem
+    from app.views.runs import RunItem
 
     [line] = explain.protocol_lines([RunItem("IAEAD", "iaead", cfg(5e-5), "completed"),
                                      RunItem("IAEAD", "iaead", cfg(50.0), "completed")])

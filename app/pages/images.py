@@ -12,7 +12,7 @@ import streamlit as st
 
 from app import charts, state, ui
 from app import images_view as xi
-from app.views import group_items, run_status
+from app.views.runs import group_items, run_status
 
 from iaead_core.config import PRESETS
 from iaead_core.data.images import FITS, MIN_IMAGES

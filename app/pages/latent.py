@@ -9,8 +9,9 @@ import streamlit as st
 import torch
 
 from app import charts, explain, state, ui
-from app.views import (SEEN_RUNS, RunItem, deleted_items, deleted_note, group_items,
-                       known_groups, panel_distance, radius_series, remember)
+from app.views.latent import panel_distance, radius_series
+from app.views.runs import (SEEN_RUNS, RunItem, deleted_items, deleted_note, group_items,
+                            known_groups, remember)
 
 from iaead_core.data import DATASETS
 from iaead_core.evaluation.analysis import (display_images, extremes, pca_2d, snapshot_diagnostics,

@@ -11,7 +11,7 @@ import streamlit as st
 
 from app import charts, explain, state, ui
 from app.opened import opened_runs
-from app.views import SEEN_RUNS, saved_item
+from app.views.runs import SEEN_RUNS, saved_item
 
 from iaead_core.evaluation.analysis import (METRIC_NAMES, curve_frame, format_lambda,
                                             seed_aggregate, seed_signature)

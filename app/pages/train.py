@@ -8,8 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, explain, state, ui
-from app.views import (SEEN_RUNS, coincide, deleted_items, deleted_note, fmt_seconds, group_eta,
-                       group_items, known_groups, remember)
+from app.views.eta import fmt_seconds, group_eta
+from app.views.latent import coincide
+from app.views.runs import (SEEN_RUNS, deleted_items, deleted_note, group_items, known_groups,
+                            remember)
 
 from iaead_core.config import METHOD_NAMES, PRESETS, scaled_config
 from iaead_core.data import DATASETS

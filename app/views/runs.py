@@ -1,35 +1,29 @@
-"""What the pages show, assembled from live jobs and saved run folders (no Streamlit here).
+"""Runs as the pages see them, assembled from live jobs and saved run folders (no Streamlit here).
 
 A page never reads the registry and the run folders separately: :func:`group_items` merges
 them into :class:`RunItem` rows, so a comparison looks the same while it trains, after it
 finished, and after the server restarted (when only the folders are left). Run folders may
 vanish (deleted from the Runs page or by hand) or be corrupt at any moment: everything here
-reads them defensively and reports such folders instead of raising.
+reads them defensively and reports such folders instead of raising; a group's runs whose
+folders were deleted are named in a note (:func:`deleted_items`, :func:`deleted_note`).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from iaead_core.evaluation.analysis import (METHOD_TITLES, RULE_TITLES, format_lambda, run_row,
-                                            time_left)
-from iaead_core.evaluation.metrics import score_scale
+from iaead_core.evaluation.analysis import METHOD_TITLES, format_lambda, run_row
 from iaead_core.runs import Run, RunError, load_run
-from .jobs import Job, JobRegistry
+from ..jobs import Job, JobRegistry
 
 __all__ = ["RunItem", "RunIndex", "Problem", "group_items", "item_label", "known_groups",
-           "fmt_seconds", "run_eta", "group_eta", "has_radius", "radius_series", "PanelDistance", "panel_distance",
-           "coincide", "run_status", "saved_item", "deleted_items", "deleted_name",
-           "deleted_note", "remember", "SEEN_RUNS"]
+           "run_status", "saved_item", "deleted_items", "deleted_name", "deleted_note",
+           "remember", "SEEN_RUNS"]
 
 
 @dataclass
@@ -350,7 +344,7 @@ def deleted_items(registry: JobRegistry, group: str,
 def deleted_name(item: RunItem) -> str:
     """``"IAEAD (λ = 50, ν = 1)"``: the label of a run, with λ and ν where they apply and the
     label does not already say them (a sweep's label starts with λ)."""
-    from .explain import settings  # explain imports nothing of the app: no cycle
+    from ..explain import settings  # explain imports nothing of the app: no cycle
 
     if item.method != "iaead" or "λ" in item.label:
         return item.label
@@ -370,213 +364,3 @@ def deleted_note(items: list[RunItem], what: str = "comparison") -> str:
                 "(on the Runs page, in another tab or by hand).")
     return (f"{listed} of this {what} are no longer shown: their run folders ({ids}) were "
             "deleted (on the Runs page, in another tab or by hand).")
-
-
-# ------------------------------------------------------------------------------- radius R
-
-def has_radius(config: dict[str, Any]) -> bool:
-    """Whether the run's method has a radius R at all: IAEAD (soft boundary, eq. 7) and Deep
-    SVDD with the soft-boundary objective. CAE, one-class Deep SVDD and the reconstruction
-    baselines have none."""
-    method = config.get("method")
-    if method == "iaead":
-        return True
-    return method == "deep-svdd" and config.get("objective") == "soft-boundary"
-
-
-def radius_series(records: list[dict[str, Any]], config: dict[str, Any]) -> list[float]:
-    """R per record, NaN where R is undefined: a method without R (every record), and the
-    epochs without the SVDD term (IAEAD's warm-up, Deep SVDD's pre-training), where the
-    engine leaves R at its initial 0."""
-    out = []
-    for r in records:
-        R = _float(r.get("R"))
-        svdd_on = (r.get("loss") or {}).get("svdd") is not None
-        ok = has_radius(config) and svdd_on and R is not None and math.isfinite(R)
-        out.append(R if ok else math.nan)
-    return out
-
-
-# ---------------------------------------------------------------------- hypersphere view
-
-@dataclass
-class PanelDistance:
-    """The distance a Latent-page histogram shows, and how it relates to the panel's score.
-
-    Attributes
-    ----------
-    values : ndarray ``(N,)`` float64 — one value per image: a latent distance (latent
-        units), or the panel's own score where that is no latent distance.
-    name : "distance to c", "distance to the mean latent code", or the score's title (e.g.
-        "reconstruction error").
-    to_c : whether ``values`` are distances to the centre c (so R may be marked).
-    relation : one sentence relating it to the score named in the panel's headline.
-    scale : the codes' RMS length (:func:`iaead_core.evaluation.metrics.score_scale`, the metrics' own
-        scale): the yardstick for "all these distances are the same" (distances to the mean
-        of collapsed codes are all ~1e-8).
-    """
-
-    values: np.ndarray
-    name: str
-    to_c: bool
-    relation: str
-    scale: float = 0.0
-
-
-_TO_C, _TO_MEAN = "distance to c", "distance to the mean latent code"
-
-
-def panel_distance(snap: dict[str, np.ndarray], rule: str | None, config: dict[str, Any],
-                   want: str = "score") -> PanelDistance:
-    """See :func:`_panel_distance`; adds :attr:`PanelDistance.scale`."""
-    out = _panel_distance(snap, rule, config, want)
-    if out.name not in (_TO_C, _TO_MEAN):  # a score that is no latent distance: its own size
-        finite = out.values[np.isfinite(out.values)]
-        out.scale = float(np.abs(finite).max()) if finite.size else 0.0
-        return out
-    # The metrics' scale for a latent distance (the codes' RMS length), so "all the same" on
-    # the page is the metrics' "degenerate".
-    out.scale = score_scale("latent_mean", np.asarray(snap["z"], np.float64)) or 0.0
-    return out
-
-
-def _panel_distance(snap: dict[str, np.ndarray], rule: str | None, config: dict[str, Any],
-                    want: str = "score") -> PanelDistance:
-    """Choose and compute the distance a panel's histogram shows.
-
-    Parameters
-    ----------
-    snap : a latent snapshot (``z`` ``(N, d)``, ``score_<rule>`` ``(N,)``, ``centre``, ``R``).
-    rule : the scoring rule named in the panel's headline (or None).
-    config : the run's TrainConfig dict (Deep SVDD's objective decides how its score relates
-        to the distance).
-    want : ``"score"`` — the headline score itself (a latent distance, or any other score
-        such as the reconstruction error, as saved); ``"c"`` — the distance to c where c is
-        fixed, else to the mean code.
-
-    Returns
-    -------
-    PanelDistance. Saved scores (computed in float64, stored as float32) are preferred to
-    distances recomputed from the float16 codes of the snapshot.
-    """
-    title = RULE_TITLES.get(rule or "", rule or "no score")
-    has_c = snap.get("centre") is not None and np.size(snap.get("centre")) > 0
-    svdd = snap.get("score_svdd")
-    if want == "score" and rule in ("latent_mean", "latent_c") and f"score_{rule}" in snap:
-        return PanelDistance(np.asarray(snap[f"score_{rule}"], np.float64),
-                             _TO_C if rule == "latent_c" else _TO_MEAN, rule == "latent_c",
-                             "This is the panel's score.")
-    if rule == "svdd" and svdd is not None and (want == "score" or has_c):
-        s = np.asarray(svdd, np.float64)
-        if config.get("objective") == "soft-boundary":
-            s = s + float(snap.get("R", 0.0)) ** 2  # the score is ||z − c||² − R²
-        return PanelDistance(np.sqrt(np.clip(s, 0.0, None)), _TO_C, True,
-                             "The panel's score is the square of this distance"
-                             + (" minus R²." if config.get("objective") == "soft-boundary" else "."))
-    if want == "score" and rule and f"score_{rule}" in snap:  # any other score, as it is
-        return PanelDistance(np.asarray(snap[f"score_{rule}"], np.float64), title, False,
-                             "This is the panel's score.")
-    if "score_latent_c" in snap:
-        return PanelDistance(np.asarray(snap["score_latent_c"], np.float64), _TO_C, True,
-                             f"Not the panel's score ({title}): the hypersphere view.")
-    if has_c:
-        z = np.asarray(snap["z"], np.float64)
-        return PanelDistance(np.linalg.norm(z - np.asarray(snap["centre"], np.float64), axis=1),
-                             _TO_C, True, f"Not the panel's score ({title}): the hypersphere view.")
-    relation = (f"Not the panel's score ({title}, which is not this distance): c is not fixed "
-                "in this run or at this epoch, so the distance is to the mean code.")
-    if "score_latent_mean" in snap:
-        return PanelDistance(np.asarray(snap["score_latent_mean"], np.float64), _TO_MEAN, False,
-                             "This is the panel's score." if rule == "latent_mean" else relation)
-    z = np.asarray(snap["z"], np.float64)
-    return PanelDistance(np.linalg.norm(z - z.mean(0), axis=1), _TO_MEAN, False, relation)
-
-
-# ----------------------------------------------------------------------------- curves
-
-def coincide(a: list[tuple[int, float]], b: list[tuple[int, float]], tol: float) -> float | None:
-    """The largest gap between two per-epoch curves over their common epochs, if every gap is
-    at most ``tol`` and they share at least two epochs; else None. ``a``, ``b``: (epoch, value)."""
-    da = {e: v for e, v in a if v is not None and math.isfinite(v)}
-    gaps = [abs(da[e] - v) for e, v in b if e in da and v is not None and math.isfinite(v)]
-    if len(gaps) < 2:
-        return None
-    worst = max(gaps)
-    return worst if worst <= tol else None
-
-
-def run_eta(item: RunItem, pace: float | None, now: float) -> float | None:
-    """Seconds left for one run (≥ 0; 0 once it has ended; None when nothing tells yet).
-
-    A running run: its epochs left × its own mean epoch time (:func:`analysis.time_left`), or
-    ``pace`` × its epochs before its first epoch, less the seconds since its last progress
-    (``item.since``), so the figure counts down within an epoch instead of standing still
-    until the epoch ends. A queued run: ``pace`` (seconds per epoch) × its epochs.
-    ``now``: ``time.time()``."""
-    if item.status not in ("queued", "running"):
-        return 0.0
-    if item.status == "running" and item.records:
-        left = time_left(item.records, item.epochs)
-    else:
-        left = None if pace is None else pace * item.epochs
-    if left is None:
-        return None
-    if item.status == "running" and item.since is not None:
-        left -= max(0.0, now - item.since)
-    return max(0.0, left)
-
-
-def group_eta(items: Sequence[RunItem], now: float | None = None, slots: int = 1) -> float | None:
-    """Seconds left for a group: the sum of :func:`run_eta` over its runs, over ``slots``
-    runs at once (the registry's training slots; 1 on a CPU). A run still to come (queued, or
-    before its first epoch) is priced at the pace (seconds per epoch, first epoch included)
-    of the group's runs of its method so far; for a method none of them has run yet, at the
-    project's measured cost of that method
-    (:func:`iaead_core.experiments.estimate.epoch_seconds`: Deep SVDD's pre-training makes it
-    dearer than the CAE) scaled by how fast the group's runs have gone against their own
-    estimates. None when nothing has a pace yet. ``now`` defaults to ``time.time()``."""
-    from iaead_core.config import TrainConfig
-    from iaead_core.experiments.estimate import epoch_seconds
-
-    def estimated(it: RunItem) -> float | None:
-        try:  # the CPU's table: only the methods' ratio matters, the scale is measured
-            return epoch_seconds(TrainConfig.from_dict(it.config))
-        except (TypeError, ValueError, KeyError):
-            return None
-
-    now = time.time() if now is None else now
-    paces: dict[str, list[float]] = {}
-    scale: list[float] = []  # observed pace / estimated pace
-    for it in items:
-        if it.records and it.records[-1].get("epoch"):
-            pace = it.records[-1]["elapsed"] / it.records[-1]["epoch"]
-            paces.setdefault(it.method, []).append(pace)
-            est = estimated(it)
-            if est:
-                scale.append(pace / est)
-    total = 0.0
-    for it in items:
-        same = paces.get(it.method)
-        if same:
-            pace = sum(same) / len(same)
-        elif scale and (est := estimated(it)):
-            pace = est * sum(scale) / len(scale)
-        else:
-            pace = None
-        left = run_eta(it, pace, now)
-        if left is None:
-            return None
-        total += left
-    return total / max(1, min(slots, sum(it.active for it in items)))
-
-
-def fmt_seconds(s: float | None) -> str:
-    """``75`` → ``"1 min 15 s"``; None → ``"?"``."""
-    if s is None:
-        return "?"
-    s = int(round(s))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"

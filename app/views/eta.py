@@ -1,0 +1,92 @@
+"""Time left, as the pages say it (no Streamlit here): for one run (:func:`run_eta`, counting
+down within an epoch), for a group of runs over the registry's training slots
+(:func:`group_eta`, pricing runs still to come at their method's pace), and in words
+(:func:`fmt_seconds`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from iaead_core.evaluation.analysis import time_left
+from .runs import RunItem
+
+__all__ = ["fmt_seconds", "run_eta", "group_eta"]
+
+
+def run_eta(item: RunItem, pace: float | None, now: float) -> float | None:
+    """Seconds left for one run (≥ 0; 0 once it has ended; None when nothing tells yet).
+
+    A running run: its epochs left × its own mean epoch time (:func:`analysis.time_left`), or
+    ``pace`` × its epochs before its first epoch, less the seconds since its last progress
+    (``item.since``), so the figure counts down within an epoch instead of standing still
+    until the epoch ends. A queued run: ``pace`` (seconds per epoch) × its epochs.
+    ``now``: ``time.time()``."""
+    if item.status not in ("queued", "running"):
+        return 0.0
+    if item.status == "running" and item.records:
+        left = time_left(item.records, item.epochs)
+    else:
+        left = None if pace is None else pace * item.epochs
+    if left is None:
+        return None
+    if item.status == "running" and item.since is not None:
+        left -= max(0.0, now - item.since)
+    return max(0.0, left)
+
+
+def group_eta(items: Sequence[RunItem], now: float | None = None, slots: int = 1) -> float | None:
+    """Seconds left for a group: the sum of :func:`run_eta` over its runs, over ``slots``
+    runs at once (the registry's training slots; 1 on a CPU). A run still to come (queued, or
+    before its first epoch) is priced at the pace (seconds per epoch, first epoch included)
+    of the group's runs of its method so far; for a method none of them has run yet, at the
+    project's measured cost of that method
+    (:func:`iaead_core.experiments.estimate.epoch_seconds`: Deep SVDD's pre-training makes it
+    dearer than the CAE) scaled by how fast the group's runs have gone against their own
+    estimates. None when nothing has a pace yet. ``now`` defaults to ``time.time()``."""
+    from iaead_core.config import TrainConfig
+    from iaead_core.experiments.estimate import epoch_seconds
+
+    def estimated(it: RunItem) -> float | None:
+        try:  # the CPU's table: only the methods' ratio matters, the scale is measured
+            return epoch_seconds(TrainConfig.from_dict(it.config))
+        except (TypeError, ValueError, KeyError):
+            return None
+
+    now = time.time() if now is None else now
+    paces: dict[str, list[float]] = {}
+    scale: list[float] = []  # observed pace / estimated pace
+    for it in items:
+        if it.records and it.records[-1].get("epoch"):
+            pace = it.records[-1]["elapsed"] / it.records[-1]["epoch"]
+            paces.setdefault(it.method, []).append(pace)
+            est = estimated(it)
+            if est:
+                scale.append(pace / est)
+    total = 0.0
+    for it in items:
+        same = paces.get(it.method)
+        if same:
+            pace = sum(same) / len(same)
+        elif scale and (est := estimated(it)):
+            pace = est * sum(scale) / len(scale)
+        else:
+            pace = None
+        left = run_eta(it, pace, now)
+        if left is None:
+            return None
+        total += left
+    return total / max(1, min(slots, sum(it.active for it in items)))
+
+
+def fmt_seconds(s: float | None) -> str:
+    """``75`` → ``"1 min 15 s"``; None → ``"?"``."""
+    if s is None:
+        return "?"
+    s = int(round(s))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
