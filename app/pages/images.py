@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from app import charts, state, ui
-from app import images_view as xi
+from app.views import images as xi
 from app.views.runs import group_items, run_status
 
 from iaead_core.config import PRESETS
@@ -32,7 +32,7 @@ FIT_WORDS = {"pad": "pad: keep the aspect, black borders", "crop": "crop: keep t
 
 
 def source_from(how: str, path: str, upload, channels, fit: str, labels: str) -> xi.Source:
-    """A :class:`~app.images_view.Source` from the widgets (an upload is kept on the server
+    """A :class:`~app.views.images.Source` from the widgets (an upload is kept on the server
     first). Raises ValueError / ImageFolderError in words."""
     if how == "folder":
         if not (path or "").strip():

@@ -31,7 +31,7 @@ from iaead_core.detector import (CSV_COLUMNS, Detector, RANKING, ScoreReport, Th
                                  choose_threshold, flag, rank, score_folder, write_ranking)
 from iaead_core.runs import Run, read_manifest
 from iaead_core.training.restore import restore_image_set
-from .jobs import JobRegistry, config_key
+from ..jobs import JobRegistry, config_key
 
 __all__ = ["Source", "Loaded", "Ranking", "Scored", "UPLOADS", "save_upload", "read_images",
            "thumbnails", "folder_config", "submit_training", "folder_runs", "load_ranking",
