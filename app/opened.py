@@ -1,7 +1,7 @@
 """Runs opened on the Runs page from another page, through the address.
 
 The Experiments page links each cell of its tables to ``runs?experiment=<folder>&runs=<id>,<id>``
-(see :func:`app.experiments_view.runs_link`). The address carries the selection, so the link
+(see :func:`app.views.experiment_results.runs_link`). The address carries the selection, so the link
 also works in a new tab or as a bookmark. The Runs page then lists those runs of that
 experiment's ``runs/`` folder instead of every run of the lab's runs folder.
 """
@@ -14,7 +14,8 @@ from typing import Any
 
 import streamlit as st
 
-from .experiments_view import QUERY_EXPERIMENT, QUERY_RUNS, experiments_root
+from .views.experiment_results import QUERY_EXPERIMENT, QUERY_RUNS
+from .views.experiment_spec import experiments_root
 from .views.runs import RunIndex
 
 __all__ = ["OpenedRuns", "opened_runs"]

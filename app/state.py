@@ -13,7 +13,7 @@ import streamlit as st
 from iaead_core.config import TrainConfig
 from iaead_core.data import ContaminatedSet, make_contaminated, resolve_data_root
 from iaead_core.runs import resolve_runs_root
-from .experiments_view import ExperimentWatch
+from .views.experiment_progress import ExperimentWatch
 from .jobs import BackgroundTasks, JobRegistry
 from .views.runs import RunIndex
 
@@ -89,6 +89,6 @@ def contaminated(config: dict) -> ContaminatedSet:
 
 @st.cache_resource(show_spinner=False)
 def experiment_watch() -> ExperimentWatch:
-    """The server's one :class:`~app.experiments_view.ExperimentWatch`, shared by the
+    """The server's one :class:`~app.views.experiment_progress.ExperimentWatch`, shared by the
     Experiments and λ sensitivity pages (they often show the same experiment folder)."""
     return ExperimentWatch()

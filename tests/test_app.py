@@ -21,7 +21,8 @@ import uuid  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from app import experiments_view as xv  # noqa: E402
+from app.views import lambda_sweep as xlam  # noqa: E402
+from app.views import experiment_progress as xprog  # noqa: E402
 from app import state  # noqa: E402
 from app.jobs import JobRegistry  # noqa: E402
 from iaead_core.config import scaled_config  # noqa: E402
@@ -498,8 +499,8 @@ def test_lambda_sweep_marks_degenerate_points_with_readable_axis(runs_dir, tmp_p
     """§1/§4/§5: the sweep table and chart mark the degenerate point; the log axis says so
     and writes λ like everywhere else (no "10µ"). The runs are those of the fig4-lambda
     experiment the page's settings describe, wherever they were trained (here: by hand)."""
-    spec = xv.lambda_spec("digits", [0], 0.1, 1, [0.0, 5e-6, 50.0], "quick", epochs=3)
-    plan = xv.ExperimentWatch().plan(spec, tmp_path / "experiments")
+    spec = xlam.lambda_spec("digits", [0], 0.1, 1, [0.0, 5e-6, 50.0], "quick", epochs=3)
+    plan = xprog.ExperimentWatch().plan(spec, tmp_path / "experiments")
     curves = {0.0: [0.9, 0.92, 0.95], 5e-6: [0.9, 0.92, 0.94]}
     for p in plan.runs:
         lam = p.config.lam
@@ -742,8 +743,8 @@ def test_runs_page_says_which_runs_it_lists_and_where_the_others_are(runs_dir, t
     """Walk #7: the menu's Runs page lists the lab's runs folder, not an experiment's; the
     filtered view (a link from the Experiments or λ page) does not claim the menu's page
     shows every run. README's "### Runs" says the same."""
-    spec = xv.lambda_spec("digits", [0], 0.1, 1, [0.0, 50.0], "quick", epochs=3)
-    plan = xv.ExperimentWatch().plan(spec, tmp_path / "experiments")
+    spec = xlam.lambda_spec("digits", [0], 0.1, 1, [0.0, 50.0], "quick", epochs=3)
+    plan = xprog.ExperimentWatch().plan(spec, tmp_path / "experiments")
     for p in plan.runs:
         fake_run(plan.folder.runs_dir, lam=p.config.lam, cfg=p.config, run_id=p.run_id)
     mine = fake_run(runs_dir)

@@ -20,7 +20,9 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from app import experiments_view as xv  # noqa: E402
+from app.views import experiment_spec as xspec  # noqa: E402
+from app.views import experiment_progress as xprog  # noqa: E402
+from app.views import experiment_results as xres  # noqa: E402
 from app import state  # noqa: E402
 from iaead_core.experiments import ExperimentSpec, builtin_spec, expand  # noqa: E402
 from iaead_core.experiments.estimate import format_duration, run_seconds  # noqa: E402
@@ -123,24 +125,24 @@ def trace_ys(fig: dict) -> list[list[float]]:
 @pytest.mark.parametrize("preset", ["quick", "paper"])
 def test_fields_give_back_every_built_in_spec(name, preset):
     spec = builtin_spec(name, preset)
-    again = xv.spec_from_fields(xv.fields_from_spec(spec))
+    again = xspec.spec_from_fields(xspec.fields_from_spec(spec))
     assert [p.run_id for p in expand(again)] == [p.run_id for p in expand(spec)]
     assert again.folder_name == spec.folder_name and again.rules == spec.rules
 
 
 def test_field_parsers_read_what_the_help_says():
-    assert xv.parse_classes("all") == "all"
-    assert xv.parse_classes("0, 2 8") == [0, 2, 8]
-    assert xv.parse_classes("mnist: 0, 2; fashion-mnist: all") == {"mnist": [0, 2],
+    assert xspec.parse_classes("all") == "all"
+    assert xspec.parse_classes("0, 2 8") == [0, 2, 8]
+    assert xspec.parse_classes("mnist: 0, 2; fashion-mnist: all") == {"mnist": [0, 2],
                                                                     "fashion-mnist": "all"}
-    assert xv.parse_seeds("3") == 3 and xv.parse_seeds("0, 4, 7") == [0, 4, 7]
-    assert xv.parse_floats("0, 5e-5 0.5", "λ") == [0.0, 5e-5, 0.5]
-    assert xv.parse_floats("  ", "λ") is None
+    assert xspec.parse_seeds("3") == 3 and xspec.parse_seeds("0, 4, 7") == [0, 4, 7]
+    assert xspec.parse_floats("0, 5e-5 0.5", "λ") == [0.0, 5e-5, 0.5]
+    assert xspec.parse_floats("  ", "λ") is None
     with pytest.raises(ValueError, match="λ: 'abc' is not a number"):
-        xv.parse_floats("0, abc", "λ")
+        xspec.parse_floats("0, abc", "λ")
     with pytest.raises(ValueError, match="seeds"):
-        xv.parse_seeds("two")
-    more = xv.toml_text({"axes": {"init": ["released", "pytorch"]},
+        xspec.parse_seeds("two")
+    more = xspec.toml_text({"axes": {"init": ["released", "pytorch"]},
                          "config": {"warmup_epochs": 1, "lr": 5e-05, "deep-svdd": {"objective": "soft-boundary"}}})
     import tomllib
 
@@ -153,10 +155,10 @@ def test_figures_of_an_experiment_with_no_finished_run_hold_only_the_papers_valu
     """Fig. 2 before any cell is complete (it raised on an empty data-set panel): no curve of
     ours, only the paper's Table 2 values as crosses."""
     spec = builtin_spec("fig2-rho", "quick").narrowed(methods=["iaead", "cae"])
-    plan = xv.ExperimentWatch().plan(spec, tmp_path, None, "cpu")
-    results, agg, ids = xv.cells(plan)
+    plan = xprog.ExperimentWatch().plan(spec, tmp_path, None, "cpu")
+    results, agg, ids = xres.cells(plan)
     assert not agg["complete"].any() and len(ids) == len(agg)
-    (fig,) = xv.figures(plan, results, agg)
+    (fig,) = xres.figures(plan, results, agg)
     assert {t.name for t in fig.data} == {"paper: IAEAD", "paper: CAE"}
     # The paper's class-averaged AUROC of IAEAD on MNIST at ρ = 10 % (Table 2), in %.
     from iaead_core.evaluation.paper import paper_auroc
@@ -179,15 +181,15 @@ def test_time_left_and_cost_count_the_running_runs(tmp_path):
     infos = {p.run_id: RunInfo(p.run_id, "completed") for p in runs[:1]}
     infos.update({p.run_id: RunInfo(p.run_id, "running") for p in runs[1:]})
     plan = Plan(spec, ExperimentFolder(tmp_path / "x"), runs, infos, {p.run_id: 100.0 for p in runs})
-    states = {p.run_id: xv.RunState(infos[p.run_id].state, None, 2 if i else 30, 10 if i else 30)
+    states = {p.run_id: xprog.RunState(infos[p.run_id].state, None, 2 if i else 30, 10 if i else 30)
               for i, p in enumerate(runs)}
-    assert xv.time_left(plan, states) == pytest.approx(3 * 80.0)
-    assert xv.time_left(plan, states, slots=2) == pytest.approx(120.0)
-    assert xv.cost_text(plan) == ("Nothing left to start: 1 of 4 runs have completed and the "
+    assert xprog.time_left(plan, states) == pytest.approx(3 * 80.0)
+    assert xprog.time_left(plan, states, slots=2) == pytest.approx(120.0)
+    assert xprog.cost_text(plan) == ("Nothing left to start: 1 of 4 runs have completed and the "
                                   "other 3 are running.")
     done = Plan(spec, plan.folder, runs, {p.run_id: RunInfo(p.run_id, "completed") for p in runs},
                 plan.estimates)
-    assert xv.cost_text(done) == "All 4 runs have completed."
+    assert xprog.cost_text(done) == "All 4 runs have completed."
 
 
 def test_built_in_specs_show_their_size_and_cost_before_starting(lab):
@@ -237,9 +239,9 @@ def test_a_tiny_spec_fills_in_resumes_and_opens_its_cells(lab):
     links = dict(zip(table["λ"], table["runs"]))
     assert links["0"] == f"runs?experiment=tiny-quick&runs={plans[0.0].run_id}"
     # The report the downloads give holds the same numbers, and the HTML is also written.
-    plan = xv.ExperimentWatch().plan(spec, lab / "experiments", str(state.data_root()))
-    assert f"{100 * auroc[0.0]:.2f}" in xv.report_markdown(plan)
-    assert b"<html>" in xv.report_html(plan)[:200]
+    plan = xprog.ExperimentWatch().plan(spec, lab / "experiments", str(state.data_root()))
+    assert f"{100 * auroc[0.0]:.2f}" in xres.report_markdown(plan)
+    assert b"<html>" in xres.report_html(plan)[:200]
     assert (runs.parent / "report" / "report.html").is_file()
     assert {b.proto.label for b in at.get("download_button")} == {
         "Report (HTML)", "Tables (Markdown)", "Runs (CSV)"}

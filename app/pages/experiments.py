@@ -7,7 +7,9 @@ import time
 
 import streamlit as st
 
-from app import experiments_view as xv
+from app.views import experiment_spec as xspec
+from app.views import experiment_progress as xprog
+from app.views import experiment_results as xres
 from app import state, ui
 from iaead_core.data import DATASETS
 from iaead_core.experiments import KINDS, ExperimentBusyError
@@ -17,18 +19,18 @@ from iaead_core.experiments.spec import method_names
 from iaead_core.methods import METHODS, SCORE_RULES
 
 reg = state.registry()
-root = xv.experiments_root()
+root = xspec.experiments_root()
 data_root = str(state.data_root())
 sb = st.sidebar
 ui.keep_widget_state("experiments")  # settings survive page switches
 
 watch = state.experiment_watch()
-saved = xv.saved_experiments(root)
-bases = list(xv.BUILTINS) + ["custom"] + [s for s in saved if s not in xv.BUILTINS]
+saved = xspec.saved_experiments(root)
+bases = list(xspec.BUILTINS) + ["custom"] + [s for s in saved if s not in xspec.BUILTINS]
 
 
 def base_label(name: str) -> str:
-    if name in xv.BUILTINS:
+    if name in xspec.BUILTINS:
         return f"{name} (built-in)"
     return "custom: start from one IAEAD run" if name == "custom" else f"saved: {name}"
 
@@ -37,14 +39,14 @@ def fill(from_preset: bool = False) -> None:
     """Put the chosen starting point's axes into the fields (a saved experiment keeps its
     own scale; a built-in takes the scale chosen)."""
     base = st.session_state.get("exp_base")
-    if from_preset and base not in xv.BUILTINS and base != "custom":
+    if from_preset and base not in xspec.BUILTINS and base != "custom":
         return  # a saved spec: the scale is just one more field
     try:
-        spec = xv.base_spec(base, st.session_state.get("exp_preset", "quick"), root)
+        spec = xspec.base_spec(base, st.session_state.get("exp_preset", "quick"), root)
     except ValueError as e:
         st.session_state["exp_message"] = (None, "error", str(e))
         return
-    for k, v in xv.fields_from_spec(spec).items():
+    for k, v in xspec.fields_from_spec(spec).items():
         st.session_state[f"exp_{k}"] = v
 
 
@@ -61,8 +63,8 @@ base = sb.selectbox("Start from", bases, format_func=base_label, key=ui.kept("ex
                     on_change=fill, **ui.PERSIST,
                     help="A built-in study of the paper, a saved experiment (to watch or resume "
                          "it), or a small custom one. Then change any axis below.")
-if base in xv.BUILTINS:
-    sb.caption(xv.BUILTINS[base])
+if base in xspec.BUILTINS:
+    sb.caption(xspec.BUILTINS[base])
 sb.radio("Scale", ["quick", "paper"], horizontal=True, key=ui.kept("exp_preset"), **ui.PERSIST,
          on_change=fill, kwargs={"from_preset": True},
          format_func={"quick": "quick (CPU)", "paper": "paper (full protocol)"}.get,
@@ -111,8 +113,8 @@ st.caption("A study as one object: every combination of the axes on the left is 
 st.info(ui.ORACLE_NOTE)
 
 try:
-    spec = xv.spec_from_fields({k: st.session_state.get(f"exp_{k}") for k in xv.FIELDS},
-                               description=xv.BUILTINS.get(base, ""))
+    spec = xspec.spec_from_fields({k: st.session_state.get(f"exp_{k}") for k in xspec.FIELDS},
+                               description=xspec.BUILTINS.get(base, ""))
     plan = watch.plan(spec, root, data_root)
 except ValueError as e:
     st.error(f"This spec cannot run: {e}")
@@ -124,7 +126,7 @@ when = time.strftime("%H:%M:%S")
 if start:
     st.session_state.pop("exp_stopped_note", None)
     try:
-        group, n = xv.start(reg, plan, ui.starter())
+        group, n = xprog.start(reg, plan, ui.starter())
         st.session_state["exp_message"] = (
             plan.folder.dir.name, "success",
             f"{when}: queued {n} run(s) of {plan.folder.dir.name}." if n else
@@ -134,7 +136,7 @@ if start:
         st.session_state["exp_message"] = (plan.folder.dir.name, "error", f"Not started: {e}")
 if stop:  # another tab's experiment: ask first (as the Train and λ pages do)
     st.session_state.pop("exp_message", None)
-ui.stop_control(reg, xv.group_id(plan), stop, "exp", what="experiment")
+ui.stop_control(reg, xprog.group_id(plan), stop, "exp", what="experiment")
 message = st.session_state.get("exp_message")
 if message and message[0] in (None, plan.folder.dir.name):
     getattr(st, message[1])(message[2])
@@ -154,13 +156,13 @@ def open_cell(table, ids: list[list[str]]) -> None:
               for row in table.to_dict("records")]
     i = st.selectbox("Open a cell's runs on the Runs page (or use the table's *runs* links)",
                      range(len(labels)), format_func=labels.__getitem__, key="exp_cell")
-    params = {xv.QUERY_EXPERIMENT: plan.folder.dir.name, xv.QUERY_RUNS: ",".join(ids[i])}
+    params = {xres.QUERY_EXPERIMENT: plan.folder.dir.name, xres.QUERY_RUNS: ",".join(ids[i])}
     try:
         st.page_link("pages/runs.py", label=f"Open its {len(ids[i])} run(s) on the Runs page",
                      icon=":material/folder_open:", query_params=params)
     except st.errors.StreamlitAPIException:  # the page shown on its own (no navigation)
         st.markdown(f"[Open its {len(ids[i])} run(s) on the Runs page]"
-                    f"({xv.runs_link(plan.folder.dir.name, ids[i])})")
+                    f"({xres.runs_link(plan.folder.dir.name, ids[i])})")
 
 
 def live() -> bool:
@@ -168,21 +170,21 @@ def live() -> bool:
     queued or running here, or the command line runs it."""
     ui.queue_panel()
     now = watch.plan(spec, root, data_root)
-    states = xv.run_states(now, reg)
-    counts = xv.state_counts(states)
-    active = reg.group_active(xv.group_id(now))
+    states = xprog.run_states(now, reg)
+    counts = xprog.state_counts(states)
+    active = reg.group_active(xprog.group_id(now))
     cli = now.folder.driver_alive()
     done, total = counts.get("completed", 0), len(now.runs)
     if not (active or cli):  # while it runs, the time left below says it (kept current)
-        st.markdown(xv.cost_text(now, reg.slots))
-    words = xv.unfinished_text(counts)
+        st.markdown(xprog.cost_text(now, reg.slots))
+    words = xprog.unfinished_text(counts)
     st.progress(done / total if total else 0.0,
                 text=f"{done} of {total} runs completed" + (f" · {words}" if words else ""))
-    left = xv.time_left(now, states, reg.slots)
+    left = xprog.time_left(now, states, reg.slots)
     if active and left > 0:
         st.caption(f"About {format_duration(left)} left "
                    "(estimates of the runs not completed, running ones by their epochs left).")
-    outside = xv.outside_text(reg, now)
+    outside = xprog.outside_text(reg, now)
     if outside:
         st.info(outside)
     if cli:
@@ -196,9 +198,9 @@ def live() -> bool:
     if len(failed) > 5:
         st.error(f"… and {len(failed) - 5} more failed runs (see the runs table below).")
 
-    results, agg, ids = xv.cells(now)
+    results, agg, ids = xres.cells(now)
     try:
-        figs = xv.figures(now, results, agg)
+        figs = xres.figures(now, results, agg)
     except (ValueError, KeyError, TypeError) as e:  # a report figure that cannot be drawn yet
         figs = []
         st.error(f"The figures cannot be drawn from these runs: {type(e).__name__}: {e}")
@@ -208,7 +210,7 @@ def live() -> bool:
         st.caption("A point appears when every run of its cell has completed: a cell never "
                    "averages fewer seeds or classes than the spec asks for.")
     st.subheader("Table 2: class-averaged cells")
-    table = xv.cell_table(now, results, agg, ids)
+    table = xres.cell_table(now, results, agg, ids)
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         "runs": st.column_config.LinkColumn("runs", display_text="open runs",
                                             help="The cell's runs on the Runs page")})
@@ -218,23 +220,23 @@ def live() -> bool:
                "score was degenerate (constant).")
     open_cell(table, ids)
     with st.expander("Table 3: per class"):
-        r3, agg3, ids3 = xv.cells(now, by_class=True)
-        st.dataframe(xv.cell_table(now, r3, agg3, ids3, by_class=True), hide_index=True,
+        r3, agg3, ids3 = xres.cells(now, by_class=True)
+        st.dataframe(xres.cell_table(now, r3, agg3, ids3, by_class=True), hide_index=True,
                      width="stretch", column_config={
                          "runs": st.column_config.LinkColumn("runs", display_text="open runs")})
     with st.expander(f"Every run ({total})"):
-        st.dataframe(xv.run_table(now, states), hide_index=True, width="stretch")
+        st.dataframe(xprog.run_table(now, states), hide_index=True, width="stretch")
 
     st.subheader("Download the report")
     name = now.folder.dir.name
     c1, c2, c3 = st.columns(3)
-    c1.download_button("Report (HTML)", data=lambda: xv.report_html(watch.plan(spec, root, data_root)),
+    c1.download_button("Report (HTML)", data=lambda: xres.report_html(watch.plan(spec, root, data_root)),
                        file_name=f"{name}-report.html", mime="text/html", on_click="ignore",
                        key="exp_dl_html", icon=":material/download:")
-    c2.download_button("Tables (Markdown)", data=lambda: xv.report_markdown(watch.plan(spec, root, data_root)),
+    c2.download_button("Tables (Markdown)", data=lambda: xres.report_markdown(watch.plan(spec, root, data_root)),
                        file_name=f"{name}-tables.md", mime="text/markdown", on_click="ignore",
                        key="exp_dl_md", icon=":material/download:")
-    c3.download_button("Runs (CSV)", data=lambda: xv.runs_csv(watch.plan(spec, root, data_root)),
+    c3.download_button("Runs (CSV)", data=lambda: xres.runs_csv(watch.plan(spec, root, data_root)),
                        file_name=f"{name}-runs.csv", mime="text/csv", on_click="ignore",
                        key="exp_dl_csv", icon=":material/download:")
     st.caption("The HTML report is also written into the experiment's report/ folder, as "

@@ -13,7 +13,10 @@ import time
 import streamlit as st
 
 from app import charts, explain, state, ui
-from app import experiments_view as xv
+from app.views import experiment_spec as xspec
+from app.views import lambda_sweep as xlam
+from app.views import experiment_progress as xprog
+from app.views import experiment_results as xres
 
 from iaead_core.config import PRESETS
 from iaead_core.data import DATASETS
@@ -27,7 +30,7 @@ from iaead_core.experiments.runner import describe_point
 from iaead_core.training.engine import select_device
 
 reg = state.registry()
-root = xv.experiments_root()
+root = xspec.experiments_root()
 data_root = str(state.data_root())
 sb = st.sidebar
 ui.keep_widget_state("sensitivity")  # settings survive page switches
@@ -36,9 +39,9 @@ watch = state.experiment_watch()
 
 if "_sens_filled" not in st.session_state:  # first visit: the saved λ experiment, if any
     st.session_state["_sens_filled"] = True
-    saved = ExperimentFolder(root / f"{xv.LAMBDA_EXPERIMENT}-quick").saved_spec()
+    saved = ExperimentFolder(root / f"{xlam.LAMBDA_EXPERIMENT}-quick").saved_spec()
     if saved is not None and saved.datasets[0] in DATASETS:
-        f = xv.lambda_fields(saved)
+        f = xlam.lambda_fields(saved)
         st.session_state.update({"sens_ds": f["dataset"], f"sens_cls_{f['dataset']}": f["classes"],
                                  "sens_rho": f["rho"], "sens_seeds": f["seeds"],
                                  "sens_grid": f["grid"]})
@@ -84,7 +87,7 @@ try:
     if not classes:
         raise ValueError("Choose at least one normal class.")
     select_device(device)
-    spec = xv.lambda_spec(dataset, [int(k) for k in classes], rho / 100, int(n_seeds), grid,
+    spec = xlam.lambda_spec(dataset, [int(k) for k in classes], rho / 100, int(n_seeds), grid,
                           preset, int(epochs), max_samples)
     plan = watch.plan(spec, root, data_root, device)
     problems.caption(f"{len(plan.runs)} runs of IAEAD ({len(grid)} λ × {len(classes)} "
@@ -100,7 +103,7 @@ if start:
                                                      "(see the sidebar).")
     else:
         try:
-            _, n = xv.start(reg, plan, ui.starter())
+            _, n = xprog.start(reg, plan, ui.starter())
             st.session_state["sens_message"] = (
                 "success", f"{when}: queued {n} run(s)." if n else
                 f"{when}: nothing to queue: every run of this sweep has completed, is running "
@@ -109,7 +112,7 @@ if start:
             st.session_state["sens_message"] = ("error", f"Not started: {e}")
 if stop:  # another tab's sweep: ask first (waiting runs are dropped, the running one stops
     st.session_state.pop("sens_message", None)  # after its batch; Start again resumes)
-ui.stop_control(reg, None if plan is None else xv.group_id(plan), stop, "sens", problems,
+ui.stop_control(reg, None if plan is None else xprog.group_id(plan), stop, "sens", problems,
                 what="sweep")
 message = st.session_state.get("sens_message")
 if message:
@@ -127,26 +130,26 @@ def sweep() -> bool:
     """Draw the sweep; True while its runs are queued or running here or on the command line."""
     ui.queue_panel()  # inside the polling fragment, so it stays current
     now = watch.plan(spec, root, data_root, device)
-    states = xv.run_states(now, reg)
-    active = reg.group_active(xv.group_id(now)) or now.folder.driver_alive()
+    states = xprog.run_states(now, reg)
+    active = reg.group_active(xprog.group_id(now)) or now.folder.driver_alive()
     if not active:  # while it runs, the progress line's time left says it (kept current)
-        st.markdown(xv.cost_text(now, reg.slots))
-    counts = xv.state_counts(states)
+        st.markdown(xprog.cost_text(now, reg.slots))
+    counts = xprog.state_counts(states)
     done = counts.get("completed", 0)
-    others = xv.unfinished_text(counts)  # stopped, failed, queued, not started, ...
-    left = xv.time_left(now, states, reg.slots)
+    others = xprog.unfinished_text(counts)  # stopped, failed, queued, not started, ...
+    left = xprog.time_left(now, states, reg.slots)
     st.progress(done / max(1, len(now.runs)),
                 text=f"{done} of {len(now.runs)} runs finished"
                      + (f" · {others}" if others else "")
                      + (f" · about {format_duration(left)} left" if active and left > 0 else ""))
-    outside = xv.outside_text(reg, now)
+    outside = xprog.outside_text(reg, now)
     if outside:
         st.info(outside)
     for p in now.runs:
         if states[p.run_id].state == "failed":
             st.error(f"**{describe_point(p.point)} failed.** {states[p.run_id].error or ''} "
                      "It runs again when the sweep is started again.")
-    rows = xv.lambda_rows(now)
+    rows = xlam.lambda_rows(now)
     for r in rows:
         r["normal_class"] = ui.class_label(dataset, r["normal_class"])
     df = sweep_frame(rows)
@@ -187,10 +190,10 @@ def sweep() -> bool:
     label = f"Open the {len(ids)} finished run(s) on the Runs page"
     try:
         st.page_link("pages/runs.py", label=label, icon=":material/folder_open:",
-                     query_params={xv.QUERY_EXPERIMENT: now.folder.dir.name,
-                                   xv.QUERY_RUNS: ",".join(ids)})
+                     query_params={xres.QUERY_EXPERIMENT: now.folder.dir.name,
+                                   xres.QUERY_RUNS: ",".join(ids)})
     except st.errors.StreamlitAPIException:  # the page shown on its own (no navigation)
-        st.markdown(f"[{label}]({xv.runs_link(now.folder.dir.name, ids)})")
+        st.markdown(f"[{label}]({xres.runs_link(now.folder.dir.name, ids)})")
     return bool(active)
 
 

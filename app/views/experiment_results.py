@@ -1,0 +1,149 @@
+"""An experiment's results as the Experiments page shows them, without Streamlit: the cells of
+Table 2 / Table 3 with the runs behind each (:func:`cells`) and as a table to show, each cell
+linked to its runs on the Runs page (:func:`cell_table`, :func:`runs_link`); the report's
+figures for the experiment's kind; and the report's files to download (HTML, Markdown tables,
+runs CSV), written by the same core functions as ``python -m iaead_core experiment report``.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pandas as pd
+
+from iaead_core.data import DATASETS
+from iaead_core.evaluation.analysis import format_lambda
+from iaead_core.experiments import Plan, report as rep
+
+__all__ = ["cells", "cell_table", "runs_link", "figures", "report_markdown", "report_html",
+           "runs_csv", "QUERY_EXPERIMENT", "QUERY_RUNS"]
+
+#: Query parameters of a link that opens an experiment's runs on the Runs page.
+QUERY_EXPERIMENT, QUERY_RUNS = "experiment", "runs"
+
+
+# ------------------------------------------------------------------------- the results
+
+def _setting_keys(plan: Plan, by_class: bool) -> list[str]:
+    return rep.setting_columns(plan) + (["normal_class", "class_name"] if by_class else [])
+
+
+def cells(plan: Plan, by_class: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, list[list[str]]]:
+    """The cells of Table 2 (or Table 3 with ``by_class``) with the runs behind each.
+
+    Returns
+    -------
+    (results, agg, run_ids)
+        :func:`~iaead_core.experiments.report.results_frame`, its
+        :func:`~iaead_core.experiments.report.aggregate`, and for each row of ``agg`` the run
+        ids of its cell (in the same order).
+    """
+    results = rep.results_frame(plan)
+    agg = rep.aggregate(results, plan, by_class=by_class)
+    ids: list[list[str]] = []
+    if not results.empty:
+        keys = _setting_keys(plan, by_class)
+        ids = [list(dict.fromkeys(g["run_id"]))
+               for _, g in results.groupby(keys, dropna=False, sort=False)]
+    return results, agg, ids
+
+
+def _axis_text(axis: str, value: Any) -> str:
+    from iaead_core.evaluation.analysis import RULE_TITLES
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if axis == "lam":
+        return format_lambda(float(value))
+    if axis == "rule":
+        return RULE_TITLES.get(value, value)
+    if axis == "rho":
+        return f"{100 * float(value):g} %"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def cell_table(plan: Plan, results: pd.DataFrame, agg: pd.DataFrame, ids: list[list[str]],
+               by_class: bool = False) -> pd.DataFrame:
+    """The cells as a table to show: the setting (data set, ρ, method and every axis that
+    varies), AUROC / AUPR-in / AUPR-out as the report writes them (mean ± std in %, the paper's
+    value and Δ beside AUROC; ``k/n runs`` while runs are missing), and ``runs``: a link that
+    opens the cell's runs on the Runs page."""
+    if agg.empty:
+        return pd.DataFrame()
+    varying = rep.varying_axes(results, plan)
+    titles = {"lam": "λ", "nu": "ν", "rule": "score"}
+    rows = []
+    for (_, r), run_ids in zip(agg.iterrows(), ids):
+        row = {"data set": DATASETS[r["dataset"]].title if r["dataset"] in DATASETS else r["dataset"]}
+        if by_class:
+            row["class"] = rep._class_title(r["normal_class"], r["class_name"])
+        row["ρ"] = _axis_text("rho", r["rho"])
+        row["method"] = rep._method_title(r["method"])
+        for a in varying:
+            row[titles.get(a, a)] = _axis_text(a, r[a])
+        row["AUROC %"] = rep.cell_text(r, "auroc")
+        row["AUPR-in %"] = rep.cell_text(r, "aupr_in", paper=False)
+        row["AUPR-out %"] = rep.cell_text(r, "aupr_out", paper=False)
+        row["runs"] = runs_link(plan.folder.dir.name, run_ids)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def runs_link(folder_name: str, run_ids: list[str]) -> str:
+    """Relative address of the Runs page showing these runs of an experiment folder."""
+    return "runs?" + urlencode({QUERY_EXPERIMENT: folder_name, QUERY_RUNS: ",".join(run_ids)})
+
+
+def figures(plan: Plan, results: pd.DataFrame, agg: pd.DataFrame) -> list:
+    """The report's figures for this experiment's kind (as ``experiment report`` chooses
+    them): AUROC against ρ (Fig. 2), against λ (Fig. 4, class-averaged), the ablation bars. A
+    figure leaves out the cells whose runs have not all completed, so it fills in as they do."""
+    if results.empty:
+        return []
+    kind, out = plan.spec.kind, []
+    if kind in ("fig2-rho", "table2", "custom") and results["rho"].nunique() > 1:
+        out.append(rep.figure_rho(agg, results, plan))
+    if kind in ("fig4-lambda", "custom") and len({float(v) for v in results["lam"].dropna()}) > 1:
+        out.append(rep.figure_lambda(agg, results, plan))
+    varying = rep.varying_axes(results, plan)
+    if kind == "ablation" or (kind == "custom" and ("rule" in varying or "init" in varying)):
+        out.append(rep.figure_ablation(results, plan))
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+
+def report_markdown(plan: Plan) -> str:
+    """The report's text: the protocol note, Table 2 and Table 3 (and the ablation's answer
+    for that kind), as ``experiment report`` writes them."""
+    results = rep.results_frame(plan)
+    agg = rep.aggregate(results, plan)
+    agg_class = rep.aggregate(results, plan, by_class=True)
+    parts = [f"# {plan.spec.name} ({plan.spec.kind}, preset {plan.spec.preset})",
+             rep.protocol_note(plan)]
+    if plan.spec.kind == "ablation":
+        parts += ["## Ablation", rep.ablation_markdown(results, plan)]
+    parts += ["## Table 2 (class-averaged)", rep.table2_markdown(agg, results, plan),
+              "## Table 3 (per class)", rep.table3_markdown(agg_class, agg, results, plan)]
+    return "\n\n".join(parts) + "\n"
+
+
+def runs_csv(plan: Plan) -> str:
+    """One row per planned run (``runs.csv`` of the report)."""
+    return rep.runs_frame(plan).to_csv(index=False)
+
+
+def report_html(plan: Plan) -> bytes:
+    """The standalone HTML report (plotly inline), written into the experiment's ``report/``
+    folder like ``experiment report`` does (into a temporary folder if that is not writable)."""
+    try:
+        paths = rep.write_report(plan)
+    except OSError:
+        paths = rep.write_report(plan, tempfile.mkdtemp(prefix="iaead-report-"))
+    return Path(paths["report.html"]).read_bytes()
