@@ -1,4 +1,4 @@
-"""The background job registry: the only place in the lab that owns threads.
+"""The background job registry: the training jobs and the worker threads that run them.
 
 A :class:`JobRegistry` holds every training job of the server process. Pages submit groups of
 jobs (a comparison of methods on one data draw, or a λ sweep) and read snapshots of them; worker
@@ -11,7 +11,8 @@ hash of their configs: submitting what is already queued or running returns the 
 jobs. A worker that takes an experiment's job also takes the queued jobs of that experiment that
 can train with it as one stacked network (:mod:`iaead_core.training.stacked`: a λ sweep of one data draw), but only where
 :func:`~iaead_core.training.stacked.stacking_pays` measures a speed-up on the device at hand; each job
-keeps its own records, folder, status and Stop. :class:`BackgroundTasks` runs slow, cacheable computations (UMAP) off the page thread.
+keeps its own records, folder, status and Stop. Slow, cacheable computations (UMAP) run off
+the page thread in :class:`app.tasks.BackgroundTasks`, the lab's only other thread.
 
 Pure Python: everything here is testable without Streamlit.
 """
@@ -33,8 +34,7 @@ from typing import Any
 from iaead_core.config import TrainConfig
 from iaead_core.data import ContaminatedSet, DatasetUnavailableError, make_contaminated
 from iaead_core.training.engine import NonFiniteLossError, Trainer
-__all__ = ["Job", "JobRegistry", "BackgroundTasks", "Starter", "ACTIVE", "FINISHED", "config_key",
-           "default_slots"]
+__all__ = ["Job", "JobRegistry", "Starter", "ACTIVE", "FINISHED", "config_key", "default_slots"]
 
 log = logging.getLogger("iaead.app.jobs")
 
@@ -497,66 +497,3 @@ class _Stopped(Exception):
 
 def _copy(job: Job) -> Job:
     return replace(job, records=list(job.records))
-
-
-class BackgroundTasks:
-    """Runs slow, cacheable computations (UMAP projections) one at a time in a thread.
-
-    :meth:`get` returns at once: ``("ready", value)``, ``("error", message)`` or
-    ``("working", seconds since it was asked)``; the first call for a key queues it. Results
-    are kept per key (up to ``max_results``, oldest dropped), so each (run, epoch) is
-    computed once per server process.
-    """
-
-    def __init__(self, max_results: int = 64) -> None:
-        self._lock = threading.Condition()
-        self._results: OrderedDict[Any, tuple[str, Any]] = OrderedDict()
-        self._asked: dict[Any, float] = {}
-        self._todo: list[tuple[Any, Callable[[], Any]]] = []
-        self._max = max_results
-        self._thread = threading.Thread(target=self._work, name="iaead-tasks", daemon=True)
-        self._thread.start()
-
-    def get(self, key: Any, fn: Callable[[], Any], start: bool = True) -> tuple[str, Any]:
-        """The state of ``key``'s result, queuing ``fn()`` the first time (unless ``start`` is
-        False: then a result not yet asked for is ``("waiting", None)``)."""
-        with self._lock:
-            if key in self._results:
-                self._results.move_to_end(key)
-                return self._results[key]
-            if key not in self._asked and not start:
-                return "waiting", None
-            if key not in self._asked:
-                self._asked[key] = time.time()
-                self._todo.append((key, fn))
-                self._lock.notify()
-            return "working", time.time() - self._asked[key]
-
-    def wait(self, key: Any, timeout: float) -> tuple[str, Any] | None:
-        """Block until ``key`` is done (tests); None on timeout."""
-        end = time.time() + timeout
-        with self._lock:
-            while key not in self._results:
-                left = end - time.time()
-                if left <= 0:
-                    return None
-                self._lock.wait(left)
-            return self._results[key]
-
-    def _work(self) -> None:
-        while True:
-            with self._lock:
-                while not self._todo:
-                    self._lock.wait()
-                key, fn = self._todo.pop(0)
-            try:
-                result = ("ready", fn())
-            except Exception as e:  # shown to the user in words; the thread lives on
-                log.error("background task %r failed:\n%s", key, traceback.format_exc())
-                result = ("error", f"{type(e).__name__}: {e}")
-            with self._lock:
-                self._results[key] = result
-                self._asked.pop(key, None)
-                while len(self._results) > self._max:
-                    self._results.popitem(last=False)
-                self._lock.notify_all()

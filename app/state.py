@@ -13,8 +13,9 @@ import streamlit as st
 from iaead_core.config import TrainConfig
 from iaead_core.data import ContaminatedSet, make_contaminated, resolve_data_root
 from iaead_core.runs import resolve_runs_root
+from .jobs import JobRegistry
+from .tasks import BackgroundTasks
 from .views.experiment_progress import ExperimentWatch
-from .jobs import BackgroundTasks, JobRegistry
 from .views.runs import RunIndex
 
 __all__ = ["runs_root", "data_root", "registry", "tasks", "run_index", "contaminated"]

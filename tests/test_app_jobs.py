@@ -17,7 +17,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.jobs import BackgroundTasks, JobRegistry, config_key  # noqa: E402
+from app.jobs import JobRegistry, config_key  # noqa: E402
+from app.tasks import BackgroundTasks  # noqa: E402
 from app.views.eta import fmt_seconds  # noqa: E402
 from app.views.runs import RunIndex, group_items, known_groups  # noqa: E402
 from iaead_core.evaluation.analysis import (centre_distances, extremes, format_lambda,
