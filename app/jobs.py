@@ -8,10 +8,13 @@ tab neither starts a duplicate job nor stops a running one.
 
 Jobs are keyed by a hash of their full config (which carries the group id), and groups by a
 hash of their configs: submitting what is already queued or running returns the existing
-jobs. A worker that takes an experiment's job also takes the queued jobs of that experiment that
-can train with it as one stacked network (:mod:`iaead_core.training.stacked`: a λ sweep of one data draw), but only where
-:func:`~iaead_core.training.stacked.stacking_pays` measures a speed-up on the device at hand; each job
-keeps its own records, folder, status and Stop. Slow, cacheable computations (UMAP) run off
+jobs. With ``stack=True`` (opt-in: a stacked run matches a single run only up to float32
+rounding, which the presets amplify), a worker that takes an experiment's job also takes the
+queued jobs of that experiment that can train with it as one stacked network
+(:mod:`iaead_core.training.stacked`: a λ sweep of one data draw), where
+:func:`~iaead_core.training.stacked.stacking_pays` measures a speed-up on the device at hand;
+each job keeps its own records, folder, status and Stop. By default every job trains alone, so
+the λ page and the Train page show one number for one setting. Slow, cacheable computations (UMAP) run off
 the page thread in :class:`app.tasks.BackgroundTasks`, the lab's only other thread.
 
 Pure Python: everything here is testable without Streamlit.
@@ -146,11 +149,16 @@ class JobRegistry:
     warmup : callable, optional
         Run once by the first worker before it takes jobs (e.g. read the default data set and
         run one tiny training step), so the first real job starts warm. Errors are logged.
+    stack : bool
+        Let an experiment's compatible queued jobs train as one stacked network where that
+        pays (see the module docstring); off by default.
     """
 
     def __init__(self, runs_root: str | Path, slots: int | None = None,
-                 data_cache_size: int = 4, warmup: Callable[[], Any] | None = None) -> None:
+                 data_cache_size: int = 4, warmup: Callable[[], Any] | None = None,
+                 stack: bool = False) -> None:
         self.runs_root = Path(runs_root)
+        self.stack = stack
         self.slots = slots or default_slots()
         self._lock = threading.Condition()
         self._jobs: dict[str, Job] = {}          # key -> job, in submission order
@@ -376,7 +384,7 @@ class JobRegistry:
         that can share a stack with it (caller holds the lock): same folder root, no data set
         of their own, configurations that :func:`~iaead_core.training.stacked.stack_groups` puts with
         ``job``'s."""
-        if job.data is not None or job.kind != "experiment":
+        if not self.stack or job.data is not None or job.kind != "experiment":
             return []
         from iaead_core.training.stacked import stack_groups
 

@@ -114,7 +114,7 @@ def test_an_experiments_runs_stack_only_where_stacking_pays(tmp_path, monkeypatc
     asked = []
     monkeypatch.setattr(stacked, "stacking_pays",
                         lambda device, K, preset: asked.append(K) or pays)
-    reg = JobRegistry(tmp_path / "runs", slots=1)
+    reg = JobRegistry(tmp_path / "runs", slots=1, stack=True)  # opt-in
     try:
         # another seed (another draw) first: it occupies the worker while the λ runs queue
         reg.submit(cfg(seed=1), "exp", "experiment", run_id="other-seed")
@@ -133,6 +133,30 @@ def test_an_experiments_runs_stack_only_where_stacking_pays(tmp_path, monkeypatc
                                              for v in (0.0, 0.5, 50.0)}}
     assert jobs["lam-50"].run_dir.name == "lam-50"
     assert [j.stack for j in jobs.values()] == [1] + [3 if pays else 1] * 3
+
+
+def test_by_default_nothing_stacks_so_a_sweep_run_equals_a_single_run(tmp_path, monkeypatch):
+    """Issue 16: the λ page's runs (an experiment's jobs) train one by one unless stacking is
+    asked for, so a λ run of the sweep gives the very numbers of the same setting trained
+    alone (the Train page): stacked float32 runs differ by amplified rounding."""
+    import iaead_core.training.stacked as stacked
+
+    monkeypatch.setattr(stacked, "stacking_pays", lambda *a, **k: True)  # would pay
+    reg = JobRegistry(tmp_path / "runs", slots=1)
+    try:
+        for lam in (0.0, 0.5, 50.0):
+            reg.submit(cfg(epochs=3, lam=lam), "exp", "experiment", run_id=f"lam-{lam:g}")
+        wait_until(lambda: not reg.group_active("exp"))
+        sweep = {j.run_id: j for j in reg.jobs("exp")}
+        alone = reg.submit_group([cfg(epochs=3, lam=0.5)], "compare")
+        wait_until(lambda: not reg.group_active(alone))
+        [single] = reg.jobs(alone)
+    finally:
+        reg.shutdown()
+    assert all(j.stack == 1 and j.status == "completed" for j in sweep.values())
+    auroc = lambda j: [r["metrics"]["latent_mean"]["auroc"] for r in j.records]  # noqa: E731
+    assert auroc(sweep["lam-0.5"]) == auroc(single)
+    assert [r["loss"] for r in sweep["lam-0.5"].records] == [r["loss"] for r in single.records]
 
 
 def test_missing_data_set_fails_in_words(registry, tmp_data_root):

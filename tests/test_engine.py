@@ -336,3 +336,38 @@ def test_format_lambda_never_uses_si_prefixes_or_long_decimals():
         s = format_lambda(lam)
         assert "µ" not in s and "e+" not in s and "e-0" not in s and "0.0000" not in s, s
         assert float(s) == pytest.approx(lam, rel=1e-5)
+
+
+def _without_timing(records):
+    return [{k: v for k, v in r.items() if k not in ("seconds", "elapsed")} for r in records]
+
+
+@pytest.mark.parametrize("method", ["iaead", "deep-svdd"])
+def test_bookkeeping_beside_training_keeps_the_same_records(small_set, tmp_path, method):
+    """Issue 16: on a GPU each epoch's metrics, diagnostics and writes run on a host thread
+    beside the next epoch's training. Forced on here (a CPU): the records, the files and the
+    snapshots are exactly those of the synchronous path, in order, stop included."""
+    cfg = tiny(method, epochs=4, warmup_epochs=2)
+    sync = Trainer(cfg, data=small_set, runs_root=tmp_path / "sync", overlap=False).run()
+    seen = []
+    trainer = Trainer(cfg, data=small_set, runs_root=tmp_path / "overlap", overlap=True)
+    for record in trainer.epochs():
+        seen.append(record["epoch"])
+    assert seen == [1, 2, 3, 4]
+    over = trainer.result
+    assert _without_timing(over.records) == _without_timing(sync.records)
+    a, b = load_run(sync.run_dir), load_run(over.run_dir)
+    assert _without_timing(a.records) == _without_timing(b.records)
+    assert a.snapshot_epochs() == b.snapshot_epochs() == [1, 2, 3, 4]
+    for epoch in a.snapshot_epochs():
+        sa, sb = a.load_snapshot(epoch), b.load_snapshot(epoch)
+        assert sa.keys() == sb.keys() and all(np.array_equal(sa[k], sb[k]) for k in sa)
+    assert b.live_status == "completed"
+    # A stop request between epochs: the epochs done so far are all kept and written.
+    stopper = Trainer(cfg, data=small_set, runs_root=tmp_path / "stop", overlap=True)
+    for record in stopper.epochs():
+        stopper.stop()
+    assert 1 <= len(stopper.records) < 4 and stopper.status == "stopped"
+    stopped = load_run(stopper.run_dir)
+    assert len(stopped.records) == len(stopper.records) and stopped.live_status == "stopped"
+    assert _without_timing(stopper.records) == _without_timing(sync.records[:len(stopper.records)])

@@ -104,10 +104,11 @@ def add_experiment_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="local: runs at once (default 1 on CPU, by free memory on a GPU)")
     r.add_argument("--threads", type=int, default=None,
                    help="local: torch CPU threads (default: all cores)")
-    r.add_argument("--stack", default="auto", choices=("auto", "on", "off"),
+    r.add_argument("--stack", default="off", choices=("auto", "on", "off"),
                    help="local: train compatible runs that share a data draw as one stacked "
-                        "network (auto, the default: where a quick measurement says it is "
-                        "faster here)")
+                        "network (on; auto: where a quick measurement says it is faster here). "
+                        "Off by default: a stacked run equals a single one only up to float32 "
+                        "rounding, which training amplifies")
     r.add_argument("--cpus-per-run", type=float, default=1,
                    help="ray: CPUs (and torch threads) per run (default 1)")
     r.add_argument("--gpus-per-run", type=float, default=None,

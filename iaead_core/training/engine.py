@@ -12,11 +12,14 @@ never used to select a model; the final model is the last epoch's.
 
 from __future__ import annotations
 
+import functools
 import platform
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +32,10 @@ from iaead_core.data import ContaminatedSet, make_contaminated
 from iaead_core.evaluation.health import (ALERT_KINDS, code_bound, diverged_alert, epoch_alerts,
                                           summarize)
 from iaead_core.evaluation.metrics import detection_metrics, latent_diagnostics, score_scale
-from iaead_core.methods import Evaluation, Method, build_method
+from iaead_core.methods import Evaluation, Method, StepLosses, build_method
 from iaead_core.runs import RunWriter, new_run_id, resolve_runs_root
+from iaead_core.training.graphs import GraphedStep, graphs_enabled
+
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "train", "select_device",
            "seed_everything", "environment_info"]
 
@@ -161,6 +166,12 @@ class Trainer:
     run_id : str, optional
         Name of the run folder (default: a new time-stamped id). Experiments pass the content
         hash of the config (:func:`iaead_core.experiments.spec.run_id_for`).
+    overlap : bool, optional
+        Do each epoch's bookkeeping (metrics, diagnostics, alerts, run-folder writes) on a host
+        thread while the next epoch trains. Default: on a CUDA device, where the GPU would
+        otherwise wait for it; off on a CPU, whose cores the training itself uses. The records
+        are the same either way; with overlap an epoch's record may be yielded after the next
+        epoch has started.
 
     Raises
     ------
@@ -172,8 +183,10 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, data: ContaminatedSet | None = None,
                  runs_root: Any = None, stop_event: threading.Event | None = None,
-                 snapshot_every: int | None = None, run_id: str | None = None) -> None:
+                 snapshot_every: int | None = None, run_id: str | None = None,
+                 overlap: bool | None = None) -> None:
         cfg.validate()
+        self.overlap = overlap
         self.device = select_device(cfg.device)
         self.data = data if data is not None else make_contaminated(
             cfg.dataset, cfg.normal_class, cfg.rho, seed=cfg.seed, data_root=cfg.data_root,
@@ -186,6 +199,7 @@ class Trainer:
         self.stop_event = stop_event or threading.Event()
         self.snapshot_every = snapshot_every or max(1, cfg.epochs // 10)
         self.records: list[dict[str, Any]] = []
+        self._graph_step: GraphedStep | None = None  # made on a GPU's first step
         self.status = "created"
         self.result: TrainResult | None = None
         self.run_id = run_id or new_run_id(cfg.method, self.data.dataset, self.data.normal_class,
@@ -244,6 +258,7 @@ class Trainer:
         self.status = "running"
         evaluation: Evaluation | None = None
         last_state = None
+        books = _Bookkeeper(self.device.type == "cuda" if self.overlap is None else self.overlap)
         try:
             method.start(X)
             opt, sched = method.make_optimizer(0)
@@ -258,30 +273,35 @@ class Trainer:
                 if method.end_epoch(epoch, X):
                     opt, sched = method.make_optimizer(epoch + 1)
                 evaluation = method.evaluate(X, epoch, cfg.eval_batch_size)
-                record = self._record(method, epoch, phase, lr, sums, evaluation, t0, start)
                 last_state = _detached_copy(method.state())
-                self.records.append(record)
-                if writer:
-                    writer.append_record(record)
-                    if self._snapshot_due(epoch):
-                        writer.save_snapshot(epoch + 1, evaluation.z, evaluation.scores,
-                                             evaluation.centre, method.R)
-                yield record
+                # What the record needs from the method is read now, in this thread; the rest
+                # (metrics, diagnostics, alerts, files) may run beside the next epoch.
+                books.submit(functools.partial(
+                    self._keep_books, writer, epoch, phase, lr, sums, evaluation, method.R,
+                    method.epoch_diagnostics(), method.primary_score, method.name,
+                    code_bound(getattr(method, "code_activation", None)), t0,
+                    time.perf_counter(), start))
+                yield from books.done()
                 if self.stop_event.is_set():
                     break
+            yield from books.drain()
         except (GeneratorExit, KeyboardInterrupt) as e:  # same as a stop request
             self.status = "stopped"
+            books.drain_quietly()
             if writer:
                 self._finish(writer, evaluation, last_state, "stopped",
                              "interrupted" if isinstance(e, KeyboardInterrupt) else None)
             raise
         except BaseException as e:  # NonFiniteLossError's message already says what happened
             self.status = "failed"
+            books.drain_quietly()
             if writer:
                 error = str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}"
                 extra = [e.alert] if isinstance(e, NonFiniteLossError) else []
                 self._finish(writer, evaluation, last_state, "failed", error, extra)
             raise
+        finally:
+            books.close()
         self.status = "stopped" if len(self.records) < cfg.epochs else "completed"
         if writer:
             self._finish(writer, evaluation, last_state or method.state(), self.status, None)
@@ -312,19 +332,27 @@ class Trainer:
         # part -> [(batch index, 0-d loss tensor)]; a part can be absent from a batch
         batch_losses: dict[str, list[tuple[int, torch.Tensor]]] = {
             "total": [], "reconstruction": [], "svdd": []}
+        def eager(x: torch.Tensor, epoch: int) -> StepLosses:
+            losses = method.loss(x, epoch)
+            opt.zero_grad(set_to_none=True)
+            losses.total.backward()
+            opt.step()
+            method.after_step()
+            return losses
+
+        graphed = self._graphed_step(method, eager)
         try:
             for b, (i, j) in enumerate(zip(starts, ends)):
                 if self.stop_event.is_set():
                     return None
-                losses = method.loss(X[perm[i:j]], epoch)
+                if graphed is not None and j - i == bs:
+                    losses = graphed.step(X, perm[i:j], opt, epoch)
+                else:
+                    losses = eager(X[perm[i:j]], epoch)
                 for k, v in batch_losses.items():
                     part = getattr(losses, k)
                     if part is not None:
                         v.append((b, part.detach()))
-                opt.zero_grad(set_to_none=True)
-                losses.total.backward()
-                opt.step()
-                method.after_step()
         except Exception:
             self._check_finite(batch_losses, epoch)  # a NaN that broke the method names itself
             raise
@@ -334,6 +362,17 @@ class Trainer:
         weights = [(j - i) / n for i, j in zip(starts, ends)]
         return {k: None if not v else sum(x * weights[b] for b, x in v.items())
                 for k, v in values.items()}
+
+    def _graphed_step(self, method: Method, eager) -> GraphedStep | None:
+        """The run's CUDA-graph step (:mod:`iaead_core.training.graphs`), made on first use
+        and kept across epochs (its eager fallback is this epoch's); None where steps run
+        eagerly (a CPU, another method, ``IAEAD_CUDA_GRAPHS=0``)."""
+        if not graphs_enabled(method, self.device):
+            return None
+        if self._graph_step is None:
+            self._graph_step = GraphedStep(method, self.cfg.batch_size, eager)
+        self._graph_step.eager = eager
+        return self._graph_step
 
     def _check_finite(self, batch_losses: dict[str, list[tuple[int, torch.Tensor]]],
                       epoch: int) -> dict[str, dict[int, float]]:
@@ -355,23 +394,48 @@ class Trainer:
 
     def _record(self, method: Method, epoch: int, phase: str, lr: float, loss: dict,
                 ev: Evaluation, t0: float, start: float) -> dict[str, Any]:
+        """The record of an epoch just evaluated (see :meth:`epochs`), read from ``method``."""
+        return self._make_record(epoch, phase, lr, loss, ev, method.R, method.epoch_diagnostics(),
+                                 method.primary_score, method.name,
+                                 code_bound(getattr(method, "code_activation", None)), t0,
+                                 time.perf_counter(), start)
+
+    def _make_record(self, epoch: int, phase: str, lr: float, loss: dict, ev: Evaluation,
+                     R: float, method_diagnostics: dict[str, float], primary_score: str,
+                     name: str, bound: float | None, t0: float, now: float,
+                     start: float) -> dict[str, Any]:
         y = self.data.is_anomaly
-        now = time.perf_counter()
-        diagnostics = latent_diagnostics(ev.z, ev.centre,
-                                         bound=code_bound(getattr(method, "code_activation", None)))
+        diagnostics = latent_diagnostics(ev.z, ev.centre, bound=bound)
         losses = [r["loss"]["total"] for r in self.records] + [loss["total"]]
         return {
             "epoch": epoch + 1, "epochs": self.cfg.epochs, "phase": phase, "lr": lr,
-            "seconds": now - t0, "elapsed": now - start, "loss": loss, "R": method.R,
+            "seconds": now - t0, "elapsed": now - start, "loss": loss, "R": R,
             # A set without labels (a folder of the user's images) has rankings, no metrics.
             "metrics": {} if y is None else {
                 rule: detection_metrics(y, s, scale=score_scale(rule, ev.z, ev.centre))
                 for rule, s in ev.scores.items()},
             "diagnostics": diagnostics,
             "alerts": epoch_alerts(diagnostics, losses),
-            "method_diagnostics": method.epoch_diagnostics(),
-            "primary_score": method.primary_score, "method": method.name,
+            "method_diagnostics": method_diagnostics,
+            "primary_score": primary_score, "method": name,
         }
+
+    def _keep_books(self, writer: RunWriter | None, epoch: int, phase: str, lr: float,
+                    loss: dict, ev: Evaluation, R: float, method_diagnostics: dict[str, float],
+                    primary_score: str, name: str, bound: float | None, t0: float, now: float,
+                    start: float) -> dict[str, Any]:
+        """An epoch's bookkeeping, in epoch order: its record (metrics, diagnostics, alerts),
+        kept in :attr:`records` and written to the run folder with its snapshot if one is due.
+        ``seconds`` counts the epoch's training and evaluation (up to ``now``), not this
+        bookkeeping."""
+        record = self._make_record(epoch, phase, lr, loss, ev, R, method_diagnostics,
+                                   primary_score, name, bound, t0, now, start)
+        self.records.append(record)
+        if writer:
+            writer.append_record(record)
+            if self._snapshot_due(epoch):
+                writer.save_snapshot(epoch + 1, ev.z, ev.scores, ev.centre, R)
+        return record
 
     def _finish(self, writer: RunWriter, ev: Evaluation | None, state, status: str,
                 error: str | None, extra_alerts: list[dict[str, str]] = ()) -> None:
@@ -409,6 +473,47 @@ class Trainer:
                 callback(record)
         assert self.result is not None
         return self.result
+
+
+class _Bookkeeper:
+    """Runs the epochs' bookkeeping jobs in epoch order: at once in the calling thread, or,
+    with ``overlap``, on one host worker thread beside the next epoch's training. Results come
+    back in submission order; a job's exception is raised when its result is taken."""
+
+    def __init__(self, overlap: bool) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="iaead-books") if overlap else None
+        self._pending: deque[Future] = deque()
+
+    def submit(self, job: Callable[[], dict[str, Any]]) -> None:
+        if self._pool is not None:
+            self._pending.append(self._pool.submit(job))
+            return
+        done: Future = Future()
+        done.set_result(job())  # an exception propagates at once, as without a worker
+        self._pending.append(done)
+
+    def done(self) -> Iterator[dict[str, Any]]:
+        """The results ready now, oldest first (never waits)."""
+        while self._pending and self._pending[0].done():
+            yield self._pending.popleft().result()
+
+    def drain(self) -> Iterator[dict[str, Any]]:
+        """Every result still pending, waiting for each in turn."""
+        while self._pending:
+            yield self._pending.popleft().result()
+
+    def drain_quietly(self) -> None:
+        """Finish the pending jobs (their records are kept and written), ignoring their
+        errors: used while another error or a stop ends the run."""
+        while self._pending:
+            try:
+                self._pending.popleft().result()
+            except Exception:  # the run already fails or stops for another reason
+                pass
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 def _detached_copy(state: dict[str, Any]) -> dict[str, Any]:

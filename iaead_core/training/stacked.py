@@ -31,7 +31,13 @@ shuffles with its own seed's generator as the engine does (same mini-batches), a
 loop, the centre, the radius line search, the records and the run folders follow
 :class:`iaead_core.training.engine.Trainer`. Results match K separate runs up to float32 rounding:
 grouped kernels add the same products in a different order (relative differences of order
-1e-7 per operation), which SGD carries on from step to step.
+1e-7 per operation), which SGD carries on from step to step. How far it carries them is a
+property of the run: with the released initialisation at lr 0.1 (the presets), one such
+difference that flips a ReLU unit sitting within ~1e-8 of zero grows to a few 1e-3 of the
+first epoch's loss, the size of the single run's own difference between 1 and 2 CPU threads.
+In float64 (default dtype float64, float64 images) the stack reproduces the single runs to
+about 1e-16 (tests/test_stacked.py). So that one setting shows one number, stacking is
+opt-in (``experiment run --stack on``); nothing stacks by default.
 
 Sources: IAEAD eq. (6)–(9) and docs/method.md §2–4 for the objective; PyTorch's grouped
 convolution (``groups``) for the layer arithmetic.
