@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 __all__ = ["ROOT", "sync", "layer_macs", "flops_per_image", "matmul_peak", "machine_description",
-           "peak_memory", "reset_peak_memory", "fmt_flops", "fmt_bytes"]
+           "peak_memory", "reset_peak_memory", "fmt_flops", "fmt_bytes", "GpuBusy"]
 
 
 def sync(device: torch.device) -> None:
@@ -190,3 +190,41 @@ def fmt_flops(x: float) -> str:
 def fmt_bytes(n: float) -> str:
     """Bytes → ``"1.5 GiB"`` / ``"512 MiB"``."""
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+class GpuBusy:
+    """The share of time the GPU was executing kernels while the ``with`` block ran, sampled
+    every ``every`` seconds from ``nvidia-smi``'s ``utilization.gpu`` (the same counter as
+    ``nvidia-smi dmon``'s ``sm`` column). :attr:`percent` is None where nvidia-smi is missing
+    or nothing was sampled (a CPU)."""
+
+    def __init__(self, every: float = 0.25) -> None:
+        self.every, self.samples = every, []
+        self.percent: float | None = None
+
+    def _poll(self) -> None:
+        import subprocess
+
+        while not self._done.is_set():
+            try:
+                out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu",
+                                      "--format=csv,noheader,nounits", "-i", "0"],
+                                     capture_output=True, text=True, timeout=5).stdout
+                self.samples.append(float(out.split()[0]))
+            except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+                return
+            self._done.wait(self.every)
+
+    def __enter__(self) -> "GpuBusy":
+        import threading
+
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join(timeout=10)
+        self.percent = statistics.fmean(self.samples) if self.samples else None
+
