@@ -45,8 +45,9 @@ from sklearn.exceptions import NotFittedError
 
 from iaead_core.config import PRESETS, TrainConfig, preset_config
 from iaead_core.data import DATASETS
-from iaead_core.data.images import (ImageSet, array_to_model_input, image_set_from_array,
-                                    infer_input_range, load_image_folder)
+from iaead_core.data.image_files import load_image_folder
+from iaead_core.data.image_set import (ImageSet, array_to_model_input, image_set_from_array,
+                                       infer_input_range)
 from iaead_core.evaluation.metrics import detection_metrics, is_degenerate, score_scale
 from iaead_core.methods.base import Method, distance_to
 from iaead_core.runs import Run, RunError, load_run, read_manifest, resolve_runs_root
@@ -330,7 +331,7 @@ class Detector:
     channels : {"auto", 1, 3}
         For a folder; arrays keep their channel count.
     fit : {"pad", "crop"}
-        How images of another size become 32×32 (see :mod:`iaead_core.data.images`).
+        How images of another size become 32×32 (see :mod:`iaead_core.data.image_files`).
     runs_root : path, None or False
         Where the run folder goes (None: ``$IAEAD_RUNS_DIR`` or ``./runs``); False (default)
         writes nothing.
@@ -376,10 +377,10 @@ class Detector:
     Notes
     -----
     Arrays ``(N, C, H, W)`` or ``(N, H, W)`` may hold any range: :meth:`fit` picks the range
-    by :func:`~iaead_core.data.images.infer_input_range` (uint8 → 0..255, floats in [0, 1] → 0..1,
+    by :func:`~iaead_core.data.image_set.infer_input_range` (uint8 → 0..255, floats in [0, 1] → 0..1,
     ...) and maps it to [−1, 1]; new images are read in the training range (a ``UserWarning``
     says so when their values plainly follow another convention). A folder path (or zip)
-    is read by :func:`~iaead_core.data.images.load_image_folder`; :meth:`decision_function` on a
+    is read by :func:`~iaead_core.data.image_files.load_image_folder`; :meth:`decision_function` on a
     folder returns the scores in the order of its sorted readable files (use
     :func:`score_folder` for a CSV with the paths).
 
@@ -468,7 +469,7 @@ class Detector:
         Parameters
         ----------
         images : array or tensor (N, C, H, W) / (N, H, W), a folder / zip path, or an ImageSet
-            At least :data:`~iaead_core.data.images.MIN_IMAGES` images.
+            At least :data:`~iaead_core.data.image_set.MIN_IMAGES` images.
         y : ignored
             Present for scikit-learn compatibility (training is unsupervised).
         callback : callable or None
