@@ -594,8 +594,8 @@ def cells(plan: Plan, by_class: bool = False) -> tuple[pd.DataFrame, pd.DataFram
     Returns
     -------
     (results, agg, run_ids)
-        :func:`~iaead_core.experiments.report.results_frame`, its
-        :func:`~iaead_core.experiments.report.aggregate`, and for each row of ``agg`` the run
+        :func:`~iaead_core.experiments.tables.results_frame`, its
+        :func:`~iaead_core.experiments.tables.aggregate`, and for each row of ``agg`` the run
         ids of its cell (in the same order).
     """
     results = rep.results_frame(plan)
