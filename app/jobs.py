@@ -97,7 +97,7 @@ class Job:
     progressed : ``time.time()`` of the last epoch's end (None before the first), so a page
         can count down the epoch in progress.
     data : a ready data set to train on instead of the draw ``cfg`` describes (an
-        :class:`~iaead_core.data.images.ImageSet` of the user's images); dropped when the job ends.
+        :class:`~iaead_core.data.image_set.ImageSet` of the user's images); dropped when the job ends.
     runs_root : where its folder goes, if not the registry's runs root (an experiment's
         ``runs/``).
     stack : how many jobs (this one included) train together as one stacked network in one

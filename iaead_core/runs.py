@@ -375,9 +375,9 @@ def read_manifest(run_dir: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     Raises
     ------
     RunError
-        If the run folder has no readable manifest (:data:`~iaead_core.data.images.MANIFEST`).
+        If the run folder has no readable manifest (:data:`~iaead_core.data.image_set.MANIFEST`).
     """
-    from iaead_core.data.images import MANIFEST  # lazy: the images module loads torch and Pillow
+    from iaead_core.data.image_set import MANIFEST  # lazy: the image_set module loads torch
 
     p = Path(run_dir) / MANIFEST
     try:

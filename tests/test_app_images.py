@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from app import state  # noqa: E402
 from iaead_core.detector import Detector, score_images  # noqa: E402
-from iaead_core.data.images import load_image_folder  # noqa: E402
+from iaead_core.data.image_files import load_image_folder  # noqa: E402
 from iaead_core.runs import load_run  # noqa: E402
 
 PAGE = ROOT / "app" / "pages" / "images.py"

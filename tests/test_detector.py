@@ -6,8 +6,8 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from iaead_core.data import load_pool
-from iaead_core.data.images import (TooFewImagesError, array_to_model_input, image_set_from_array,
-                                    infer_input_range)
+from iaead_core.data.image_set import (TooFewImagesError, array_to_model_input, image_set_from_array,
+                                       infer_input_range)
 from iaead_core.detector import Detector, ThresholdError, choose_threshold, flag, rank, score_images
 from iaead_core.evaluation.metrics import detection_metrics
 from iaead_core.runs import RunError, load_run

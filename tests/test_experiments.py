@@ -21,7 +21,8 @@ from iaead_core.experiments import (ExperimentSpec, builtin_spec, expand, load_s
                                     plan_experiment, run_experiment, run_id_for)
 from iaead_core.experiments.executors import (LocalExecutor, RayExecutor, TEST_CRASH_ENV, gpu_slots,
                                               run_memory_bytes)
-from iaead_core.experiments.report import aggregate, cell_text, results_frame, write_report
+from iaead_core.experiments.report import write_report
+from iaead_core.experiments.tables import aggregate, cell_text, results_frame
 from iaead_core.methods import METHODS
 REPO = Path(__file__).resolve().parents[1]
 
@@ -378,7 +379,7 @@ def test_report_files_with_paper_values(ray_and_local):
     html = paths["report.html"].read_text()
     assert "plotly" in html.lower() and "(Fig. 4)" in html  # the λ curve (λ is JSON-escaped)
     # Its λ axis writes λ as the lab does ("1e-5"), not in plotly's own "1e−5" or "10µ".
-    from iaead_core.experiments.report import figure_lambda
+    from iaead_core.experiments.figures import figure_lambda
 
     results = results_frame(plan)
     fig = figure_lambda(aggregate(results, plan), results, plan)

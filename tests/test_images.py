@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 
 from iaead_core import Trainer, load_method, load_run, preset_config, restore_run
-from iaead_core.data import images as images_mod, load_pool
-from iaead_core.data.images import (ImageFolderError, ImageFolderWarning, MANIFEST,
-                                    TooFewImagesError, load_image_folder)
+from iaead_core.data import image_files as files_mod, image_set as set_mod, load_pool
+from iaead_core.data.image_files import ImageFolderWarning, load_image_folder
+from iaead_core.data.image_set import ImageFolderError, MANIFEST, TooFewImagesError
 from iaead_core.detector import CSV_COLUMNS, Detector
 from iaead_core.evaluation.metrics import detection_metrics
 def _cli(argv):
@@ -159,7 +159,7 @@ def test_mixed_sizes_and_modes_follow_the_documented_rules(tmp_path):
 def test_more_than_the_limit_is_subsampled_with_a_warning(tmp_path, monkeypatch):
     root = tmp_path / "many"
     _noise(root, 70, size=(8, 8))
-    monkeypatch.setattr(images_mod, "MAX_IMAGES", 60)  # stands for the 100,000 of real use
+    monkeypatch.setattr(files_mod, "MAX_IMAGES", 60)  # stands for the 100,000 of real use
     with pytest.warns(ImageFolderWarning, match="70 image files, more than 60"):
         s = load_image_folder(root, seed=1)
     assert len(s) == 60 and s.subsampled_from == 70 and s.max_samples == 60
@@ -277,7 +277,7 @@ def test_cli_choices_mirror_the_core():
     from iaead_core import detector
     from iaead_core.cli import images as cli_images
 
-    assert cli_images.FITS == images_mod.FITS  # kept light: the CLI parses before torch loads
+    assert cli_images.FITS == set_mod.FITS  # kept light: the CLI parses before torch loads
     assert cli_images.RADIUS_METHODS == tuple(detector.RADIUS_RULES)
 
 

@@ -15,7 +15,7 @@ from app.views import images as xi
 from app.views.runs import group_items, run_status
 
 from iaead_core.config import PRESETS
-from iaead_core.data.images import FITS, MIN_IMAGES
+from iaead_core.data.image_set import FITS, MIN_IMAGES
 from iaead_core.detector import flag
 from iaead_core.methods import METHODS
 from iaead_core.runs import RunError

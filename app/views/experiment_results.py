@@ -17,7 +17,8 @@ import pandas as pd
 
 from iaead_core.data import DATASETS
 from iaead_core.evaluation.analysis import format_lambda
-from iaead_core.experiments import Plan, report as rep
+from iaead_core.experiments import Plan
+from iaead_core.experiments import figures as xfig, report as xreport, tables as xtab
 
 __all__ = ["cells", "cell_table", "runs_link", "figures", "report_markdown", "report_html",
            "runs_csv", "QUERY_EXPERIMENT", "QUERY_RUNS"]
@@ -29,7 +30,7 @@ QUERY_EXPERIMENT, QUERY_RUNS = "experiment", "runs"
 # ------------------------------------------------------------------------- the results
 
 def _setting_keys(plan: Plan, by_class: bool) -> list[str]:
-    return rep.setting_columns(plan) + (["normal_class", "class_name"] if by_class else [])
+    return xtab.setting_columns(plan) + (["normal_class", "class_name"] if by_class else [])
 
 
 def cells(plan: Plan, by_class: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, list[list[str]]]:
@@ -38,12 +39,12 @@ def cells(plan: Plan, by_class: bool = False) -> tuple[pd.DataFrame, pd.DataFram
     Returns
     -------
     (results, agg, run_ids)
-        :func:`~iaead_core.experiments.report.results_frame`, its
-        :func:`~iaead_core.experiments.report.aggregate`, and for each row of ``agg`` the run
+        :func:`~iaead_core.experiments.tables.results_frame`, its
+        :func:`~iaead_core.experiments.tables.aggregate`, and for each row of ``agg`` the run
         ids of its cell (in the same order).
     """
-    results = rep.results_frame(plan)
-    agg = rep.aggregate(results, plan, by_class=by_class)
+    results = xtab.results_frame(plan)
+    agg = xtab.aggregate(results, plan, by_class=by_class)
     ids: list[list[str]] = []
     if not results.empty:
         keys = _setting_keys(plan, by_class)
@@ -76,20 +77,20 @@ def cell_table(plan: Plan, results: pd.DataFrame, agg: pd.DataFrame, ids: list[l
     opens the cell's runs on the Runs page."""
     if agg.empty:
         return pd.DataFrame()
-    varying = rep.varying_axes(results, plan)
+    varying = xtab.varying_axes(results, plan)
     titles = {"lam": "λ", "nu": "ν", "rule": "score"}
     rows = []
     for (_, r), run_ids in zip(agg.iterrows(), ids):
         row = {"data set": DATASETS[r["dataset"]].title if r["dataset"] in DATASETS else r["dataset"]}
         if by_class:
-            row["class"] = rep._class_title(r["normal_class"], r["class_name"])
+            row["class"] = xtab._class_title(r["normal_class"], r["class_name"])
         row["ρ"] = _axis_text("rho", r["rho"])
-        row["method"] = rep._method_title(r["method"])
+        row["method"] = xtab._method_title(r["method"])
         for a in varying:
             row[titles.get(a, a)] = _axis_text(a, r[a])
-        row["AUROC %"] = rep.cell_text(r, "auroc")
-        row["AUPR-in %"] = rep.cell_text(r, "aupr_in", paper=False)
-        row["AUPR-out %"] = rep.cell_text(r, "aupr_out", paper=False)
+        row["AUROC %"] = xtab.cell_text(r, "auroc")
+        row["AUPR-in %"] = xtab.cell_text(r, "aupr_in", paper=False)
+        row["AUPR-out %"] = xtab.cell_text(r, "aupr_out", paper=False)
         row["runs"] = runs_link(plan.folder.dir.name, run_ids)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -108,12 +109,12 @@ def figures(plan: Plan, results: pd.DataFrame, agg: pd.DataFrame) -> list:
         return []
     kind, out = plan.spec.kind, []
     if kind in ("fig2-rho", "table2", "custom") and results["rho"].nunique() > 1:
-        out.append(rep.figure_rho(agg, results, plan))
+        out.append(xfig.figure_rho(agg, results, plan))
     if kind in ("fig4-lambda", "custom") and len({float(v) for v in results["lam"].dropna()}) > 1:
-        out.append(rep.figure_lambda(agg, results, plan))
-    varying = rep.varying_axes(results, plan)
+        out.append(xfig.figure_lambda(agg, results, plan))
+    varying = xtab.varying_axes(results, plan)
     if kind == "ablation" or (kind == "custom" and ("rule" in varying or "init" in varying)):
-        out.append(rep.figure_ablation(results, plan))
+        out.append(xfig.figure_ablation(results, plan))
     return out
 
 
@@ -122,28 +123,28 @@ def figures(plan: Plan, results: pd.DataFrame, agg: pd.DataFrame) -> list:
 def report_markdown(plan: Plan) -> str:
     """The report's text: the protocol note, Table 2 and Table 3 (and the ablation's answer
     for that kind), as ``experiment report`` writes them."""
-    results = rep.results_frame(plan)
-    agg = rep.aggregate(results, plan)
-    agg_class = rep.aggregate(results, plan, by_class=True)
+    results = xtab.results_frame(plan)
+    agg = xtab.aggregate(results, plan)
+    agg_class = xtab.aggregate(results, plan, by_class=True)
     parts = [f"# {plan.spec.name} ({plan.spec.kind}, preset {plan.spec.preset})",
-             rep.protocol_note(plan)]
+             xtab.protocol_note(plan)]
     if plan.spec.kind == "ablation":
-        parts += ["## Ablation", rep.ablation_markdown(results, plan)]
-    parts += ["## Table 2 (class-averaged)", rep.table2_markdown(agg, results, plan),
-              "## Table 3 (per class)", rep.table3_markdown(agg_class, agg, results, plan)]
+        parts += ["## Ablation", xtab.ablation_markdown(results, plan)]
+    parts += ["## Table 2 (class-averaged)", xtab.table2_markdown(agg, results, plan),
+              "## Table 3 (per class)", xtab.table3_markdown(agg_class, agg, results, plan)]
     return "\n\n".join(parts) + "\n"
 
 
 def runs_csv(plan: Plan) -> str:
     """One row per planned run (``runs.csv`` of the report)."""
-    return rep.runs_frame(plan).to_csv(index=False)
+    return xtab.runs_frame(plan).to_csv(index=False)
 
 
 def report_html(plan: Plan) -> bytes:
     """The standalone HTML report (plotly inline), written into the experiment's ``report/``
     folder like ``experiment report`` does (into a temporary folder if that is not writable)."""
     try:
-        paths = rep.write_report(plan)
+        paths = xreport.write_report(plan)
     except OSError:
-        paths = rep.write_report(plan, tempfile.mkdtemp(prefix="iaead-report-"))
+        paths = xreport.write_report(plan, tempfile.mkdtemp(prefix="iaead-report-"))
     return Path(paths["report.html"]).read_bytes()

@@ -2,7 +2,7 @@
 zip, training on it through the job registry, the ranking of a trained run with a threshold,
 and scoring a second folder with the trained model.
 
-Everything goes through the core (:mod:`iaead_core.data.images`, :mod:`iaead_core.detector`): the
+Everything goes through the core (:mod:`iaead_core.data.image_files`, :mod:`iaead_core.detector`): the
 page reads the same run folders, thresholds and CSV columns as ``python -m iaead_core train
 --images`` and ``score``.
 """
@@ -25,8 +25,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from iaead_core.config import TrainConfig, scaled_config
-from iaead_core.data.images import (ImageFolderError, ImageFolderWarning, ImageSet, SkippedFile,
-                                    TooFewImagesError, load_image_folder)
+from iaead_core.data.image_files import ImageFolderWarning, load_image_folder
+from iaead_core.data.image_set import ImageFolderError, ImageSet, SkippedFile, TooFewImagesError
 from iaead_core.detector import (CSV_COLUMNS, Detector, RANKING, ScoreReport, Threshold,
                                  choose_threshold, flag, rank, score_folder, write_ranking)
 from iaead_core.runs import Run, read_manifest
@@ -112,7 +112,7 @@ class Loaded:
 
 
 def read_images(source: Source) -> Loaded:
-    """Read a folder or zip with :func:`~iaead_core.data.images.load_image_folder`; an unusable one
+    """Read a folder or zip with :func:`~iaead_core.data.image_files.load_image_folder`; an unusable one
     gives its message in words (never raises for bad input)."""
     t0 = time.perf_counter()
     try:
@@ -294,7 +294,7 @@ def histogram(scores: np.ndarray, thr: Threshold, labels: np.ndarray | None = No
 def images_for_run(run: Run, loaded: ImageSet | None) -> ImageSet:
     """The run's training images in score order: the set already read when it is the one the
     run trained on (same folder, channels, fit and files), else read again from the recorded
-    folder (:func:`~iaead_core.data.images.restore_image_set`).
+    folder (:func:`~iaead_core.training.restore.restore_image_set`).
 
     Raises
     ------

@@ -27,10 +27,10 @@ from iaead_core.runs import RunError
 
 if TYPE_CHECKING:
     from iaead_core.detector import ScoreReport  # for annotations only
-    from iaead_core.data.images import ImageSet  # for annotations only
+    from iaead_core.data.image_set import ImageSet  # for annotations only
 
 # Like cli.py, nothing heavy (numpy, torch) is imported before the arguments are parsed; these
-# two mirror iaead_core.data.images.FITS and iaead_core.detector.RADIUS_RULES (a test checks).
+# two mirror iaead_core.data.image_set.FITS and iaead_core.detector.RADIUS_RULES (a test checks).
 FITS = ("pad", "crop")
 RADIUS_METHODS = ("iaead", "deep-svdd")
 
@@ -91,7 +91,7 @@ def add_score_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _read_folder(args: argparse.Namespace, rho: float) -> "ImageSet":
-    from iaead_core.data.images import ImageFolderWarning, load_image_folder  # lazy: loads torch
+    from iaead_core.data.image_files import ImageFolderWarning, load_image_folder  # lazy: loads torch
 
     channels = "auto" if args.channels == "auto" else int(args.channels)
     with warnings.catch_warnings(record=True):  # the set keeps them; printed below, once
@@ -135,7 +135,7 @@ def train_images(args: argparse.Namespace) -> int:
     ------
     ValueError
         ``--dataset`` or ``--normal-class`` given too, or a config value out of range.
-    iaead_core.data.images.ImageFolderError, TooFewImagesError
+    iaead_core.data.image_set.ImageFolderError, TooFewImagesError
         Unusable folder (both ``ValueError``).
     NonFiniteLossError
         Training diverged.
@@ -254,7 +254,7 @@ def run_score(args: argparse.Namespace) -> int:
         Bad threshold or unusable folder (``ValueError`` subclasses: exit status 2).
     """
     from iaead_core.detector import score_folder  # lazy: loads pandas, torch
-    from iaead_core.data.images import ImageFolderWarning  # lazy: loads torch
+    from iaead_core.data.image_files import ImageFolderWarning  # lazy: loads torch
 
     if args.radius:
         kind, param = "radius", None

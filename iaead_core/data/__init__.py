@@ -2,8 +2,10 @@
 
 Layer 1 of the core (it imports nothing of the project). ``benchmarks`` knows the data sets,
 their files and downloads; ``contaminated`` draws the one-vs-all sets of the paper's protocol;
-``images`` reads a folder or zip of the user's images. The torch-free names of the first two
-are re-exported here; ``images`` loads Pillow and torch, so it is imported from its module.
+``image_files`` reads a folder or zip of the user's images into an ``image_set.ImageSet`` (which
+``image_set`` also builds from an array). The torch-free names of the first two are re-exported
+here; ``image_files`` and ``image_set`` load torch (and Pillow), so they are imported from their
+modules.
 """
 
 from iaead_core.data.benchmarks import (DATASETS, DEFAULT_CAP, DEFAULT_DATA_ROOT,

@@ -6,7 +6,10 @@
 * :mod:`.store` — the experiment folder (spec, run folders, log, lock);
 * :mod:`.executors` — where runs train: this machine (``local``) or a Ray cluster (``ray``);
 * :mod:`.runner` — plan, skip finished runs, run the rest with progress and ETA;
-* :mod:`.report` — CSV, the paper's Table 2 / 3 with its values beside ours, plotly figures;
+* :mod:`.tables` — tidy frames, the paper's Table 2 / 3 with its values beside ours, the
+  ablation's numbers;
+* :mod:`.figures` — plotly figures (Fig. 2, Fig. 4, the ablation's bars);
+* :mod:`.report` — the report folder: CSV, Markdown and one HTML page of the two above;
 * :mod:`.estimate` — time estimates.
 
 Typical use::
@@ -19,7 +22,7 @@ Typical use::
 
 from iaead_core.experiments.executors import (EXECUTORS, Executor, LocalExecutor,  # noqa: F401
                                               RayExecutor, RunOutcome, make_executor)
-from iaead_core.experiments.report import aggregate, results_frame, write_report  # noqa: F401
+from iaead_core.experiments.report import write_report  # noqa: F401
 from iaead_core.experiments.runner import (ExperimentSummary, Plan, Progress,  # noqa: F401
                                            plan_experiment, run_experiment)
 from iaead_core.experiments.spec import (BUILTIN_SPECS, ExperimentSpec,  # noqa: F401
@@ -27,6 +30,7 @@ from iaead_core.experiments.spec import (BUILTIN_SPECS, ExperimentSpec,  # noqa:
                                          config_hash, expand, load_spec, run_id_for)
 from iaead_core.experiments.store import (ExperimentBusyError, ExperimentFolder,  # noqa: F401
                                           RunInfo, resolve_experiments_root)
+from iaead_core.experiments.tables import aggregate, results_frame  # noqa: F401
 __all__ = ["ExperimentSpec", "PlannedRun", "KINDS", "BUILTIN_SPECS", "FIG4_LAMBDA_GRID",
            "builtin_spec", "load_spec", "expand", "config_hash", "run_id_for",
            "ExperimentFolder", "RunInfo", "ExperimentBusyError", "resolve_experiments_root",

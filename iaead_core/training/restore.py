@@ -14,7 +14,8 @@ from typing import Any
 
 from iaead_core.config import TrainConfig
 from iaead_core.data import DATASETS, make_contaminated
-from iaead_core.data.images import ImageSet, finish_labels, load_image_folder
+from iaead_core.data.image_files import finish_labels, load_image_folder
+from iaead_core.data.image_set import ImageSet
 from iaead_core.methods import Method, build_method
 from iaead_core.runs import Run, RunError, read_manifest
 __all__ = ["load_method", "restore_run", "restore_image_set"]
@@ -62,7 +63,7 @@ def restore_run(run: Run, device: Any = "cpu", data_root: str | os.PathLike | No
     (method, data) — :func:`load_method`'s method, and the
     :class:`~iaead_core.data.ContaminatedSet` drawn with the run's seed (same images, same
     order; float32 ``(N, C, 32, 32)`` in [−1, 1]), or for a run on image files the
-    :class:`~iaead_core.data.images.ImageSet` read again (:func:`restore_image_set`).
+    :class:`~iaead_core.data.image_set.ImageSet` read again (:func:`restore_image_set`).
 
     Raises
     ------

@@ -1,9 +1,9 @@
-"""The user's own images as a data set: a folder (or ``.zip``) of picture files, or an array.
+"""Reading the user's own images: a folder (or ``.zip``) of picture files, and its labels.
 
-This is the non-benchmark entry point of issue 10. A folder is read once into the same form the
-benchmark sets take (:class:`~iaead_core.data.ContaminatedSet`): one float32 tensor
-``(N, C, 32, 32)`` in [−1, 1], so the :class:`~iaead_core.training.engine.Trainer` trains any method on it
-unchanged.
+This is the non-benchmark entry point of issue 10. A folder is read once into an
+:class:`~iaead_core.data.image_set.ImageSet`, the same form the benchmark sets take
+(:class:`~iaead_core.data.ContaminatedSet`): one float32 tensor ``(N, C, 32, 32)`` in [−1, 1],
+so the :class:`~iaead_core.training.engine.Trainer` trains any method on it unchanged.
 
 Reading rules (each one is also stated where it is applied):
 
@@ -39,8 +39,9 @@ Reading rules (each one is also stated where it is applied):
   optional). With labels of both kinds the engine computes metrics as for the benchmarks; with
   none (or one kind only) it reports losses and rankings.
 
-Arrays (for the :class:`~iaead_core.detector.Detector`) follow :func:`infer_input_range` and
-:func:`array_to_model_input` instead.
+Arrays (for the :class:`~iaead_core.detector.Detector`) follow
+:func:`~iaead_core.data.image_set.infer_input_range` and
+:func:`~iaead_core.data.image_set.array_to_model_input` instead.
 """
 
 from __future__ import annotations
@@ -51,222 +52,31 @@ import os
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-__all__ = ["ImageSet", "SkippedFile", "ImageFolderError", "TooFewImagesError",
-           "ImageFolderWarning", "load_image_folder", "finish_labels",
-           "image_set_from_array", "array_to_model_input", "infer_input_range",
-           "IMAGE_EXTENSIONS", "IMAGE_SIZE", "MIN_IMAGES", "MAX_IMAGES", "FITS", "MANIFEST",
-           "COLOUR_SPREAD", "NORMAL_WORDS", "ANOMALY_WORDS"]
+from iaead_core.data.image_set import (FITS, IMAGE_SIZE, MIN_IMAGES, ImageFolderError, ImageSet,
+                                       SkippedFile, TooFewImagesError, _check_choice)
+__all__ = ["ImageFolderWarning", "load_image_folder", "finish_labels", "IMAGE_EXTENSIONS",
+           "MAX_IMAGES", "COLOUR_SPREAD", "NORMAL_WORDS", "ANOMALY_WORDS"]
 
 #: File extensions read as images (lower case).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-#: Side of the square network input, in pixels.
-IMAGE_SIZE = 32
-#: Fewest readable images a training folder may hold: with fewer there is no "usually normal"
-#: to learn (the paper's smallest set has thousands).
-MIN_IMAGES = 50
 #: Most images read from one folder; larger folders are subsampled (module docstring).
 #: 100,000 colour images take 1.2 GB as float32 tensors.
 MAX_IMAGES = 100_000
-#: How an image is brought to 32×32 (module docstring).
-FITS = ("pad", "crop")
-#: File in a run folder that lists the training images, in the order of the saved scores.
-MANIFEST = "images.csv"
 #: Channel spread (0..255 grey levels) above which an image counts as colour.
 COLOUR_SPREAD = 16
 #: Words read as labels (lower case) from a CSV.
 NORMAL_WORDS = ("normal", "0", "inlier", "false", "no")
 ANOMALY_WORDS = ("anomaly", "1", "anomalous", "outlier", "abnormal", "true", "yes")
 _LABEL_FOLDERS = {"normal": 0, "anomaly": 1}
-_LABEL_NAMES = {0: "normal", 1: "anomaly", -1: ""}
-
-
-class ImageFolderError(ValueError):
-    """A folder, archive or label file that cannot be used; the message says why and what to
-    do. A ``ValueError``, so the CLI reports it as bad input (exit status 2)."""
-
-
-class TooFewImagesError(ImageFolderError):
-    """The folder holds no image, or fewer readable images than the minimum.
-
-    Attributes
-    ----------
-    n_images : int
-        Readable images found.
-    minimum : int
-        Images needed.
-    skipped, ignored : list of SkippedFile
-        Image files that could not be read, and non-image files.
-    """
-
-    def __init__(self, message: str, n_images: int, minimum: int,
-                 skipped: list["SkippedFile"], ignored: list["SkippedFile"]) -> None:
-        super().__init__(message)
-        self.n_images, self.minimum = n_images, minimum
-        self.skipped, self.ignored = skipped, ignored
 
 
 class ImageFolderWarning(UserWarning):
     """Something about a folder the user should know (subsampled, labels not used)."""
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    """A file that was not used: ``path`` inside the folder (``/``-separated) and ``reason``."""
-
-    path: str
-    reason: str
-
-
-@dataclass
-class ImageSet:
-    """Images that are not a benchmark draw: a folder of files, or an array.
-
-    Quacks like :class:`~iaead_core.data.ContaminatedSet` for the
-    :class:`~iaead_core.training.engine.Trainer`.
-
-    Attributes
-    ----------
-    images : torch.Tensor
-        float32, shape (N, C, 32, 32), values in [−1, 1] (module docstring).
-    paths : list of str or None
-        Path of each image inside ``root`` (``/``-separated), in the order of ``images``; None
-        for an array.
-    is_anomaly : np.ndarray or None
-        bool, shape (N,), when both normal and anomalous labels are known; otherwise None (no
-        metrics, rankings only).
-    labels : np.ndarray
-        int64, shape (N,): 0 normal, 1 anomaly, −1 unknown.
-    dataset : str
-        ``"folder"`` or ``"array"``.
-    root : str or None
-        Absolute path of the folder or ``.zip`` (None for an array).
-    channels : int
-        1 or 3.
-    fit : str
-        ``"pad"`` or ``"crop"``.
-    rho : float
-        The guessed anomaly fraction ρ (contamination), used to flag the top ρ of the scores.
-    seed : int
-        Seed of the subsampling draw.
-    label_source : str or None
-        ``"folders"``, ``"csv"``, ``"manifest"`` or None.
-    skipped, ignored : list of SkippedFile
-        Unreadable image files, and non-image files.
-    n_files : int
-        Image files found (before subsampling and before decoding).
-    subsampled_from : int or None
-        Image files found when more than the limit were present (the set holds a random
-        subsample), else None.
-    max_samples : int or None
-        The size limit that subsampled the set, else None.
-    input_range : tuple of float or None
-        For an array: the (low, high) mapped to (−1, 1) (see :func:`infer_input_range`).
-    warnings : list of str
-        What the user was warned about while reading.
-    """
-
-    images: torch.Tensor
-    paths: list[str] | None
-    is_anomaly: np.ndarray | None
-    labels: np.ndarray
-    dataset: str = "folder"
-    root: str | None = None
-    channels: int = 1
-    fit: str = "pad"
-    rho: float = 0.1
-    seed: int = 0
-    label_source: str | None = None
-    skipped: list[SkippedFile] = field(default_factory=list)
-    ignored: list[SkippedFile] = field(default_factory=list)
-    n_files: int = 0
-    subsampled_from: int | None = None
-    max_samples: int | None = None
-    input_range: tuple[float, float] | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    #: The one normal "class" of a folder (labels: 0 normal, 1 anomaly).
-    normal_class: int = 0
-
-    @property
-    def class_name(self) -> str:
-        """Name shown for the normal class: the folder's name (``"array"`` for an array)."""
-        return Path(self.root).name if self.root else self.dataset
-
-    @property
-    def data_root(self) -> str | None:
-        """Where the images came from (the folder or archive), recorded in the run config."""
-        return self.root
-
-    @property
-    def source(self) -> str:
-        """One line saying where the images came from."""
-        if self.root is None:
-            return "in-memory array"
-        return f"image {'archive' if self.root.lower().endswith('.zip') else 'folder'} {self.root}"
-
-    @property
-    def labelled(self) -> bool:
-        """True when metrics can be computed (both normal and anomalous labels known)."""
-        return self.is_anomaly is not None
-
-    @property
-    def n_normal(self) -> int | None:
-        """Number of images labelled normal (None without labels)."""
-        return None if self.is_anomaly is None else int((~self.is_anomaly).sum())
-
-    @property
-    def n_anomalies(self) -> int | None:
-        """Number of images labelled anomalous (None without labels)."""
-        return None if self.is_anomaly is None else int(self.is_anomaly.sum())
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def summary(self) -> dict[str, Any]:
-        """A JSON-able description, saved as ``data`` in a run's ``config.json``.
-
-        Keys of :meth:`ContaminatedSet.summary` (``dataset``, ``normal_class``, ``class_name``,
-        ``rho``, ``seed``, ``n_normal``, ``n_anomalies`` — None without labels —, ``n``,
-        ``source``, ``max_samples``) plus ``root``, ``channels``, ``fit``, ``image_size``,
-        ``labelled``, ``label_source``, ``n_files``, ``subsampled_from``, ``n_skipped``,
-        ``n_ignored``, ``skipped`` / ``ignored`` (the first 50, as [path, reason]),
-        ``input_range``, ``warnings`` and ``manifest`` (the file in the run folder listing the
-        images in order; None for an array, whose images are not saved).
-        """
-        return {
-            "dataset": self.dataset, "normal_class": self.normal_class,
-            "class_name": self.class_name, "rho": float(self.rho), "seed": int(self.seed),
-            "n_normal": self.n_normal, "n_anomalies": self.n_anomalies, "n": len(self),
-            "source": self.source, "max_samples": self.max_samples, "root": self.root,
-            "channels": int(self.channels), "fit": self.fit, "image_size": IMAGE_SIZE,
-            "labelled": self.labelled, "label_source": self.label_source,
-            "n_files": self.n_files, "subsampled_from": self.subsampled_from,
-            "n_skipped": len(self.skipped), "n_ignored": len(self.ignored),
-            "skipped": [[s.path, s.reason] for s in self.skipped[:50]],
-            "ignored": [[s.path, s.reason] for s in self.ignored[:50]],
-            "input_range": None if self.input_range is None else list(self.input_range),
-            "warnings": list(self.warnings),
-            "manifest": None if self.paths is None else MANIFEST,
-        }
-
-    def save_manifest(self, run_dir: str | os.PathLike) -> None:
-        """Write :data:`MANIFEST` (``index,path,label``, one row per image in the order of
-        ``images``) into a run folder; nothing for an array. Called by the Trainer."""
-        if self.paths is None:
-            return
-        with open(Path(run_dir) / MANIFEST, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["index", "path", "label"])
-            for i, (p, y) in enumerate(zip(self.paths, self.labels.tolist())):
-                w.writerow([i, p, _LABEL_NAMES[int(y)]])
 
 
 # --------------------------------------------------------------------------------- sources
@@ -491,11 +301,6 @@ def finish_labels(labels: np.ndarray, source: str | None) -> tuple[np.ndarray | 
 
 # --------------------------------------------------------------------------------- loading
 
-def _check_choice(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}.")
-
-
 def load_image_folder(path: str | os.PathLike, *, channels: int | str = "auto",
                       fit: str = "pad", labels: str | os.PathLike | None = None,
                       rho: float = 0.1, seed: int = 0, max_images: int | None = None,
@@ -660,172 +465,3 @@ def _reason(e: Exception) -> str:
     if len(text) > 160:
         text = text[:157] + "..."
     return f"{type(e).__name__}: {text}"
-
-
-# ---------------------------------------------------------------------------------- arrays
-
-def infer_input_range(x: np.ndarray | torch.Tensor) -> tuple[float, float]:
-    """The value range of an image array, mapped later to [−1, 1].
-
-    Rule (the first that fits the values): bool → (0, 1); integer values within 0..1 →
-    (0, 1), within 0..255 → (0, 255), within 0..65535 → (0, 65535); floating-point values
-    within [0, 1] → (0, 1), within [−1, 1] → (−1, 1), within [0, 255] → (0, 255);
-    otherwise the array's own (min, max) (a constant array gets (v, v + 1)).
-
-    Parameters
-    ----------
-    x : array or tensor of any shape and real dtype
-
-    Returns
-    -------
-    (low, high) : tuple of float, low < high
-
-    Raises
-    ------
-    ValueError
-        Empty input, or non-finite values.
-    """
-    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    if a.size == 0:
-        raise ValueError("no images: the array is empty.")
-    if a.dtype == bool:
-        return 0.0, 1.0
-    if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
-        raise ValueError(f"images must be a real-valued array; got dtype {a.dtype}.")
-    lo, hi = float(a.min()), float(a.max())
-    if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError("images contain NaN or infinite values.")
-    if np.issubdtype(a.dtype, np.integer):
-        candidates = ((0.0, 1.0), (0.0, 255.0), (0.0, 65535.0))
-    else:
-        candidates = ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0))
-    for low, high in candidates:
-        if lo >= low and hi <= high:
-            return low, high
-    return (lo, hi) if hi > lo else (lo, lo + 1.0)
-
-
-def _as_nchw(x: np.ndarray | torch.Tensor) -> torch.Tensor:
-    t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
-    if t.dtype == torch.bool:
-        t = t.to(torch.uint8)
-    if t.ndim == 3:
-        t = t[:, None]
-    if t.ndim != 4 or t.shape[1] not in (1, 3) or t.shape[0] == 0 or min(t.shape[2:]) < 1:
-        hint = ""
-        if t.ndim == 4 and t.shape[-1] in (1, 3):
-            hint = " (channels last? move them with x.transpose(0, 3, 1, 2))"
-        raise ValueError(f"images must have shape (N, C, H, W) with C = 1 or 3, or (N, H, W), "
-                         f"N ≥ 1; got {tuple(t.shape)}{hint}.")
-    return t
-
-
-def array_to_model_input(x: np.ndarray | torch.Tensor, input_range: tuple[float, float],
-                         fit: str = "pad", channels: int | None = None,
-                         chunk: int = 4096) -> torch.Tensor:
-    """Turn an image array into the network's input.
-
-    Parameters
-    ----------
-    x : array or tensor, shape (N, C, H, W) with C ∈ {1, 3}, or (N, H, W)
-        Any real dtype and range.
-    input_range : (low, high)
-        Values mapped linearly to (−1, 1): ``2·(x − low)/(high − low) − 1`` (from
-        :func:`infer_input_range` on the training images; values outside stay outside, so an
-        image brighter than any training image keeps that difference).
-    fit : {"pad", "crop"}
-        For sizes other than 32×32: scale the longer side to 32 and pad with −1, centred, or
-        scale the shorter side to 32 and cut the centre (torch's antialiased bilinear filter).
-    channels : {1, 3} or None
-        Channels wanted: grey is repeated into 3; colour becomes ITU-R 601-2 luma
-        (0.299 R + 0.587 G + 0.114 B). None keeps C.
-    chunk : int
-        Images converted at a time (bounds the float64 working memory).
-
-    Returns
-    -------
-    torch.Tensor
-        float32, shape (N, channels or C, 32, 32).
-
-    Raises
-    ------
-    ValueError
-        Bad shape, ``fit`` or ``channels``.
-    """
-    _check_choice("fit", fit, FITS)
-    if channels is not None:
-        _check_choice("channels", channels, (1, 3))
-    t = _as_nchw(x)
-    low, high = float(input_range[0]), float(input_range[1])
-    out = []
-    for i in range(0, len(t), chunk):
-        part = (t[i:i + chunk].double() - low) * (2.0 / (high - low)) - 1.0
-        part = _fit_tensor(part.float(), fit)
-        if channels == 3 and part.shape[1] == 1:
-            part = part.expand(-1, 3, -1, -1)
-        elif channels == 1 and part.shape[1] == 3:
-            w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-            part = (part * w).sum(1, keepdim=True)
-        out.append(part.contiguous())
-    return torch.cat(out)
-
-
-def _fit_tensor(t: torch.Tensor, fit: str) -> torch.Tensor:
-    h, w = t.shape[-2:]
-    if (h, w) == (IMAGE_SIZE, IMAGE_SIZE):
-        return t
-    s = IMAGE_SIZE / (max(h, w) if fit == "pad" else min(h, w))
-    nh, nw = max(1, round(h * s)), max(1, round(w * s))
-    if fit == "pad":
-        nh, nw = min(nh, IMAGE_SIZE), min(nw, IMAGE_SIZE)
-    else:
-        nh, nw = max(nh, IMAGE_SIZE), max(nw, IMAGE_SIZE)
-    t = F.interpolate(t, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
-    if fit == "pad":
-        top, left = round((IMAGE_SIZE - nh) * 0.5), round((IMAGE_SIZE - nw) * 0.5)
-        return F.pad(t, (left, IMAGE_SIZE - nw - left, top, IMAGE_SIZE - nh - top), value=-1.0)
-    top, left = (nh - IMAGE_SIZE) // 2, (nw - IMAGE_SIZE) // 2
-    return t[..., top:top + IMAGE_SIZE, left:left + IMAGE_SIZE]
-
-
-def image_set_from_array(x: np.ndarray | torch.Tensor, *, input_range: tuple[float, float]
-                         | None = None, fit: str = "pad", channels: int | None = None,
-                         rho: float = 0.1, seed: int = 0,
-                         min_images: int = MIN_IMAGES) -> ImageSet:
-    """An :class:`ImageSet` (``dataset="array"``, no paths, no labels) from an image array.
-
-    Parameters
-    ----------
-    x : array or tensor (N, C, H, W) or (N, H, W)
-    input_range : (low, high) or None
-        Default :func:`infer_input_range` of ``x``.
-    fit, channels : see :func:`array_to_model_input`.
-    rho : float
-        Guessed anomaly fraction (recorded).
-    seed : int
-        Recorded with the set.
-    min_images : int
-        Fewest images accepted.
-
-    Returns
-    -------
-    ImageSet
-
-    Raises
-    ------
-    TooFewImagesError
-        Fewer than ``min_images`` images.
-    ValueError
-        Bad shape, dtype or values.
-    """
-    t = _as_nchw(x)
-    if len(t) < min_images:
-        raise TooFewImagesError(f"{len(t)} image(s) given; at least {min_images} are needed to "
-                                f"learn what is normal.", len(t), min_images, [], [])
-    rng_ = infer_input_range(t) if input_range is None else tuple(map(float, input_range))
-    images = array_to_model_input(t, rng_, fit=fit, channels=channels)
-    n = len(images)
-    return ImageSet(images=images, paths=None, is_anomaly=None,
-                    labels=np.full(n, -1, np.int64), dataset="array", root=None,
-                    channels=int(images.shape[1]), fit=fit, rho=float(rho), seed=int(seed),
-                    n_files=n, input_range=(float(rng_[0]), float(rng_[1])))
