@@ -160,7 +160,7 @@ class Trainer:
         plus the first epoch, the end of the warm-up and the last epoch.
     run_id : str, optional
         Name of the run folder (default: a new time-stamped id). Experiments pass the content
-        hash of the config (:func:`iaead_core.experiments.spec.run_id_for`).
+        hash of the config (:func:`iaead_core.experiments.run_ids.run_id_for`).
 
     Raises
     ------
