@@ -19,8 +19,8 @@ import pytest
 from iaead_core.config import preset_config
 from iaead_core.experiments import (ExperimentSpec, builtin_spec, expand, load_spec,
                                     plan_experiment, run_experiment, run_id_for)
-from iaead_core.experiments.executors import (LocalExecutor, RayExecutor, TEST_CRASH_ENV, gpu_slots,
-                                              run_memory_bytes)
+from iaead_core.experiments.local_executor import LocalExecutor, gpu_slots, run_memory_bytes
+from iaead_core.experiments.ray_executor import RayExecutor, TEST_CRASH_ENV
 from iaead_core.experiments.report import write_report
 from iaead_core.experiments.tables import aggregate, cell_text, results_frame
 from iaead_core.methods import METHODS

@@ -5,7 +5,8 @@
 * :mod:`.builtin_specs` — the built-in specs ``table2``, ``fig2-rho``, ``fig4-lambda`` and
   ``ablation``, and ``load_spec`` (a built-in name, a file, a folder or a dict);
 * :mod:`.store` — the experiment folder (spec, run folders, log, lock);
-* :mod:`.executors` — where runs train: this machine (``local``) or a Ray cluster (``ray``);
+* :mod:`.executors` — where runs train: this machine (:mod:`.local_executor`) or a Ray cluster
+  (:mod:`.ray_executor`); what they share, and training one run, in :mod:`.executor_base`;
 * :mod:`.runner` — plan, skip finished runs, run the rest with progress and ETA;
 * :mod:`.tables` — tidy frames, the paper's Table 2 / 3 with its values beside ours, the
   ablation's numbers;
@@ -21,8 +22,10 @@ Typical use::
     write_report(plan_experiment(spec))
 """
 
-from iaead_core.experiments.executors import (EXECUTORS, Executor, LocalExecutor,  # noqa: F401
-                                              RayExecutor, RunOutcome, make_executor)
+from iaead_core.experiments.executor_base import Executor, RunOutcome  # noqa: F401
+from iaead_core.experiments.executors import EXECUTORS, make_executor  # noqa: F401
+from iaead_core.experiments.local_executor import LocalExecutor  # noqa: F401
+from iaead_core.experiments.ray_executor import RayExecutor  # noqa: F401
 from iaead_core.experiments.report import write_report  # noqa: F401
 from iaead_core.experiments.runner import (ExperimentSummary, Plan, Progress,  # noqa: F401
                                            plan_experiment, run_experiment)
