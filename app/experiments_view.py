@@ -31,8 +31,9 @@ from iaead_core.data import DATASETS, dataset_status
 from iaead_core.evaluation.analysis import METHOD_TITLES, format_lambda
 from iaead_core.experiments import (BUILTIN_SPECS, ExperimentBusyError, ExperimentFolder,
                                     ExperimentSpec, Plan, RunInfo, builtin_spec, expand,
-                                    report as rep, resolve_experiments_root)
+                                    resolve_experiments_root, tables as rep, write_report)
 from iaead_core.experiments.estimate import format_duration, learn_rates, run_seconds
+from iaead_core.experiments.figures import figure_ablation, figure_lambda, figure_rho
 from iaead_core.experiments.runner import describe_point
 from .jobs import JobRegistry, Starter
 
@@ -664,12 +665,12 @@ def figures(plan: Plan, results: pd.DataFrame, agg: pd.DataFrame) -> list:
         return []
     kind, out = plan.spec.kind, []
     if kind in ("fig2-rho", "table2", "custom") and results["rho"].nunique() > 1:
-        out.append(rep.figure_rho(agg, results, plan))
+        out.append(figure_rho(agg, results, plan))
     if kind in ("fig4-lambda", "custom") and len({float(v) for v in results["lam"].dropna()}) > 1:
-        out.append(rep.figure_lambda(agg, results, plan))
+        out.append(figure_lambda(agg, results, plan))
     varying = rep.varying_axes(results, plan)
     if kind == "ablation" or (kind == "custom" and ("rule" in varying or "init" in varying)):
-        out.append(rep.figure_ablation(results, plan))
+        out.append(figure_ablation(results, plan))
     return out
 
 
@@ -699,9 +700,9 @@ def report_html(plan: Plan) -> bytes:
     """The standalone HTML report (plotly inline), written into the experiment's ``report/``
     folder like ``experiment report`` does (into a temporary folder if that is not writable)."""
     try:
-        paths = rep.write_report(plan)
+        paths = write_report(plan)
     except OSError:
-        paths = rep.write_report(plan, tempfile.mkdtemp(prefix="iaead-report-"))
+        paths = write_report(plan, tempfile.mkdtemp(prefix="iaead-report-"))
     return Path(paths["report.html"]).read_bytes()
 
 
