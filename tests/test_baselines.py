@@ -16,10 +16,11 @@ from iaead_core.config import METHOD_NAMES, PRESETS
 from iaead_core.evaluation.paper import paper_auroc
 from iaead_core.methods import METHODS, SCORE_RULES, build_method, method_info
 from iaead_core.methods.base import e3outlier_adam
+from iaead_core.methods.baseline_nets import DAGMMNet, MemAENet, MemoryUnit, RSRAENet, hard_shrink
 from iaead_core.methods.dagmm import covariance_penalty, energy_cap, gmm_energy, gmm_params
 from iaead_core.methods.drae import drae_loss, drae_split, otsu_criterion
 from iaead_core.methods.memae import addressing_entropy
-from iaead_core.methods.nets import CAE, DAGMMNet, MemAENet, MemoryUnit, RSRAENet, hard_shrink
+from iaead_core.methods.nets import CAE
 from iaead_core.methods.rdae import prox_e3outlier, prox_l21
 from iaead_core.methods.rsrae import cosine_score, pca_loss, projection_loss
 from iaead_core.training.engine import seed_everything

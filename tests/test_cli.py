@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from iaead_core.cli import main as cli
-from iaead_core.cli.common import CONFIG_OPTIONS, config_from_args
-from iaead_core.cli.main import build_parser, main
+from iaead_core.cli import commands as cli
+from iaead_core.cli.common import CONFIG_OPTIONS, _short, config_from_args
+from iaead_core.cli.main import main
+from iaead_core.cli.parser import build_parser
 from iaead_core.config import TrainConfig, preset_config
 from iaead_core.evaluation.health import summarize
 from iaead_core.evaluation.paper import PaperReference
@@ -245,8 +246,8 @@ def test_one_lambda_format():
     from iaead_core.evaluation.analysis import LAMBDA_CHOICES, format_lambda
 
     for lam in (*LAMBDA_CHOICES, 1e6, 2.5e-7, 0.3, 123.0, 1e-10):
-        assert cli._short(float(lam)) == format_lambda(lam), lam
-    assert cli._short(5e-5) == "5e-5"
+        assert _short(float(lam)) == format_lambda(lam), lam
+    assert _short(5e-5) == "5e-5"
 
 
 def test_help_points_to_the_project_docs():
@@ -281,7 +282,7 @@ def test_help_and_bad_input_do_not_import_torch(args, code):
 
 
 def test_parser_is_built_and_used_without_torch():
-    code = ("import sys; from iaead_core.cli.main import build_parser; from iaead_core.cli.common import config_from_args; "
+    code = ("import sys; from iaead_core.cli.parser import build_parser; from iaead_core.cli.common import config_from_args; "
             "a = build_parser().parse_args(['train', '--lr', '0.05']); c = config_from_args(a); "
             "print(c.lr, 'torch' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

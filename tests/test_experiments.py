@@ -19,8 +19,8 @@ import pytest
 from iaead_core.config import preset_config
 from iaead_core.experiments import (ExperimentSpec, builtin_spec, expand, load_spec,
                                     plan_experiment, run_experiment, run_id_for)
-from iaead_core.experiments.executors import (LocalExecutor, RayExecutor, TEST_CRASH_ENV, gpu_slots,
-                                              run_memory_bytes)
+from iaead_core.experiments.local_executor import LocalExecutor, gpu_slots, run_memory_bytes
+from iaead_core.experiments.ray_executor import RayExecutor, TEST_CRASH_ENV
 from iaead_core.experiments.report import write_report
 from iaead_core.experiments.tables import aggregate, cell_text, results_frame
 from iaead_core.methods import METHODS
@@ -407,3 +407,35 @@ def test_cli_dry_run_status_and_report(shared_data_root, tmp_path, capsys):
     assert "0/30 completed" in capsys.readouterr().out
     assert main(["experiment", "run", "nosuch", *argv]) == 2
     assert "built-in" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_several_slots_train_in_worker_processes_with_the_same_numbers(shared_data_root, tmp_path):
+    """Issue 16: with several slots each run trains in a worker process of its own. Two
+    workers give exactly the numbers of one run at a time (same seeds, one torch thread each),
+    a worker that dies fails only its own run, and the others complete."""
+    spec = tiny_spec(classes=[0, 1, 2], methods=["iaead"], lam=[5e-5])
+    one = run_experiment(spec, LocalExecutor(threads=1, slots=1), root=tmp_path / "one",
+                         data_root=str(shared_data_root))
+    two = run_experiment(spec, LocalExecutor(threads=1, slots=2), root=tmp_path / "two",
+                         data_root=str(shared_data_root))
+    assert one.completed == two.completed == 3
+
+    def finals(root):
+        out = {}
+        for d in sorted((root / "tiny-quick" / "runs").iterdir()):
+            out[d.name] = json.loads((d / "metrics.jsonl").read_text().splitlines()[-1])["metrics"]
+        return out
+
+    assert finals(tmp_path / "one") == finals(tmp_path / "two")
+    os.environ[TEST_CRASH_ENV] = "normal_class=1"
+    try:
+        crash = run_experiment(spec, LocalExecutor(threads=1, slots=2), root=tmp_path / "crash",
+                               data_root=str(shared_data_root))
+    finally:
+        del os.environ[TEST_CRASH_ENV]
+    states = _states(tmp_path / "crash" / "tiny-quick")
+    assert sorted(states.values()) == ["completed", "completed", "failed"]
+    [dead] = [rid for rid, s in states.items() if s == "failed"]
+    status = json.loads((tmp_path / "crash" / "tiny-quick" / "runs" / dead / "status.json").read_text())
+    assert "worker process died" in status["error"] and crash.failed == 1

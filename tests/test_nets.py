@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from iaead_core.methods.nets import (CAE, DAGMMNet, DeepSVDDNet, MemAENet, count_parameters,
-                                     init_released)
+from iaead_core.methods.baseline_nets import DAGMMNet, MemAENet
+from iaead_core.methods.nets import CAE, DeepSVDDNet, count_parameters, init_released
 def test_paper_cae_has_2_850_049_parameters():
     # docs/method.md §3: 2,850,049 parameters for one input channel.
     assert count_parameters(CAE(1)) == 2_850_049

@@ -130,7 +130,7 @@ def add_experiment_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _spec(args: argparse.Namespace, use_saved: bool):
     """The spec the command works on (see the module docstring)."""
-    from iaead_core.experiments.spec import load_spec  # lazy: loads pandas
+    from iaead_core.experiments.builtin_specs import load_spec  # lazy: loads pandas
     from iaead_core.experiments.store import ExperimentFolder  # lazy: loads pandas
 
     spec = load_spec(args.spec, preset=args.preset)
@@ -291,7 +291,7 @@ def _report(args) -> int:
 
 
 def _list(args) -> int:
-    from iaead_core.experiments.spec import BUILTIN_SPECS  # lazy: loads pandas
+    from iaead_core.experiments.builtin_specs import BUILTIN_SPECS  # lazy: loads pandas
 
     for name, text in BUILTIN_SPECS.items():
         print(f"{name:<13}{text}")

@@ -8,9 +8,10 @@
   --radius] [--labels CSV] [--csv FILE]`` scores new images with a saved run and writes the CSV
   of :func:`iaead_core.detector.score_folder`.
 
-:mod:`iaead_core.cli.main` hooks these in: :func:`add_image_arguments` on its ``train`` parser,
-:func:`add_score_parser` on its sub-parsers, :func:`train_images` when ``--images`` is given,
-and :func:`run_score` for ``score``. Errors in the input are ``ValueError`` subclasses, which
+:mod:`iaead_core.cli.parser` hooks these in: :func:`add_image_arguments` on its ``train``
+parser, :func:`add_score_parser` on its sub-parsers; :func:`train_images` runs when ``--images``
+is given (:mod:`iaead_core.cli.commands`), and :func:`run_score` for ``score``
+(:mod:`iaead_core.cli.main`). Errors in the input are ``ValueError`` subclasses, which
 the CLI reports as bad input (exit status 2).
 """
 
@@ -117,7 +118,7 @@ def _report_files(data: "ImageSet", out=sys.stderr) -> None:
 def train_images(args: argparse.Namespace) -> int:
     """``train --images PATH``: read the folder, train, write ``ranking.csv``, report.
 
-    Uses the ``train`` options of :mod:`iaead_core.cli.main` (:func:`~iaead_core.cli.main.config_from_args`:
+    Uses the ``train`` options of :mod:`iaead_core.cli.parser` (:func:`~iaead_core.cli.common.config_from_args`:
     method, preset, every config field, ``--out``, ``--json``); ``--rho`` is the guessed anomaly
     fraction; only an explicit ``--max-samples`` subsamples the folder. Prints a JSON object
     with ``--json``::

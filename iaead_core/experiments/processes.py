@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from iaead_core.experiments.spec import PlannedRun
-from iaead_core.experiments.training import (RunOutcome, crash_callback, train_plan,
-                                             write_failed_run)
+from iaead_core.experiments.executor_base import (RunOutcome, crash_callback, train_plan,
+                                                  write_failed_run)
 
 __all__ = ["run_in_processes", "PARENT_POLL_S", "DIED"]
 

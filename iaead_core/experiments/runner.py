@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 from iaead_core.data import load_pool, resolve_data_root
 from iaead_core.experiments.estimate import format_duration, learn_rates, run_seconds
-from iaead_core.experiments.executors import Executor, LocalExecutor, RunOutcome
+from iaead_core.experiments.executor_base import Executor, RunOutcome
+from iaead_core.experiments.local_executor import LocalExecutor
 from iaead_core.experiments.spec import ExperimentSpec, PlannedRun, expand
 from iaead_core.experiments.store import ExperimentFolder, RunInfo
 __all__ = ["Plan", "plan_experiment", "run_experiment", "Progress", "ExperimentSummary",
@@ -211,7 +212,7 @@ def run_experiment(spec: ExperimentSpec, executor: Executor | None = None,
     ----------
     spec : ExperimentSpec
     executor : Executor, optional
-        Default :class:`~iaead_core.experiments.executors.LocalExecutor` on ``device``.
+        Default :class:`~iaead_core.experiments.local_executor.LocalExecutor` on ``device``.
     root : path, optional
         Experiments root (default ``$IAEAD_EXPERIMENTS_DIR`` or ``./experiments``).
     data_root : str, optional

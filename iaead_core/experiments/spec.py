@@ -1,11 +1,13 @@
-"""Experiment specs: the axes of a study, their expansion into runs, and content-hash run ids.
+"""Experiment specs: the axes of a study, and their expansion into runs.
 
 An experiment is a declarative spec (a TOML file or a Python dict) of *axes*: data sets,
 normal classes, ρ values, methods, λ values, ν values, seeds, and any other
 :class:`~iaead_core.config.TrainConfig` field or method option. It expands to one run per
 combination (the cartesian product), each with a run id that is a hash of the run's full
-resolved config. The id names the run folder, so re-running an experiment finds the runs that
-already finished and never trains the same config twice.
+resolved config (:mod:`iaead_core.experiments.run_ids`). The id names the run folder, so
+re-running an experiment finds the runs that already finished and never trains the same config
+twice. The built-in specs and :func:`~iaead_core.experiments.builtin_specs.load_spec` are in
+:mod:`iaead_core.experiments.builtin_specs`.
 
 TOML layout (every key but ``name`` is optional)::
 
@@ -45,45 +47,24 @@ with ``methods = ["iaead", "cae"]`` gives one CAE run per (data, seed), drawn as
 reference line. A method can declare its own ignored fields with a classmethod
 ``ignored_config_fields(cfg) -> set[str]``; a method that does neither is assumed to use
 every setting (never merging two runs that differ).
-
-Run ids
--------
-``<method>-<dataset>-<class>-s<seed>-<12 hex>``, the hex being the start of a SHA-256 of the
-canonical config: every TrainConfig field except those that do not change the result
-(``device``, ``data_root``, ``download``, ``eval_batch_size``, ``preset``) plus the method's
-options from ``extra``. Fields added to TrainConfig after this scheme was written, and method
-options, enter the hash only when they differ from their default, so adding a setting to the
-code (whose default keeps the old behaviour) does not orphan finished runs.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
-import hashlib
 import itertools
-import json
 import re
-import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from iaead_core.config import PRESETS, TrainConfig, scaled_config
 from iaead_core.data import DATASETS, class_index
-
-
-__all__ = ["ExperimentSpec", "PlannedRun", "KINDS", "BUILTIN_SPECS", "FIG4_LAMBDA_GRID",
-           "builtin_spec", "load_spec", "expand", "canonical_config", "config_hash", "run_id_for",
-           "method_names"]
+from iaead_core.experiments.run_ids import _fields, _method_options, canonical_config, run_id_for
+__all__ = ["ExperimentSpec", "PlannedRun", "KINDS", "expand", "method_names"]
 
 #: Spec kinds; the kind chooses the report's main view (every report also has Table 2 and 3).
 KINDS = ("table2", "fig2-rho", "fig4-lambda", "ablation", "custom")
-
-#: The λ grid of Fig. 4: λ = 0 (the CAE objective) and half-decades 5e-8 … 50.
-FIG4_LAMBDA_GRID: tuple[float, ...] = (0.0, 5e-8, 5e-7, 5e-6, 5e-5, 5e-4, 5e-3, 5e-2, 0.5, 5.0,
-                                       50.0)
 
 _LIST_AXES = ("datasets", "rho", "methods", "lam", "nu", "seeds")
 _TOP_KEYS = ("name", "kind", "preset", "description", "classes", "rules", "axes", "config",
@@ -91,15 +72,6 @@ _TOP_KEYS = ("name", "kind", "preset", "description", "classes", "rules", "axes"
 # Spec axis → TrainConfig field.
 _AXIS_FIELD = {"datasets": "dataset", "rho": "rho", "methods": "method", "lam": "lam",
                "nu": "nu", "seeds": "seed", "classes": "normal_class"}
-# Fields that never change a run's result: left out of the hash.
-_NOT_HASHED = frozenset({"device", "data_root", "download", "eval_batch_size", "preset", "extra"})
-# The TrainConfig fields when this hash scheme was written: always hashed. Fields added later
-# are hashed only when they differ from their default (see the module docstring).
-_HASHED_V1 = frozenset({
-    "dataset", "normal_class", "rho", "method", "lam", "nu", "objective", "epochs",
-    "warmup_epochs", "lr", "lr_step", "lr_gamma", "batch_size", "svdd_lr", "svdd_weight_decay",
-    "svdd_bias", "width", "latent_dim", "init", "max_samples", "seed"})
-_HASH_SCHEME = 1
 
 
 def method_names() -> list[str]:
@@ -107,25 +79,6 @@ def method_names() -> list[str]:
     from iaead_core.methods import METHODS  # lazy: loads torch
 
     return list(METHODS)
-
-
-@functools.lru_cache(maxsize=1)
-def _fields() -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(TrainConfig)}
-
-
-def _default(name: str) -> Any:
-    f = _fields()[name]
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    return f.default_factory()  # type: ignore[misc]
-
-
-def _method_options(method: str) -> dict[str, Any]:
-    """The method's options (``extra`` keys) → their :class:`Option` objects (empty if none)."""
-    from iaead_core.methods import METHODS  # lazy: loads torch
-
-    return dict(getattr(METHODS.get(method), "options", None) or {})
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -335,77 +288,6 @@ class ExperimentSpec:
         return f"{self.name}-{self.preset}"
 
 
-# -------------------------------------------------------------------------- ignored settings
-
-def canonical_config(cfg: TrainConfig) -> tuple[TrainConfig, set[str]]:
-    """``cfg`` with every ignored setting reset to its TrainConfig default, the class as its
-    index, and ν resolved to the method's default where it is used.
-
-    Returns
-    -------
-    (TrainConfig, set of str)
-        The config to run and hash, and the names of the ignored settings.
-    """
-
-    from iaead_core.methods.fields import ignored_fields  # lazy: the methods load torch
-
-    ignored = ignored_fields(cfg)
-    changes: dict[str, Any] = {name: _default(name) for name in ignored if name in _fields()}
-    if "nu" not in ignored:
-        changes["nu"] = float(cfg.resolved_nu)
-    changes["normal_class"] = class_index(cfg.dataset, cfg.normal_class)
-    return cfg.replace(**changes), ignored
-
-
-@functools.lru_cache(maxsize=None)
-def _hint_kinds(name: str) -> tuple[type, ...]:
-    hint = typing.get_type_hints(TrainConfig).get(name)
-    args = typing.get_args(hint) or (hint,)
-    return tuple(a for a in args if isinstance(a, type))
-
-
-def _normalise(name: str, value: Any) -> Any:
-    """Same value, same JSON: ints in float fields become floats (``nu = 1`` ≡ ``1.0``)."""
-    if isinstance(value, int) and not isinstance(value, bool) and float in _hint_kinds(name):
-        return float(value)
-    return value
-
-
-def _hash_payload(cfg: TrainConfig) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in _fields():
-        if name in _NOT_HASHED:
-            continue
-        value = _normalise(name, getattr(cfg, name))
-        if name in _HASHED_V1 or value != _normalise(name, _default(name)):
-            out[name] = value
-    options = _method_options(cfg.method)
-    extra = cfg.extra or {}
-    opts = {k: extra[k] for k, o in options.items() if k in extra and extra[k] != o.default}
-    if opts:
-        out["options"] = opts
-    return out
-
-
-def config_hash(cfg: TrainConfig) -> str:
-    """SHA-256 (hex) of the canonical config (see the module docstring).
-
-    Stable across processes, machines and data roots; the same for ``nu=None`` and the
-    method's default ν, for ``normal_class`` given by name or index, and for ``1`` and ``1.0``.
-    """
-    canon, _ = canonical_config(cfg)
-    payload = {"scheme": _HASH_SCHEME, "config": _hash_payload(canon)}
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def run_id_for(cfg: TrainConfig) -> str:
-    """Folder name of ``cfg``'s run: ``<method>-<dataset>-<class>-s<seed>-<12 hex>``."""
-
-    k = class_index(cfg.dataset, cfg.normal_class)
-    return f"{cfg.method}-{cfg.dataset}-{k}-s{cfg.seed}-{config_hash(cfg)[:12]}"
-
-
 # ------------------------------------------------------------------------------- expansion
 
 @dataclass(frozen=True)
@@ -530,106 +412,3 @@ def _plan(spec: ExperimentSpec, ds: str, k: int, rho: float, seed: int, method: 
         else:
             point[name] = getattr(cfg, name) if name in _fields() else (cfg.extra or {}).get(name, value)
     return PlannedRun(run_id_for(cfg), cfg, point)
-
-
-# --------------------------------------------------------------------------------- builtins
-
-def _table2(preset: str) -> dict[str, Any]:
-    datasets = (["mnist", "fashion-mnist", "svhn", "cifar10", "cifar100"] if preset == "paper"
-                else ["mnist", "fashion-mnist"])
-    return dict(kind="table2", datasets=datasets, classes="all", rho=[0.1, 0.2], methods="all",
-                seeds=5, description="Table 2/3: every method, every class, ρ = 10 % and 20 %, "
-                                     "5 seeds.")
-
-
-def _fig2(preset: str) -> dict[str, Any]:
-    return dict(kind="fig2-rho", datasets=["mnist", "fashion-mnist"], classes="all",
-                rho=[0.05, 0.1, 0.15, 0.2, 0.25], methods="all", seeds=5,
-                description="Fig. 2: class-averaged AUROC of every method against ρ = 5 … 25 %.")
-
-
-def _fig4(preset: str) -> dict[str, Any]:
-    return dict(kind="fig4-lambda", datasets=["mnist", "fashion-mnist"], classes="all",
-                rho=[0.1], methods=["iaead"], lam=list(FIG4_LAMBDA_GRID), seeds=5,
-                description="Fig. 4: IAEAD's AUROC against λ (0 and 5e-8 … 50) at ρ = 10 %.")
-
-
-def _ablation(preset: str) -> dict[str, Any]:
-    return dict(kind="ablation", datasets=["mnist", "fashion-mnist"],
-                classes={"mnist": [0, 2, 8], "fashion-mnist": [0, 6]}, rho=[0.1],
-                methods=["iaead"], lam=[0.0, 5e-5], nu=[0.1, 1.0],
-                axes={"init": ["released", "pytorch"]},
-                rules=["latent_mean", "latent_c", "reconstruction"],
-                seeds=5 if preset == "paper" else 1,
-                description="What drives IAEAD's gain over the CAE: the loss (λ, ν), the scoring "
-                            "rule or the initialisation. λ = 0 with the reconstruction rule and "
-                            "the released init is the CAE.")
-
-
-_BUILDERS = {"table2": _table2, "fig2-rho": _fig2, "fig4-lambda": _fig4, "ablation": _ablation}
-
-#: Built-in specs: name → one-line description (build one with :func:`builtin_spec`).
-BUILTIN_SPECS: dict[str, str] = {name: b("quick")["description"] for name, b in _BUILDERS.items()}
-
-
-def builtin_spec(name: str, preset: str = "quick") -> ExperimentSpec:
-    """A built-in spec at ``quick`` (CPU) or ``paper`` scale.
-
-    * ``table2``: every registered method, every class, ρ 10 % and 20 %, 5 seeds; MNIST and
-      Fashion-MNIST (quick) or also SVHN, CIFAR-10 and CIFAR-100 (paper).
-    * ``fig2-rho``: every method, ρ = 5, 10, 15, 20, 25 %, MNIST and Fashion-MNIST, 5 seeds.
-    * ``fig4-lambda``: IAEAD on :data:`FIG4_LAMBDA_GRID`, MNIST and Fashion-MNIST, 5 seeds.
-    * ``ablation``: IAEAD, init released/pytorch × λ ∈ {0, 5e-5} × ν ∈ {0.1, 1}, reported
-      under three scoring rules; MNIST 0, 2, 8 and Fashion-MNIST 0, 6; 1 seed (quick) or 5.
-
-    Narrow any of them with :meth:`ExperimentSpec.narrowed`.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name or preset.
-    """
-    if name not in _BUILDERS:
-        raise ValueError(f"unknown built-in experiment {name!r}; choose one of {', '.join(_BUILDERS)}")
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    return ExperimentSpec.from_dict({"name": name, "preset": preset, **_BUILDERS[name](preset)})
-
-
-def load_spec(source: str | Path | dict[str, Any], preset: str | None = None) -> ExperimentSpec:
-    """A spec from a built-in name, a ``.toml`` / ``.json`` file, an experiment folder (its
-    saved ``spec.json``) or a dict.
-
-    ``preset`` picks the built-in's scale (default quick) and overrides a file's preset.
-
-    Raises
-    ------
-    ValueError
-        For an unknown name, a missing or unreadable file, invalid TOML, or an invalid spec.
-    """
-    if isinstance(source, dict):
-        spec = ExperimentSpec.from_dict(source)
-    elif str(source) in _BUILDERS:
-        return builtin_spec(str(source), preset or "quick")
-    else:
-        path = Path(source)
-        if path.is_dir():
-            path = path / "spec.json"
-        if not path.is_file():
-            raise ValueError(f"{source!r} is neither a built-in experiment "
-                             f"({', '.join(_BUILDERS)}) nor a spec file or experiment folder")
-        text = path.read_text()
-        try:
-            if path.suffix == ".json":
-                data = json.loads(text)
-            else:
-                import tomllib
-
-                data = tomllib.loads(text)
-        except (ValueError, json.JSONDecodeError) as e:  # tomllib.TOMLDecodeError is a ValueError
-            raise ValueError(f"{path} is not a valid spec file: {e}") from None
-        data.setdefault("name", path.stem if path.name != "spec.json" else path.parent.name)
-        spec = ExperimentSpec.from_dict(data)
-    if preset is not None:
-        spec = spec.narrowed(preset=preset)
-    return spec

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from iaead_core.catalog import METHOD_CATALOG
 from iaead_core.methods.base import (EpochMean, Evaluation, Method, Option, StepLosses,
                                      constant_schedule)
-from iaead_core.methods.nets import DAGMMNet
+from iaead_core.methods.baseline_nets import DAGMMNet
 __all__ = ["DAGMM", "gmm_params", "gmm_energy", "covariance_penalty", "energy_cap",
            "cholesky_jitter"]
 

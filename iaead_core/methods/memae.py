@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from iaead_core.catalog import METHOD_CATALOG
 from iaead_core.methods.base import (EpochMean, Evaluation, Method, Option, StepLosses,
                                      constant_schedule)
-from iaead_core.methods.nets import MemAENet
+from iaead_core.methods.baseline_nets import MemAENet
 __all__ = ["MemAE", "addressing_entropy"]
 
 

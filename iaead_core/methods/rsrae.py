@@ -8,7 +8,7 @@ import torch
 from iaead_core.catalog import METHOD_CATALOG
 from iaead_core.methods.base import (EpochMean, Evaluation, Method, Option, StepLosses,
                                      constant_schedule, e3outlier_adam)
-from iaead_core.methods.nets import RSRAENet
+from iaead_core.methods.baseline_nets import RSRAENet
 __all__ = ["RSRAE", "pca_loss", "projection_loss", "l21_reconstruction", "cosine_score"]
 
 

@@ -165,7 +165,7 @@ class Trainer:
         plus the first epoch, the end of the warm-up and the last epoch.
     run_id : str, optional
         Name of the run folder (default: a new time-stamped id). Experiments pass the content
-        hash of the config (:func:`iaead_core.experiments.spec.run_id_for`).
+        hash of the config (:func:`iaead_core.experiments.run_ids.run_id_for`).
     overlap : bool, optional
         Do each epoch's bookkeeping (metrics, diagnostics, alerts, run-folder writes) on a host
         thread while the next epoch trains. Default: on a CUDA device, where the GPU would

@@ -1,0 +1,259 @@
+"""The ``train`` (on a benchmark set), ``runs``, ``datasets`` and ``methods`` commands.
+
+``train`` shows a progress bar with the live (oracle) AUROC and ends with a table of every
+scoring rule's AUROC / AUPR-in / AUPR-out under a header that names the run's settings (λ, ν,
+preset, init), with the paper's value where :func:`iaead_core.evaluation.paper.paper_reference` allows
+one, and one warning line per kind of training-health alert. With ``--json`` it prints one
+JSON object instead::
+
+    {"run_id", "seconds", "status", "run_dir", "data", "settings": {...},
+     "metrics": {RULE: {"auroc", "aupr_in", "aupr_out", "degenerate", ...}},
+     "paper": {"value", "label"}, "alerts": [{"kind", "message", "first_epoch", "last_epoch"}]}
+
+``runs`` lists saved runs with their live status (running, completed, stopped, failed,
+interrupted, corrupt), settings and final metrics; ``datasets`` lists the data sets with their
+classes and whether their files are on disk and sound; ``methods`` describes each method.
+``train --images`` (a folder of the user's own images) is handed to
+:func:`~iaead_core.cli.images.train_images`. Torch is loaded only when a command needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from iaead_core.cli.common import _short, config_from_args
+from iaead_core.cli.images import train_images
+from iaead_core.config import METHOD_NAMES, TrainConfig
+from iaead_core.data import (DATASETS, DatasetUnavailableError, OFFLINE_DEFAULT, dataset_problems,
+                             dataset_status, resolve_data_root)
+from iaead_core.evaluation.paper import paper_reference, protocol_differences
+from iaead_core.runs import list_runs, resolve_runs_root
+__all__: list[str] = []  # main dispatches to the handlers _train, _runs, _datasets, _methods
+
+
+# ------------------------------------------------------------------------------------- train
+
+def _train(args: argparse.Namespace) -> int:
+    if getattr(args, "images", None):  # a folder of the user's own images, not a benchmark
+        return train_images(args)
+    # Checked in full before torch is loaded: a bad value answers at once.
+    cfg = config_from_args(args)
+    args._cfg = cfg
+    if args.options:  # a typo in a method setting must not be ignored silently
+        from iaead_core.methods import METHODS  # lazy: loads torch
+
+        known = getattr(METHODS[cfg.method], "options", None) or {}
+        for key, _ in args.options:
+            if key not in known:
+                raise ValueError(f"--option {key}: {cfg.method} has no setting {key!r}; its "
+                                 f"settings: {', '.join(known) or 'none'} "
+                                 f"(`python -m iaead_core methods` describes them)")
+    try:
+        return _train_on(args, cfg)
+    except DatasetUnavailableError as e:
+        if args.dataset is not None:  # asked for by name: say so rather than substitute
+            raise
+        spec = DATASETS[OFFLINE_DEFAULT]
+        print(f"note: {e}\nnote: using the offline default {OFFLINE_DEFAULT!r} instead: "
+              f"{spec.source}.", file=sys.stderr)
+        return _train_on(args, cfg.replace(dataset=OFFLINE_DEFAULT))
+
+
+def _train_on(args: argparse.Namespace, cfg: TrainConfig) -> int:
+    from iaead_core.training.engine import Trainer  # lazy: loads pandas, torch
+
+    if cfg.method == "iaead" and cfg.warmup_epochs >= cfg.epochs:
+        print(f"warning: warm-up ({cfg.warmup_epochs} epochs) >= epochs ({cfg.epochs}): the SVDD "
+              "term never switches on, so this run is a plain CAE scored in latent space",
+              file=sys.stderr)
+    trainer = Trainer(cfg, runs_root=args.out)
+    if args.json:
+        result = trainer.run()
+    else:
+        from tqdm import tqdm
+
+        d = trainer.data
+        print(f"{d.dataset} class {d.normal_class} ({d.class_name}): {d.n_normal} normal + "
+              f"{d.n_anomalies} anomalies, ρ = {d.rho:g}; {cfg.method}, preset {cfg.preset}, "
+              f"device {trainer.device}; run {trainer.run_id}", file=sys.stderr)
+        with tqdm(total=cfg.epochs, unit="epoch", file=sys.stderr) as bar:
+            def show(rec):
+                m = rec["metrics"].get(rec["primary_score"]) or next(iter(rec["metrics"].values()))
+                bar.set_postfix_str(f"{rec['phase']} AUROC({rec['primary_score']})={m['auroc']:.3f}"
+                                    f"{' degenerate' if m.get('degenerate') else ''}"
+                                    f" loss={rec['loss']['total']:.4g}")
+                bar.update(1)
+            result = trainer.run(show)
+    cfg = result.config
+    config = cfg.to_dict()
+    last = result.records[-1] if result.records else {}
+
+    paper = paper_reference(config)
+    from iaead_core.evaluation.health import summarize  # lazy: loads pandas
+
+    alerts = summarize(result.records)
+    if args.json:
+        print(json.dumps({
+            "run_id": result.run_id, "seconds": round(result.seconds, 2), "status": result.status,
+            "run_dir": str(result.run_dir), "data": result.data, "settings": _settings(cfg),
+            "metrics": {rule: {**m, "degenerate": bool(m.get("degenerate", False))}
+                        for rule, m in result.final_metrics.items()},
+            "paper": {"value": paper.value, "label": paper.label,
+                      "rule": last.get("primary_score")},
+            "alerts": alerts}, default=_json_default))
+    else:
+        _print_table(last, cfg, paper)
+        print(f"\n{result.status} in {result.seconds:.1f} s; saved to {result.run_dir}")
+        for line in _alert_lines(alerts, last):
+            print(line)
+    return 0
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "item"):  # numpy scalars
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _settings(cfg: TrainConfig) -> dict[str, Any]:
+    """The settings a result is read against (contract: shown with every result)."""
+    from iaead_core.methods.fields import used_nu  # lazy: loads torch
+
+    return {"method": cfg.method, "lam": cfg.effective_lam, "nu": used_nu(cfg),
+            "preset": cfg.preset, "init": cfg.init, "seed": cfg.seed, "epochs": cfg.epochs,
+            "max_samples": cfg.max_samples}
+
+
+def _settings_line(method: str, lam: float | None, nu: float | None, preset: Any, init: Any,
+                   seed: Any) -> str:
+    from iaead_core.evaluation.analysis import format_lambda  # lazy: loads pandas, torch
+
+    nu_s = "—" if nu is None else _short(float(nu))
+    return (f"λ = {format_lambda(lam)} · ν = {nu_s} · preset {preset} · init {init} · "
+            f"seed {seed}")
+
+
+def _method_title(name: str) -> str:
+    from iaead_core.methods import METHODS  # lazy: loads torch
+
+    cls = METHODS.get(name)
+    return getattr(cls, "title", None) or name
+
+
+def _auroc_cell(m: dict[str, Any]) -> str:
+    return f"{m['auroc']:.3f}" + (" (degenerate)" if m.get("degenerate") else "")
+
+
+def _print_table(record: dict, cfg: TrainConfig, paper) -> None:
+    """Last epoch's metrics per rule under a header with the run's settings; the paper's AUROC
+    beside the method's own rule where :func:`paper_reference` gives one."""
+    from iaead_core.methods.fields import used_nu  # lazy: loads torch
+    from iaead_core.methods import SCORE_RULES  # lazy: loads torch
+
+    print(f"\n{_method_title(cfg.method)} on {cfg.dataset} class {cfg.normal_class}, "
+          f"ρ = {cfg.rho:g}: "
+          + _settings_line(cfg.method, cfg.effective_lam, used_nu(cfg), cfg.preset, cfg.init,
+                           cfg.seed))
+    print("Oracle monitoring: labels are used only to compute these metrics.")
+    metrics = record.get("metrics", {})
+    print(f"{'rule':<16}{'AUROC':<20}{'AUPR-in':>8}{'AUPR-out':>10}{'paper':>8}  description")
+    primary = record.get("primary_score")
+    for rule, m in metrics.items():
+        ref = paper.value if rule == primary else None
+        ref_s = f"{ref:.3f}" if ref is not None else "-"
+        print(f"{rule:<16}{_auroc_cell(m):<20}{m['aupr_in']:>8.3f}{m['aupr_out']:>10.3f}"
+              f"{ref_s:>8}  {SCORE_RULES.get(rule, '')}")
+    if paper.value is not None:
+        line = f"paper: {paper.label}, the paper's AUROC for this class at ρ = 0.1 (Table 3)"
+        if paper.label != "paper":
+
+            diffs = protocol_differences(cfg.to_dict())
+            line += "; this run differs in " + "; ".join(diffs)
+        print(line)
+    else:
+        print(f"paper: {paper.label}")
+    if any(m.get("degenerate") for m in metrics.values()):
+        print("degenerate: the rule's scores differ only by float noise, so they carry no "
+              "information; its AUROC is reported as 0.5 and its AUPRs as the base rates "
+              "(the raw values are in --json and the run folder)")
+
+
+def _alert_lines(alerts: list[dict[str, Any]], last: dict[str, Any]) -> list[str]:
+    lines = []
+    for a in alerts:
+        span = (f"epoch {a['first_epoch']}" if a["first_epoch"] == a["last_epoch"]
+                else f"epochs {a['first_epoch']}-{a['last_epoch']}")
+        lines.append(f"warning: {a['title']}: {a['message']} ({span})")
+    if (last.get("diagnostics") or {}).get("collapsed") and not any(a["kind"] == "collapsed" for a in alerts):
+        lines.append("warning: the latent space has collapsed (see diagnostics.collapse_ratio)")
+    return lines
+
+
+# -------------------------------------------------------------------------------------- runs
+
+def _runs(args: argparse.Namespace) -> int:
+    from iaead_core.evaluation.analysis import saved_nu  # lazy: loads pandas, torch
+
+    runs = list_runs(args.out)
+    if args.json:
+        print(json.dumps([{
+            "run_id": r.run_id, "status": r.live_status, "recorded_status": r.status.get("status"),
+            "note": r.status_note, "problem": r.problem, "config": r.config,
+            "lam": r.meta.get("lam", r.config.get("lam")),
+            "nu": saved_nu(r.config, r.meta.get("nu", r.config.get("nu"))),
+            "preset": r.config.get("preset"), "epochs_done": len(r.records),
+            "metrics": r.final_metrics} for r in runs], default=_json_default))
+        return 0
+    if not runs:
+        print(f"no runs in {resolve_runs_root(args.out)}")
+        return 0
+    print(f"{'run_id':<52}{'status':<12}{'λ':>7}{'ν':>5}  {'preset':<7}{'epochs':>9}  AUROC by rule")
+    for r in runs:
+        cfg = r.config
+        lam = r.meta.get("lam", cfg.get("lam")) if cfg else None
+        nu = saved_nu(cfg, r.meta.get("nu", cfg.get("nu")))
+        nu_s = "—" if not isinstance(nu, (int, float)) else _short(float(nu))
+        epochs = f"{len(r.records)}/{cfg.get('epochs', '?')}" if cfg else str(len(r.records))
+        aurocs = " ".join(f"{k}={_auroc_cell(v)}" for k, v in r.final_metrics.items()
+                          if isinstance(v, dict) and "auroc" in v)
+        # _short writes λ as analysis.format_lambda does (a test holds them equal) without
+        # loading pandas and sklearn just to list runs.
+        lam_s = ("—" if lam is None else _short(float(lam))) if cfg else "?"
+        print(f"{r.run_id:<52}{r.live_status:<12}{lam_s:>7}{nu_s:>5}  {str(cfg.get('preset', '?')):<7}"
+              f"{epochs:>9}  {aurocs}")
+        if r.live_status in ("corrupt", "interrupted", "failed") and r.status_note:
+            print(f"    {r.live_status}: {r.status_note}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- datasets, methods
+
+def _datasets(args: argparse.Namespace) -> int:
+    root = resolve_data_root(args.data_root)
+    print(f"data root: {root.resolve()}")
+    for spec in DATASETS.values():
+        status = dataset_status(spec.name, root)
+        print(f"{spec.name:<14}{status:<13}{spec.title}: {', '.join(spec.classes)}")
+        if status == "corrupt":
+            for problem in dataset_problems(spec.name, root):
+                print(f"    damaged: {problem.path.name} {problem.reason}")
+    return 0
+
+
+def _methods(args: argparse.Namespace) -> int:
+    from iaead_core.methods import METHODS  # lazy: loads torch
+
+    for name in METHOD_NAMES:
+        cls = METHODS.get(name)
+        if cls is None:
+            print(f"{name:<11}(not available in this installation)")
+            continue
+        title = getattr(cls, "title", name)
+        print(f"{name:<11}{title}: {getattr(cls, 'description', '')}")
+        for key, opt in (getattr(cls, "options", None) or {}).items():
+            print(f"{'':<13}--option {key}=... (default {_short(opt.default)}): "
+                  f"{getattr(opt, 'description', '')}")
+    return 0
