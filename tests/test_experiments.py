@@ -19,7 +19,8 @@ import pytest
 from iaead_core.config import preset_config
 from iaead_core.experiments import (ExperimentSpec, builtin_spec, expand, load_spec,
                                     plan_experiment, run_experiment, run_id_for)
-from iaead_core.experiments.local_executor import LocalExecutor, gpu_slots, run_memory_bytes
+from iaead_core.experiments.local_executor import (MAX_GPU_SLOTS, LocalExecutor, gpu_slots,
+                                                   run_memory_bytes)
 from iaead_core.experiments.ray_executor import RayExecutor, TEST_CRASH_ENV
 from iaead_core.experiments.report import write_report
 from iaead_core.experiments.tables import aggregate, cell_text, results_frame
@@ -137,7 +138,7 @@ def test_gpu_slots_from_memory():
     assert 256 * 2**20 < need < 2**30
     assert gpu_slots(runs, 0) == 1
     assert gpu_slots(runs, int(5 * need / 0.8) + 1) == 5  # 80 % of the free memory is used
-    assert gpu_slots(runs, 2**40) == 8  # at most MAX_GPU_SLOTS
+    assert gpu_slots(runs, 2**40) == MAX_GPU_SLOTS == 16  # at most MAX_GPU_SLOTS
     paper = expand(builtin_spec("table2", "paper").narrowed(datasets=["mnist"], classes=[0], seeds=[0]))
     assert 1 <= gpu_slots(paper, 8 * 2**30) < gpu_slots(runs, 8 * 2**30)
 

@@ -26,8 +26,9 @@ from iaead_core.experiments.processes import run_in_processes
 from iaead_core.experiments.spec import PlannedRun
 __all__ = ["LocalExecutor", "gpu_slots", "run_memory_bytes", "MAX_GPU_SLOTS"]
 
-#: Most runs one GPU trains at once in the local executor.
-MAX_GPU_SLOTS = 8
+#: Most runs one GPU trains at once in the local executor: each is a worker process with a CUDA
+#: context of its own (about half a gigabyte), so memory rarely binds before this does.
+MAX_GPU_SLOTS = 16
 
 
 def _load_draw(cfg: TrainConfig):

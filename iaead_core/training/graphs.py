@@ -68,7 +68,7 @@ class GraphedStep:
         self._graph: torch.cuda.CUDAGraph | None = None
         self._key: tuple | None = None
         self._x: torch.Tensor | None = None
-        self._R = torch.zeros((), device=method.device)
+        self._R = torch.zeros((), dtype=torch.float64, device=method.device)  # as batch_radius
         self._out: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self._side = torch.cuda.Stream(method.device)
 
