@@ -11,7 +11,7 @@ process, one line each.
 5. ``CUDA graph vs eager`` — the same short IAEAD run with the training step replayed as a CUDA
    graph and eagerly (``IAEAD_CUDA_GRAPHS=0``): per-epoch loss and AUROC agreement, speed;
 6. ``mini-study`` — IAEAD on MNIST's 10 classes (1 seed, the paper protocol) through
-   ``python -m iaead_core experiment run`` (worker processes on a GPU), in runs per minute
+   ``python -m iaead_core experiment run --slots 10`` (a worker process per run), in runs per minute
    against one run at a time (10 × the paper-protocol run above), with each class's AUROC
    beside the paper's Table 3.
 
@@ -127,8 +127,7 @@ def mini_study(device: str, data_root: str | None, smoke: bool) -> dict:
         cmd = [sys.executable, "-m", "iaead_core", "experiment", "run", str(path), "--preset",
                "quick" if smoke else "paper", "--device", device, "--out", str(Path(tmp) / "exp"),
                "--no-report"] + (["--data-root", data_root] if data_root else [])
-        if smoke:
-            cmd += ["--slots", "2", "--threads", "1"]
+        cmd += ["--slots", str(len(spec["classes"]))] + (["--threads", "1"] if smoke else [])
         t = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         seconds = time.perf_counter() - t
@@ -176,7 +175,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if "graphs" in parts:
         g = graphs_vs_eager(device, args.data_root, args.smoke)
-        print(f"CUDA graph vs eager steps ({g['epochs']} epochs of {g['n']} images, paper net): "
+        print(f"CUDA graph vs eager steps ({g['epochs']} epochs of {g['n']} images, "
+              f"{'smoke net' if args.smoke else 'paper net'}): "
               f"eager {g['eager_s']:.1f} s, graphs {g['graphs_s']:.1f} s "
               f"({g['eager_s'] / g['graphs_s']:.2f}x); largest relative loss difference "
               f"{g['loss_rel']:.1e}, largest AUROC difference {g['auroc_abs']:.4f}"

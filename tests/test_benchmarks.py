@@ -102,6 +102,12 @@ def test_gpu_suite_smoke_prints_every_figure(shared_data_root):
         r"stacked [\d.]+ s, speed-up [\d.]+x",
         r"^stacked K=3 vs sequential \(smoke stand-in for K=24\): ",
         r"^peak memory: paper-protocol run .*stacked K=3 ",
+        r"^CUDA graph vs eager steps \(6 epochs of 64 images, .*\): eager [\d.]+ s, graphs [\d.]+ s "
+        r".*largest relative loss difference 0\.0e\+00, largest AUROC difference 0\.0000 "
+        r"\(a CPU: both eager\)",
+        r"^mini-study \(IAEAD, MNIST, 2 classes, experiment run\): [\d.]+ s = [\d.]+ runs/min; "
+        r"one at a time [\d.]+ s",
+        r"^  class 0: AUROC [\d.]+ \(paper 96\.59, Δ [-+][\d.]+\)",
     ]
     for pattern in expected:
         assert re.search(pattern, out, re.M), f"missing {pattern!r} in:\n{out}"

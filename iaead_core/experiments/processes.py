@@ -47,11 +47,17 @@ DIED = ("its worker process died (killed, out of memory, or a crash in native co
 
 def _worker(conn, stop_event, threads: int | None, parent: int) -> None:
     """A worker process: train each plan it is sent, send back its outcome; ``None`` ends it."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the runs through the driver
+    # Ctrl-C and a terminal's SIGTERM reach the runs through the driver, which stops them.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if threads:
-        import torch  # lazy: only a worker needs it
+        import torch
+        from threadpoolctl import threadpool_limits
 
+        # Every pool of the process, numpy's BLAS and OpenMP too: slots × all cores each would
+        # oversubscribe the machine (a BLAS thread spins while it waits).
         torch.set_num_threads(int(threads))
+        threadpool_limits(int(threads))
 
     def watch_parent() -> None:
         while os.getppid() == parent:
@@ -148,8 +154,13 @@ def run_in_processes(queue: list[PlannedRun], slots: int, runs_root: Path,
         stop_event.set()
         shared_stop.set()
         for slot in pool:
-            if slot.plan is not None and slot.proc.is_alive() and slot.conn.poll(120):
-                on_done(slot.plan, slot.conn.recv())
+            if slot.plan is None:
+                continue
+            try:
+                outcome = slot.conn.recv() if slot.conn.poll(120) else None
+            except (EOFError, OSError):  # the worker died meanwhile
+                outcome = None
+            on_done(slot.plan, outcome or _died(slot.plan, Path(runs_root)))
         raise
     finally:
         for slot in pool:
