@@ -307,3 +307,23 @@ def test_train_help_lists_every_method_on_one_line():
     for name, (title, _) in METHOD_CATALOG.items():
         assert any(line.split()[:2] == [name, f"{title.split()[0]}"] or
                    line.strip().startswith(f"{name} ") and f"{title}:" in line for line in lines), name
+
+
+def test_a_run_id_is_a_prefix_never_a_glob(tmp_path, capsys):
+    from iaead_core.detector.scoring import resolve_run
+    from iaead_core.runs import RunError
+
+    for name in ("20260101-000000-iaead-a", "20260101-000000-cae-b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+    # Before: '2026010?-000000-iaead-a' found the first folder as a glob, and '2026*' gave
+    # pathlib's "Invalid pattern".
+    for pattern in ("2026010?-000000-iaead-a", "2026*", "[2]0260101", "**"):
+        with pytest.raises(RunError, match="no run " + re.escape(repr(pattern))):
+            resolve_run(pattern, tmp_path)
+    with pytest.raises(RunError, match="matches 2 runs"):
+        resolve_run("20260101", tmp_path)
+    (tmp_path / "imgs").mkdir()
+    assert main(["score", "2026*", "--images", str(tmp_path / "imgs"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no run '2026*'" in err and "Invalid pattern" not in err
