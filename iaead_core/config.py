@@ -36,7 +36,8 @@ from typing import Any
 
 from iaead_core.data import DATASETS, class_index, min_samples
 __all__ = ["TrainConfig", "PRESETS", "preset_config", "METHOD_NAMES", "OBJECTIVES", "DEVICES",
-           "INITS", "NumericRule", "NUMERIC_RULES"]
+           "INITS", "NumericRule", "NUMERIC_RULES", "MAX_SEED", "MAX_EPOCHS", "MAX_BATCH_SIZE",
+           "MAX_EVAL_BATCH_SIZE", "MAX_WIDTH", "MAX_LATENT_DIM", "MAX_SAMPLES"]
 
 #: Names of the registered methods, in display order. Kept here (not read from
 #: ``iaead_core.methods.METHODS``) so that config and the command line's parser stay free of
@@ -47,7 +48,16 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 INITS = ("released", "pytorch", "keras")
 
 #: numpy's legacy seeding (``np.random.seed``, used by the engine) takes 0 ≤ seed < 2**32.
-_MAX_SEED = 2**32 - 1
+MAX_SEED = _MAX_SEED = 2**32 - 1
+#: Sane maxima of the counts (issue 18: a huge value must be refused at once, not exhaust the
+#: machine): epochs (the paper trains 250), batch sizes, the network's width (the paper's 64)
+#: and code size (256), images per set (the largest pool holds 99,289).
+MAX_EPOCHS = 10_000
+MAX_BATCH_SIZE = 16_384
+MAX_EVAL_BATCH_SIZE = 65_536
+MAX_WIDTH = 512
+MAX_LATENT_DIM = 4_096
+MAX_SAMPLES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,8 @@ class NumericRule:
         If not empty, ``None`` is allowed and means this (e.g. "the method's default").
     names_ok : bool
         A string is allowed too (a class name; checked against the data set elsewhere).
+    why : str
+        Why the range is what it is, added to the error (e.g. BatchNorm's need of two images).
     """
 
     kind: type
@@ -75,6 +87,7 @@ class NumericRule:
     high_open: bool = False
     none_ok: str = ""
     names_ok: bool = False
+    why: str = ""
 
     def allowed(self) -> str:
         """The allowed values in words, e.g. ``"a finite number in (0, 0.5)"``."""
@@ -114,7 +127,8 @@ class NumericRule:
         if ok and self.high is not None:
             ok = v < self.high if self.high_open else v <= self.high
         if not ok:
-            raise ValueError(f"{name} must be {self.allowed()}; got {value!r}")
+            raise ValueError(f"{name} must be {self.allowed()}; got {value!r}"
+                             + (f" ({self.why})" if self.why else ""))
 
 
 #: The rule of every numeric field of :class:`TrainConfig` (``TrainConfig.validate`` applies
@@ -125,19 +139,21 @@ NUMERIC_RULES: dict[str, NumericRule] = {
     "lam": NumericRule(float, low=0.0),
     "nu": NumericRule(float, low=0.0, high=1.0, low_open=True,
                       none_ok="the method's default: 1 for IAEAD, 0.1 for Deep SVDD"),
-    "epochs": NumericRule(int, low=1),
-    "warmup_epochs": NumericRule(int, low=0),
+    "epochs": NumericRule(int, low=1, high=MAX_EPOCHS),
+    "warmup_epochs": NumericRule(int, low=0, high=MAX_EPOCHS),
     "lr": NumericRule(float, low=0.0, low_open=True),
-    "lr_step": NumericRule(int, low=1),
+    "lr_step": NumericRule(int, low=1, high=MAX_EPOCHS),
     "lr_gamma": NumericRule(float, low=0.0, high=1.0, low_open=True),
-    "batch_size": NumericRule(int, low=1),
+    "batch_size": NumericRule(int, low=2, high=MAX_BATCH_SIZE,
+                              why="BatchNorm normalises over a batch, so it needs 2 images or "
+                                  "more"),
     "svdd_lr": NumericRule(float, low=0.0, low_open=True),
     "svdd_weight_decay": NumericRule(float, low=0.0),
-    "width": NumericRule(int, low=1),
-    "latent_dim": NumericRule(int, low=1),
-    "max_samples": NumericRule(int, low=1, none_ok="the full set"),
+    "width": NumericRule(int, low=1, high=MAX_WIDTH),
+    "latent_dim": NumericRule(int, low=1, high=MAX_LATENT_DIM),
+    "max_samples": NumericRule(int, low=1, high=MAX_SAMPLES, none_ok="the full set"),
     "seed": NumericRule(int, low=0, high=_MAX_SEED),
-    "eval_batch_size": NumericRule(int, low=1),
+    "eval_batch_size": NumericRule(int, low=1, high=MAX_EVAL_BATCH_SIZE),
 }
 
 _CHOICES: dict[str, tuple[str, ...]] = {"method": METHOD_NAMES, "objective": OBJECTIVES,
@@ -364,10 +380,12 @@ def scaled_config(preset: str, method: str, epochs: int | None = None, **overrid
     its phases (quick IAEAD: 5 of 30 warm-up epochs → 1 of 4). The warm-up stays ≥ 1 and,
     for Deep SVDD, < epochs.
 
-    Raises ValueError as :func:`preset_config`.
+    Raises ValueError as :func:`preset_config` (``epochs`` of the wrong type or out of range
+    too, before anything is computed from it).
     """
     if epochs is None:
         return preset_config(preset, method, **overrides)
+    NUMERIC_RULES["epochs"].check("epochs", epochs)
     base = preset_config(preset, method)
     warm = base.warmup_epochs * epochs / base.epochs
     warm = max(1, int(round(warm)))

@@ -368,6 +368,17 @@ def _weights_reason(e: Exception) -> str:
     return f"the file is truncated, corrupt or not a torch file ({type(e).__name__}: {first})"
 
 
+def _npz_reason(e: Exception) -> str:
+    """A short reason for a failed ``np.load``, without numpy's advice on ``allow_pickle``
+    (which would tell a user to unpickle a file of unknown origin)."""
+    text = str(e).strip()
+    if "allow_pickle" in text or "pickle" in text.lower():
+        return ("it holds Python objects (an object array), so it is not an array file saved "
+                "by iaead (such files are not unpickled here, for safety)")
+    first = text.splitlines()[0] if text else type(e).__name__
+    return first if len(first) <= 160 else first[:157] + "..."
+
+
 def read_manifest(run_dir: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     """The training images of a run: paths ``(N,)`` in the order of the saved scores, and
     labels int64 ``(N,)`` (0 normal, 1 anomaly, −1 unknown).
@@ -398,7 +409,7 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as f:
             out = {k: f[k] for k in f.files}
     except Exception as e:
-        raise RunError(f"{path} is corrupt: {e}") from e
+        raise RunError(f"{path} is corrupt: {_npz_reason(e)}") from e
     if "z" in out:  # a snapshot keeps deviations from ``z_mean`` (older ones: plain codes)
         mean = out.pop("z_mean", None)
         out["z"] = out["z"].astype(np.float32) + (0 if mean is None else mean.astype(np.float32))

@@ -332,6 +332,26 @@ def test_runs_outside_a_tabs_settings_are_named_and_its_stop_asks_first(lab):
         [i.value for i in b.info]
 
 
+def test_a_huge_seed_count_is_refused_at_once(lab):
+    with pytest.raises(ValueError, match="seeds = 2000: give a count from 1 to 1,000"):
+        xspec.parse_seeds("2000")
+    at = page()
+    at.text_input(key="exp_seeds").set_value("2000")
+    t0 = time.time()
+    at.run()
+    # Before: Seeds = 2000 froze the page for minutes while the runs were built.
+    assert any("This spec cannot run: seeds = 2000: give a count from 1 to 1,000" in e.value
+               for e in ok(at).error)
+    assert time.time() - t0 < 30
+    at.text_input(key="exp_seeds").set_value("1000")
+    at.text_input(key="exp_classes").set_value("all")
+    at.multiselect(key="exp_methods").set_value(["iaead", "cae", "deep-svdd", "drae", "rdae",
+                                                  "dagmm", "memae", "rsrae"])
+    at.text_input(key="exp_rho").set_value("0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45")
+    at.run()
+    assert any("more than the cap of 100,000 runs" in e.value for e in ok(at).error)
+
+
 def test_bad_input_and_a_busy_experiment_are_said_in_words(lab):
     at = compose_tiny(page())
     at.text_input(key="exp_lam").set_value("0, abc").run()

@@ -60,6 +60,7 @@ def lab(tmp_path, monkeypatch, shared_data_root):
     runs = tmp_path / "runs"
     monkeypatch.setenv("IAEAD_RUNS_DIR", str(runs))
     monkeypatch.setenv("IAEAD_DATA_ROOT", str(shared_data_root))
+    monkeypatch.setenv("IAEAD_LAB_PATHS", str(tmp_path))  # the test's folders may be read
     yield tmp_path
     state._registry(str(runs.resolve())).shutdown()
 
@@ -86,6 +87,7 @@ def settle(at: AppTest, busy=lambda a: any(w in i.value for i in a.info for w in
 
 
 def read_folder(at: AppTest, path: Path) -> AppTest:
+    at.radio(key="img_how").set_value("folder").run()  # an upload is the default
     at.text_input(key="img_path").set_value(str(path))
     at.button(key="img_read").click()
     return settle(at)
@@ -166,6 +168,7 @@ def test_read_train_rank_threshold_and_score_a_second_folder(lab, fashion):
     new = lab / "new"
     write_pngs(new, pick(fashion, SNEAKER, 10, 3), "sneaker")
     write_pngs(new, pick(fashion, BAG, 5, 4), "bag")
+    at.radio(key="img_new_how").set_value("folder").run()
     at.text_input(key="img_new_path").set_value(str(new))
     at.button(key="img_score").click()
     at = settle(at)
@@ -202,6 +205,9 @@ def test_labelled_folders_show_the_auroc_curve_too(lab, fashion):
 def test_a_zip_upload_and_bad_input_in_words(lab, fashion):
     at = ok(AppTest.from_file(str(PAGE), default_timeout=120).run())
     at.button(key="img_read").click().run()
+    assert "Choose a .zip file to upload first" in ok(at).sidebar.error[0].value
+    at.radio(key="img_how").set_value("folder").run()
+    at.button(key="img_read").click().run()
     assert "Give the path of a folder" in ok(at).sidebar.error[0].value
     at = read_folder(at, lab / "nowhere")
     assert any("does not exist" in e.value for e in at.error)
@@ -228,3 +234,72 @@ def test_a_zip_upload_and_bad_input_in_words(lab, fashion):
     assert metrics(at)["images used"] == "60" and not at.sidebar.error
     (kept,) = (lab / "runs" / ".uploads").glob("*-photos.zip")
     assert kept.read_bytes() == buf.getvalue()
+
+
+# ------------------------------------------------ server paths (issue 18): no data needed
+
+SECRET = "root:$6$s3cr3t-hash:19000:0:99999:7:::"
+
+
+@pytest.fixture
+def bare_lab(tmp_path, monkeypatch):
+    """A lab started in ``tmp_path/work`` with the data root ``tmp_path/data`` and no
+    IAEAD_LAB_PATHS: the default allowed folders."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("IAEAD_RUNS_DIR", str(work / "runs"))
+    monkeypatch.setenv("IAEAD_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.delenv("IAEAD_LAB_PATHS", raising=False)
+    yield tmp_path
+    state._registry(str((work / "runs").resolve())).shutdown()
+
+
+def _noise_pngs(folder: Path, n: int) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.sidebar.error] + [e.value for e in at.error]
+
+
+def test_server_paths_stay_inside_the_allowed_folders_and_never_show_a_file(bare_lab, monkeypatch):
+    work, outside = bare_lab / "work", bare_lab / "elsewhere"
+    _noise_pngs(work / "imgs", 50)
+    _noise_pngs(outside / "imgs", 50)
+    (outside / "shadow").write_text(SECRET + "\n")
+    (work / "notes").write_text(SECRET + "\n")
+    (work / "link").symlink_to(outside)
+
+    at = ok(AppTest.from_file(str(PAGE), default_timeout=60).run())
+    assert at.radio(key="img_how").value == "zip"  # before: a server path was the default
+    at.radio(key="img_how").set_value("folder").run()
+    for typed, field in ((outside / "imgs", "Folder or .zip"), (work / "link" / "imgs", "Folder or .zip")):
+        at.text_input(key="img_path").set_value(str(typed))
+        at.button(key="img_read").click()
+        errors = _errors(settle(at))
+        # Before: any folder the server could read was read.
+        assert any(f"{field}: {typed} is outside the folders this lab reads from" in e
+                   and "IAEAD_LAB_PATHS" in e and "Upload a .zip" in e for e in errors), errors
+    at.text_input(key="img_path").set_value("imgs")  # relative: from the working directory
+    at.text_input(key="img_labels").set_value(str(outside / "shadow"))
+    at.button(key="img_read").click()
+    assert any("Labels CSV: " in e and "is outside the folders" in e for e in _errors(settle(at)))
+    at.text_input(key="img_labels").set_value(str(work / "notes"))
+    at.button(key="img_read").click()
+    errors = _errors(settle(at))
+    # Before: "... line 1: expected 'filename,label', got 'root:$6$s3cr3t-hash:...'".
+    assert any("notes, line 1: expected two columns" in e for e in errors), errors
+    assert not any("s3cr3t" in e or "root:" in e for e in errors)
+    # The setting names the folders instead.
+    monkeypatch.setenv("IAEAD_LAB_PATHS", str(outside))
+    at.text_input(key="img_labels").set_value("")
+    at.text_input(key="img_path").set_value(str(outside / "imgs"))
+    at.button(key="img_read").click()
+    at = settle(at)
+    assert not _errors(at) and metrics(at)["images used"] == "50"

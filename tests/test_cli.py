@@ -115,13 +115,21 @@ def test_one_warning_line_per_alert_kind():
     (["--normal-class", "banana"], "banana"),
     (["--dataset", "fashion-mnist", "--normal-class", "boat"], "t-shirt"),
     (["--max-samples", "5"], "max_samples=5 is too small"),
-    (["--max-samples", "-5"], "max_samples must be a whole number ≥ 1"),
+    (["--max-samples", "-5"], "max_samples must be a whole number in [1, 1000000]"),
     (["--nu", "1.5"], "nu must be a finite number in (0, 1]"),
     (["--lam", "nan"], "lam must be a finite number ≥ 0; got nan (option --lam)"),
     (["--lam", "inf"], "lam must be a finite number ≥ 0; got inf"),
     (["--lr=-0.1"], "lr must be a finite number > 0"),
     (["--lr-gamma", "0"], "lr_gamma must be a finite number in (0, 1]; got 0.0 (option --lr-gamma)"),
-    (["--batch-size", "0"], "batch_size must be a whole number ≥ 1"),
+    (["--batch-size", "0"], "batch_size must be a whole number in [2, 16384]"),
+    # Before: accepted, then BatchNorm's "Expected more than 1 value per channel" after loading.
+    (["--batch-size", "1"], "batch_size must be a whole number in [2, 16384]; got 1 (BatchNorm "
+                            "normalises over a batch, so it needs 2 images or more) (option "
+                            "--batch-size)"),
+    (["--epochs", "99999999999999999999"], "epochs must be a whole number in [1, 10000]; got "
+                                           "99999999999999999999 (option --epochs)"),
+    (["--width", "100000"], "width must be a whole number in [1, 512]; got 100000 (option --width)"),
+    (["--eval-batch-size", "10000000"], "eval_batch_size must be a whole number in [1, 65536]"),
     (["--seed", "-1"], "seed must be a whole number in [0, 4294967295]"),
     (["--svdd-weight-decay=-1e-6"], "svdd_weight_decay must be a finite number ≥ 0"),
     (["--method", "deep-svdd", "--warmup-epochs", "2"], "warmup_epochs (pre-training) < epochs"),
@@ -299,3 +307,23 @@ def test_train_help_lists_every_method_on_one_line():
     for name, (title, _) in METHOD_CATALOG.items():
         assert any(line.split()[:2] == [name, f"{title.split()[0]}"] or
                    line.strip().startswith(f"{name} ") and f"{title}:" in line for line in lines), name
+
+
+def test_a_run_id_is_a_prefix_never_a_glob(tmp_path, capsys):
+    from iaead_core.detector.scoring import resolve_run
+    from iaead_core.runs import RunError
+
+    for name in ("20260101-000000-iaead-a", "20260101-000000-cae-b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+    # Before: '2026010?-000000-iaead-a' found the first folder as a glob, and '2026*' gave
+    # pathlib's "Invalid pattern".
+    for pattern in ("2026010?-000000-iaead-a", "2026*", "[2]0260101", "**"):
+        with pytest.raises(RunError, match="no run " + re.escape(repr(pattern))):
+            resolve_run(pattern, tmp_path)
+    with pytest.raises(RunError, match="matches 2 runs"):
+        resolve_run("20260101", tmp_path)
+    (tmp_path / "imgs").mkdir()
+    assert main(["score", "2026*", "--images", str(tmp_path / "imgs"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no run '2026*'" in err and "Invalid pattern" not in err

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from iaead_core.config import METHOD_NAMES, NUMERIC_RULES, PRESETS, TrainConfig, preset_config
+from iaead_core.config import (METHOD_NAMES, NUMERIC_RULES, PRESETS, TrainConfig, preset_config,
+                               scaled_config)
 from iaead_core.evaluation.paper import (PAPER_BEST_LAM, PaperReference, paper_reference,
                                          protocol_differences)
 def numeric_fields() -> list[str]:
@@ -105,19 +106,19 @@ def test_bounds_and_defaults_are_accepted(name):
     ("rho", [0.05, 0.25, 0.4999], [0.0, 0.5, -0.1]),          # ρ in (0, 0.5): anomalies are a minority
     ("lam", [0.0, 5e-5, 1e6], [-1e-9]),                      # λ = 0 is the CAE
     ("nu", [None, 1.0, 0.1, 1e-3], [0.0, 1.0001]),           # ν in (0, 1]; None = method default
-    ("epochs", [1, 250], [0]),
-    ("warmup_epochs", [0, 20], [-1]),
+    ("epochs", [1, 250, 10_000], [0, 10_001, 99999999999999999999]),
+    ("warmup_epochs", [0, 20], [-1, 10_001]),
     ("lr", [1e-4, 0.1], [0.0]),
-    ("lr_step", [1], [0]),
+    ("lr_step", [1], [0, 10_001]),
     ("lr_gamma", [0.1, 1.0], [0.0, 1.5]),                    # a drop, not a rise
-    ("batch_size", [1, 256], [0]),
+    ("batch_size", [2, 256, 16_384], [0, 1, 16_385]),        # BatchNorm needs 2 images
     ("svdd_lr", [1e-4], [0.0]),
     ("svdd_weight_decay", [0.0, 5e-7], [-5e-7]),
-    ("width", [1, 64], [0]),
-    ("latent_dim", [1, 256], [0]),
-    ("max_samples", [None, 10, 3000], [0, -5]),
+    ("width", [1, 64, 512], [0, 513, 100_000]),
+    ("latent_dim", [1, 256, 4096], [0, 4097]),
+    ("max_samples", [None, 10, 3000], [0, -5, 10**6 + 1]),
     ("seed", [0, 2**32 - 1], [-1, 2**32]),                   # numpy's seeding range
-    ("eval_batch_size", [1], [0]),
+    ("eval_batch_size", [1], [0, 65_537]),
     ("normal_class", [0, 9, "3", "t-shirt"], [-1, 10]),
 ])
 def test_rule_ranges(name, ok, bad):
@@ -127,6 +128,20 @@ def test_rule_ranges(name, ok, bad):
     for value in bad:
         with pytest.raises(ValueError, match=re.escape(name)):
             TrainConfig(**{name: value}).validate()
+
+
+def test_every_count_has_a_sane_maximum():
+    # Before: epochs, batch sizes, width, code size and set size had no upper bound
+    # (`--epochs 99999999999999999999` was accepted; `--width 100000` crashed in torch).
+    for name, rule in NUMERIC_RULES.items():
+        if rule.kind is int and name not in ("normal_class",):
+            assert rule.high is not None, f"{name} has no maximum"
+    with pytest.raises(ValueError) as info:
+        TrainConfig(batch_size=1).validate()
+    assert str(info.value) == ("batch_size must be a whole number in [2, 16384]; got 1 (BatchNorm "
+                               "normalises over a batch, so it needs 2 images or more)")
+    with pytest.raises(ValueError, match=r"^epochs must be a whole number in \[1, 10000\]; got 'x'"):
+        scaled_config("quick", "iaead", epochs="x")  # before: a TypeError from arithmetic
 
 
 def test_lambda_nan_refused_before_training():

@@ -1,5 +1,6 @@
 """Tests of iaead_core.data: the data protocol of docs/method.md §5 on real and format-true files."""
 
+import hashlib
 import inspect
 import json
 import pickle
@@ -13,9 +14,12 @@ from scipy.io import savemat
 
 from iaead_core import data
 from iaead_core.cli.main import main
+from iaead_core.data import benchmarks
 from iaead_core.data import (DATASETS, DatasetCorruptError, DatasetUnavailableError, class_index,
                              contaminated, dataset_problems, dataset_status, load_pool,
                              make_contaminated, resolve_data_root, to_model_input)
+
+
 def scaled(v) -> float:
     return 2.0 * float(v) / 255.0 - 1.0
 
@@ -45,10 +49,12 @@ def write_cifar10(root: Path) -> np.ndarray:
 
 
 def write_cifar100(root: Path) -> list[int]:
-    """45 train + 15 test images; 12 of coarse class 17 ('trees'); fine labels differ."""
+    """45 train + 15 test images; 12 of coarse class 17 ('trees'), every other class present;
+    fine labels differ."""
     folder = root / "cifar-100-python"
     folder.mkdir(parents=True)
-    coarse = [17] * 9 + [i % 17 for i in range(36)] + [17] * 3 + [i % 17 for i in range(12)]
+    others = [i % 19 + (i % 19 >= 17) for i in range(48)]  # 0..16, 18, 19
+    coarse = [17] * 9 + others[:36] + [17] * 3 + others[36:]
     x = np.random.default_rng(2).integers(0, 256, (60, 3072), dtype=np.uint8)
     for name, part in (("train", slice(0, 45)), ("test", slice(45, 60))):
         with open(folder / name, "wb") as f:
@@ -70,6 +76,19 @@ def write_svhn(root: Path) -> np.ndarray:
     savemat(folder / "train_32x32.mat", {"X": x[..., :30], "y": y[:30, None].astype(np.uint8)})
     savemat(folder / "test_32x32.mat", {"X": x[..., 30:], "y": y[30:, None].astype(np.uint8)})
     return y % 10
+
+
+@pytest.fixture
+def official(monkeypatch):
+    """``official(root, dataset)`` takes the MD5s of the tiny files just written under ``root``
+    as the official ones (the real table holds the official archives' sums, which no
+    hand-made file matches)."""
+    def trust(root: Path, dataset: str) -> None:
+        folder = root / benchmarks._LAYOUT[dataset][0]
+        for f in folder.iterdir():
+            monkeypatch.setitem(benchmarks.OFFICIAL_MD5[dataset], f.name,
+                                hashlib.md5(f.read_bytes()).hexdigest())
+    return trust
 
 
 def check_protocol(s, k: int, rho: float):
@@ -191,8 +210,9 @@ def test_default_cap(monkeypatch):
 
 # --- CIFAR-10, CIFAR-100, SVHN from tiny format-true files ---------------------------------------
 
-def test_cifar10_files(tmp_data_root):
+def test_cifar10_files(tmp_data_root, official):
     raw = write_cifar10(tmp_data_root)
+    official(tmp_data_root, "cifar10")
     images, labels = load_pool("cifar10", tmp_data_root)
     assert images.shape == (36, 3, 32, 32) and images.dtype == np.uint8
     np.testing.assert_array_equal(images.reshape(36, -1), raw)
@@ -208,8 +228,9 @@ def test_cifar10_files(tmp_data_root):
     assert s.images[j, c, h, w].item() == pytest.approx(scaled(v), abs=1e-6)
 
 
-def test_cifar100_coarse_labels(tmp_data_root):
+def test_cifar100_coarse_labels(tmp_data_root, official):
     coarse = write_cifar100(tmp_data_root)
+    official(tmp_data_root, "cifar100")
     images, labels = load_pool("cifar100")
     assert images.shape == (60, 3, 32, 32)
     np.testing.assert_array_equal(labels, coarse)
@@ -219,8 +240,9 @@ def test_cifar100_coarse_labels(tmp_data_root):
     check_protocol(s, 17, 0.2)
 
 
-def test_svhn_labels_pixels_and_cap(tmp_data_root):
+def test_svhn_labels_pixels_and_cap(tmp_data_root, official):
     expected = write_svhn(tmp_data_root)
+    official(tmp_data_root, "svhn")
     images, labels = load_pool("svhn")
     assert images.shape == (42, 3, 32, 32) and images.dtype == np.uint8
     np.testing.assert_array_equal(labels, expected)  # train then test, 10 -> 0
@@ -326,12 +348,15 @@ def test_truncated_real_mnist_file_is_named(shared_data_root, tmp_data_root, cap
 
 
 def write_idx(raw: Path, sizes=MNIST_SIZES) -> None:
-    """Files of the right size and header (images all zero): enough for the size checks."""
+    """Files of the right size and header (images all zero, labels 0, 1, ..., 9, 0, ...):
+    enough for the size, header and label checks."""
     raw.mkdir(parents=True, exist_ok=True)
     for name, size in sizes.items():
         magic, n = (2051, (size - 16) // 784) if "images" in name else (2049, size - 8)
         with open(raw / name, "wb") as f:
             f.write(magic.to_bytes(4, "big") + n.to_bytes(4, "big"))
+            if magic == 2049:
+                f.write((np.arange(n) % 10).astype(np.uint8).tobytes())
             f.truncate(size)  # sparse: no 47 MB written
 
 
@@ -352,21 +377,165 @@ def test_idx_header_and_size_checks(tmp_data_root):
     assert dataset_status("fashion-mnist") == "corrupt"
 
 
-def test_truncated_cifar_and_svhn_files_are_named(tmp_data_root):
+def test_truncated_cifar_and_svhn_files_are_named(tmp_data_root, official):
     write_cifar10(tmp_data_root)
+    official(tmp_data_root, "cifar10")
     batch = tmp_data_root / "cifar-10-batches-py" / "data_batch_3"
     batch.write_bytes(batch.read_bytes()[:100])
-    # No fixed size for pickles: found on reading, and named.
-    assert dataset_status("cifar10") == "on disk"
+    # No fixed size for pickles: their MD5 finds it, before anything is unpickled, and names it.
+    assert dataset_status("cifar10") == "corrupt"
     with pytest.raises(DatasetCorruptError) as info:
         load_pool("cifar10")
     assert info.value.path == batch and str(batch) in str(info.value)
-    assert "(100 bytes) could not be read" in str(info.value)
+    assert "damaged or not the official file" in str(info.value)
+    # A file the table trusts that still cannot be parsed is named too.
+    official(tmp_data_root, "cifar10")
+    with pytest.raises(DatasetCorruptError) as info:
+        load_pool("cifar10")
+    assert info.value.path == batch and "(100 bytes) could not be read" in str(info.value)
 
     write_svhn(tmp_data_root)
+    official(tmp_data_root, "svhn")
     mat = tmp_data_root / "SVHN" / "test_32x32.mat"
     mat.write_bytes(mat.read_bytes()[:300])
     with pytest.raises(DatasetCorruptError, match="test_32x32.mat"):
+        load_pool("svhn")
+
+
+# --- hostile data roots (issue 18): no code from data files, labels checked -------------------
+
+def test_official_md5_table_is_torchvisions():
+    # The table is a copy (checking files must not load torch); its source is torchvision.
+    from torchvision import datasets as tv
+
+    for name, cls in (("cifar10", tv.CIFAR10), ("cifar100", tv.CIFAR100)):
+        expected = dict(cls.train_list + cls.test_list)
+        expected[cls.meta["filename"]] = cls.meta["md5"]
+        assert benchmarks.OFFICIAL_MD5[name] == expected
+    svhn = {f: md5 for _, f, md5 in (tv.SVHN.split_list[s] for s in ("train", "test"))}
+    assert benchmarks.OFFICIAL_MD5["svhn"] == svhn
+    assert set(benchmarks.OFFICIAL_MD5) == {"cifar10", "cifar100", "svhn"}
+
+
+class _MakesAFile:
+    """Unpickling this calls ``open(path, "w")``: a crafted file that would run code."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def test_a_crafted_cifar_file_is_refused_before_it_is_unpickled(tmp_data_root, tmp_path,
+                                                                 monkeypatch, capsys):
+    write_cifar10(tmp_data_root)
+    marker = tmp_path / "made-by-the-pickle"
+    batch = tmp_data_root / "cifar-10-batches-py" / "data_batch_1"
+    batch.write_bytes(pickle.dumps({b"data": _MakesAFile(marker), b"labels": [0]}))
+    # Before: listed as "on disk", and loading it created the file, then said "damaged".
+    assert main(["datasets", "--data-root", str(tmp_data_root)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^cifar10\s+corrupt", out, re.M) and not re.search(r"^cifar10\s+on disk", out, re.M)
+    assert "damaged: data_batch_1 is damaged or not the official file" in out
+    with pytest.raises(DatasetCorruptError) as info:
+        load_pool("cifar10")
+    assert info.value.path == batch and "damaged or not the official file" in str(info.value)
+    assert main(["train", "--dataset", "cifar10", "--data-root", str(tmp_data_root),
+                 "--no-download", "--out", str(tmp_path / "runs")]) == 3
+    assert "data_batch_1 is damaged or not the official file" in capsys.readouterr().err
+    assert not marker.exists()
+    # Even a file the table trusts is unpickled by an unpickler that builds arrays only.
+    for f in batch.parent.iterdir():
+        monkeypatch.setitem(benchmarks.OFFICIAL_MD5["cifar10"], f.name,
+                            hashlib.md5(f.read_bytes()).hexdigest())
+    with pytest.raises(DatasetCorruptError, match="refers to .*open, which no CIFAR file holds"):
+        load_pool("cifar10")
+    assert not marker.exists()
+
+
+def test_svhn_and_cifar100_files_are_checked_before_they_are_parsed(tmp_data_root):
+    write_svhn(tmp_data_root)
+    write_cifar100(tmp_data_root)
+    # Hand-made files are not the official ones: refused by their MD5, named, nothing parsed.
+    for dataset, first in (("svhn", "train_32x32.mat"), ("cifar100", "train")):
+        assert dataset_status(dataset) == "corrupt"
+        problems = {p.path.name: str(p) for p in dataset_problems(dataset)}
+        assert first in problems and "damaged or not the official file" in problems[first]
+        assert benchmarks.OFFICIAL_MD5[dataset][first] in problems[first]  # the expected MD5
+        with pytest.raises(DatasetCorruptError, match="damaged or not the official file"):
+            load_pool(dataset)
+
+
+def test_an_object_array_in_a_run_file_gives_no_pickle_advice(tmp_path):
+    from iaead_core.runs import Run, RunError
+
+    np.savez(tmp_path / "final.npz", scores=np.array([object()], dtype=object))
+    run = Run(run_id="r", dir=tmp_path, meta={}, status={})
+    with pytest.raises(RunError) as info:
+        run.load_final()
+    # Before: numpy's "Object arrays cannot be loaded when allow_pickle=False" reached the user.
+    assert "allow_pickle" not in str(info.value) and "not unpickled here" in str(info.value)
+
+
+def test_mnist_labels_out_of_range_are_damaged(shared_data_root, tmp_data_root, capsys):
+    raw = tmp_data_root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in MNIST_SIZES:
+        (raw / name).symlink_to(shared_data_root / "MNIST" / "raw" / name)
+    labels = raw / "train-labels-idx1-ubyte"
+    labels.unlink()
+    header = (shared_data_root / "MNIST" / "raw" / labels.name).read_bytes()[:8]
+    labels.write_bytes(header + bytes([200]) * 60_000)  # right size, right header, every label 200
+    # Before: "on disk", and training counted every normal image as an anomaly.
+    assert dataset_status("mnist") == "corrupt"
+    (problem,) = dataset_problems("mnist")
+    assert problem.path == labels and "labels outside 0..9" in str(problem)
+    assert "e.g. 200 at item 0" in str(problem)
+    with pytest.raises(DatasetCorruptError, match="train-labels-idx1-ubyte"):
+        make_contaminated("mnist", 0, download=False)
+    assert main(["datasets", "--data-root", str(tmp_data_root)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^mnist\s+corrupt", out, re.M)
+    assert "damaged: train-labels-idx1-ubyte holds labels outside 0..9" in out
+    assert main(["train", "--dataset", "mnist", "--data-root", str(tmp_data_root),
+                 "--no-download", "--out", str(tmp_data_root / "runs")]) == 3
+
+
+def test_a_label_file_missing_classes_is_damaged(tmp_data_root):
+    raw = tmp_data_root / "FashionMNIST" / "raw"
+    write_idx(raw)
+    labels = raw / "t10k-labels-idx1-ubyte"
+    with open(labels, "r+b") as f:  # every test label 0: the right range, not the right counts
+        f.seek(8)
+        f.write(bytes(10_000))
+    (problem,) = dataset_problems("fashion-mnist")
+    assert problem.path == labels and "has no item of class 1, 2, 3" in str(problem)
+    assert dataset_status("fashion-mnist") == "corrupt"
+
+
+def test_cifar_and_svhn_labels_and_counts_are_checked_on_loading(tmp_data_root, official):
+    write_cifar10(tmp_data_root)
+    batch = tmp_data_root / "cifar-10-batches-py" / "data_batch_2"
+    with open(batch, "rb") as f:
+        content = pickle.load(f, encoding="bytes")
+    batch.write_bytes(pickle.dumps({**content, b"labels": [12] + content[b"labels"][1:]}))
+    official(tmp_data_root, "cifar10")
+    # Before: label 12 of a 10-class set was loaded as is.
+    with pytest.raises(DatasetCorruptError, match=r"labels outside 0\.\.9 \(1 of them, e\.g\. 12"):
+        load_pool("cifar10")
+    batch.write_bytes(pickle.dumps({**content, b"labels": content[b"labels"][:5]}))
+    official(tmp_data_root, "cifar10")
+    with pytest.raises(DatasetCorruptError, match="data_batch_2 .*holds 6 images but 5 labels"):
+        load_pool("cifar10")
+
+    write_svhn(tmp_data_root)
+    mat = tmp_data_root / "SVHN" / "test_32x32.mat"
+    x = np.zeros((32, 32, 3, 3), np.uint8)
+    savemat(mat, {"X": x, "y": np.array([[1], [20], [3]], np.uint8)})
+    official(tmp_data_root, "svhn")
+    # Before: label 20 became digit 0 (20 % 10).
+    with pytest.raises(DatasetCorruptError, match=r"test_32x32.mat .*labels outside 1\.\.10"):
         load_pool("svhn")
 
 

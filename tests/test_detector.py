@@ -1,5 +1,7 @@
 """The PyOD-style Detector on arrays, thresholds, ranks and the array input rules (issue 10)."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -96,6 +98,11 @@ def test_constructor_validates_at_once():
                dict(no_such_field=1)):
         with pytest.raises(ValueError):
             Detector(**kw)
+    # Before: float("0.1") let a string through (issue 18).
+    for bad in ("0.1", b"0.1", None, [0.1]):
+        with pytest.raises(ValueError, match=r"contamination .* got " + re.escape(repr(bad))):
+            Detector(contamination=bad)
+    assert Detector(contamination=np.float32(0.25)).contamination == 0.25
     with pytest.raises(NotFittedError, match="fit"):
         Detector().decision_function(np.zeros((3, 32, 32)))
 

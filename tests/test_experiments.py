@@ -131,6 +131,92 @@ def test_spec_from_toml_and_bad_specs(tmp_path):
             expand(ExperimentSpec.from_dict(bad))
 
 
+# ------------------------------------------------- hostile specs: counted first (issue 18)
+
+def test_a_huge_spec_is_counted_and_refused_before_anything_is_built(monkeypatch):
+    from iaead_core.experiments import spec as spec_mod
+
+    monkeypatch.setattr(spec_mod, "_plan", lambda *a, **k: pytest.fail("a run was built"))
+    huge = {"name": "huge", "datasets": ["mnist", "fashion-mnist"], "classes": "all",
+            "rho": [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45], "methods": "all",
+            "seeds": 1000}
+    # Before: accepted, and `--dry-run` of its 1.44M runs hung for minutes.
+    with pytest.raises(ValueError) as info:
+        ExperimentSpec.from_dict(huge)
+    msg = str(info.value)
+    assert msg.startswith("experiment 'huge' expands to 1,440,000 runs (20 classes × 9 ρ values "
+                          "× 1,000 seeds × 8 methods), more than the cap of 100,000 runs")
+    assert "IAEAD_MAX_RUNS" in msg and "narrow an axis" in msg
+    # Before: list(range(1000000000)) was built first (gigabytes).
+    with pytest.raises(ValueError, match=r"seeds = 1000000000: give a count from 1 to 1,000"):
+        ExperimentSpec.from_dict({"name": "x", "seeds": 1_000_000_000})
+    for seeds, needle in ((list(range(1001)), "lists 1,001 seeds"), ([0, -1], "-1 is not a seed"),
+                          ([True], "True is not a seed"), (0, "seeds = 0"), ([], "empty")):
+        with pytest.raises(ValueError, match=needle):
+            ExperimentSpec.from_dict({"name": "x", "seeds": seeds})
+    # The cap is a setting.
+    monkeypatch.setenv("IAEAD_MAX_RUNS", "3")
+    with pytest.raises(ValueError, match=r"expands to 4 runs \(2 classes × 2 seeds\), more than "
+                                         r"the cap of 3 runs"):
+        ExperimentSpec.from_dict({"name": "x", "classes": [0, 1], "seeds": 2})
+    monkeypatch.setenv("IAEAD_MAX_RUNS", "many")
+    with pytest.raises(ValueError, match="IAEAD_MAX_RUNS must be a whole number"):
+        ExperimentSpec.from_dict({"name": "x"})
+
+
+def test_empty_axes_and_wrong_types_in_a_spec_are_errors(tmp_path, capsys):
+    from iaead_core.cli.main import main
+
+    # Before: `classes = []` gave 0 runs and exit 0.
+    with pytest.raises(ValueError, match="classes is empty for data set 'mnist'"):
+        ExperimentSpec.from_dict({"name": "x", "classes": []})
+    with pytest.raises(ValueError, match="classes is empty for data set 'fashion-mnist'"):
+        ExperimentSpec.from_dict({"name": "x", "datasets": ["fashion-mnist"],
+                                  "classes": {"fashion-mnist": []}})
+    with pytest.raises(ValueError, match="axis 'methods' is empty"):
+        ExperimentSpec.from_dict({"name": "x", "methods": []})
+    argv = ["--out", str(tmp_path / "exp"), "--data-root", str(tmp_path)]
+    cases = {
+        "empty.toml": ('classes = []\n', "classes is empty"),
+        "typed.toml": ('classes = [0]\n[config]\nepochs = "x"\n', "epochs must be a whole number"),
+        "list.json": ('[1, 2]', "not a spec: it holds a list"),
+        "deep.json": ('[' * 100_000 + ']' * 100_000, "nested too deeply"),
+    }
+    for name, (text, needle) in cases.items():
+        (tmp_path / name).write_text(text)
+        # Before: exit 0 with 0 runs, or a traceback (TypeError, AttributeError, RecursionError).
+        assert main(["experiment", "run", str(tmp_path / name), "--dry-run", *argv]) == 2, name
+        assert needle in capsys.readouterr().err, name
+    assert main(["experiment", "run", "fig4-lambda", "--classes", "", "--dry-run", *argv]) == 2
+    assert "classes is empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--slots", "-2"], "--slots must be a whole number from 1 to 64; got '-2'"),
+    (["--slots", "0"], "--slots must be a whole number from 1 to 64"),
+    (["--threads", "100000"], "--threads must be a whole number from 1 to 1,024"),
+    (["--cpus-per-run", "nan"], "--cpus-per-run must be a number in (0, 1024]"),
+    (["--seeds", "1000000000"], "--seeds = 1000000000: give a count from 1 to 1,000"),
+    (["--seeds", "0,5,-1"], "--seeds: -1 is not a seed"),
+])
+def test_experiment_counts_have_limits_in_the_cli(tmp_path, capsys, args, needle):
+    from iaead_core.cli.main import main
+
+    # Before: `--slots -2` ran on to "max_workers must be greater than 0"; --seeds 1e9 built
+    # a list of a billion seeds.
+    with pytest.raises(SystemExit) as info:
+        main(["experiment", "run", "fig4-lambda", "--dry-run", "--out", str(tmp_path), *args])
+    assert info.value.code == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_the_local_executor_refuses_a_slot_count_below_one():
+    # Before: ThreadPoolExecutor's "max_workers must be greater than 0", when the runs started.
+    for bad in (-2, 0, 1.5, True):
+        with pytest.raises(ValueError, match="slots must be a whole number ≥ 1"):
+            LocalExecutor(slots=bad)
+
+
 def test_gpu_slots_from_memory():
     runs = expand(tiny_spec(classes=[0]))
     need = max(run_memory_bytes(p.config) for p in runs)

@@ -4,8 +4,11 @@ through the CLI handlers, and scoring new images with the saved run."""
 import csv
 import io
 import json
+import os
 import shutil
+import struct
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -212,8 +215,9 @@ def test_labels_from_a_csv(tmp_path):
     with pytest.raises(ImageFolderError, match="no label for 26 of the 55"):
         load_image_folder(root, labels=tmp_path / "short.csv")
     (tmp_path / "bad.csv").write_text("filename,label\nx/img000.png,maybe\n")
-    with pytest.raises(ImageFolderError, match="line 2: label 'maybe'"):
+    with pytest.raises(ImageFolderError, match="bad.csv, line 2, column 2: the label is not one of") as e:
         load_image_folder(root, labels=tmp_path / "bad.csv")
+    assert "maybe" not in str(e.value)  # a position, never the content
     with pytest.raises(ImageFolderError, match="does not exist"):
         load_image_folder(root, labels=tmp_path / "missing.csv")
 
@@ -289,6 +293,153 @@ def test_cli_train_refuses_bad_folders(tmp_path, capsys):
     assert _cli(["train", "--images", str(tmp_path / "few"), "--dataset", "mnist"]) == 2
     assert "not both" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # nothing half-written
+
+
+# -------------------------------------------------- hostile files: bounded resources (issue 18)
+
+def _zip_with_entry(path, name, payload_size, images=50, declared=None):
+    """A zip of ``images`` small PNGs and one ``name`` of ``payload_size`` zero bytes (it
+    deflates to about a thousandth of that); ``declared`` rewrites the central directory's
+    size of that entry (a crafted archive that lies about it)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        rng = np.random.default_rng(0)
+        for i in range(images):
+            z.writestr(f"ok/{i:03d}.png", _png_bytes(Image.fromarray(
+                rng.integers(0, 256, (12, 12), dtype=np.uint8))))
+        with z.open(name, "w", force_zip64=False) as f:
+            chunk = bytes(2**20)
+            for _ in range(payload_size // len(chunk)):
+                f.write(chunk)
+    if declared is not None:
+        data = bytearray(path.read_bytes())
+        at = data.rfind(b"PK\x01\x02")  # the last central-directory entry: ``name``
+        data[at + 24:at + 28] = struct.pack("<I", declared)
+        path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_zip_entry_over_the_cap_is_refused_by_its_declared_size(tmp_path, monkeypatch):
+    # Before: zip.read() inflated the whole entry (a 3 MB zip holding a 3 GiB bomb.png took
+    # 6.8 GB). Here the cap stands for the default 128 MiB: 1 MiB against a 16 MiB entry.
+    bomb = _zip_with_entry(tmp_path / "bomb.zip", "bomb.png", 16 * 2**20)
+    monkeypatch.setenv("IAEAD_MAX_IMAGE_BYTES", str(2**20))
+    opened = []
+    real_open = zipfile.ZipFile.open
+    monkeypatch.setattr(zipfile.ZipFile, "open",
+                        lambda self, name, *a, **k: opened.append(getattr(name, "filename", name))
+                        or real_open(self, name, *a, **k))
+    s = load_image_folder(bomb)
+    assert len(s) == 50 and [f.path for f in s.skipped] == ["bomb.png"]
+    reason = s.skipped[0].reason
+    assert reason.startswith("refused: inflates to 16,777,216 bytes (16 MiB), over the cap of "
+                             "1,048,576 bytes (1 MiB) per image file")
+    assert "IAEAD_MAX_IMAGE_BYTES" in reason
+    assert "bomb.png" not in opened  # refused unread: nothing of it was inflated
+
+
+def test_a_zip_entry_that_lies_about_its_size_is_read_no_further(tmp_path):
+    liar = _zip_with_entry(tmp_path / "liar.zip", "liar.png", 16 * 2**20, declared=1000)
+    s = load_image_folder(liar)
+    assert len(s) == 50 and [f.path for f in s.skipped] == ["liar.png"]
+    assert "CRC" in s.skipped[0].reason  # zipfile stops at the declared size, then checks
+
+
+def _png_header(width, height, colour_type=0):
+    """A PNG that only declares its size (an 8-bit IHDR and one tiny IDAT): Pillow reads the
+    size from the header; decoding it would allocate width × height pixels."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
+def test_an_image_over_the_pixel_cap_is_refused_before_decoding(tmp_path, monkeypatch):
+    from PIL import Image as PILImage
+
+    root = tmp_path / "big"
+    _noise(root, 50, size=(20, 20))
+    (root / "huge.png").write_bytes(_png_header(13_000, 13_000))
+    s = load_image_folder(root)
+    # Before: Pillow's warning was silenced and the 13000² image was decoded.
+    assert [f.path for f in s.skipped] == ["huge.png"]
+    assert s.skipped[0].reason == ("refused: 13000×13000 = 169,000,000 pixels, over the cap of "
+                                   "16,777,216 pixels per image (4096² by default; setting "
+                                   "IAEAD_MAX_IMAGE_PIXELS)")
+    assert files_mod.MAX_IMAGE_PIXELS == 4096**2
+    # The cap is a setting.
+    Image.new("L", (40, 40), 9).save(root / "forty.png")
+    monkeypatch.setenv("IAEAD_MAX_IMAGE_PIXELS", "900")
+    s = load_image_folder(root)
+    assert {f.path for f in s.skipped} == {"huge.png", "forty.png"} and len(s) == 50
+    monkeypatch.setenv("IAEAD_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(ValueError, match="IAEAD_MAX_IMAGE_PIXELS must be a whole number"):
+        load_image_folder(root)
+    # Pillow's own decompression-bomb limit is not silenced: above it a file is refused.
+    monkeypatch.setenv("IAEAD_MAX_IMAGE_PIXELS", str(10**9))
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 1000)
+    s = load_image_folder(root)
+    reasons = {f.path: f.reason for f in s.skipped}
+    assert "decompression-bomb" in reasons["forty.png"] and "huge.png" in reasons
+    assert len(s) == 50  # the 20×20 images stay under Pillow's limit
+
+
+def test_the_total_bytes_cap_refuses_the_files_past_it(tmp_path, monkeypatch):
+    root = tmp_path / "many"
+    _noise(root, 60, size=(16, 16))
+    each = (root / "img000.png").stat().st_size
+    monkeypatch.setenv("IAEAD_MAX_TOTAL_IMAGE_BYTES", str(55 * each + each // 2))
+    s = load_image_folder(root)
+    assert len(s) == 55 and [f.path for f in s.skipped] == [f"img{i:03d}.png" for i in range(55, 60)]
+    assert s.skipped[0].reason.startswith("refused unread: the files before it total")
+    assert "IAEAD_MAX_TOTAL_IMAGE_BYTES" in s.skipped[0].reason
+
+
+def test_a_pipe_among_the_images_is_refused_unread(tmp_path):
+    root = tmp_path / "pipe"
+    _noise(root, 50, size=(8, 8))
+    os.mkfifo(root / "fifo.png")  # before: open() waited for a writer forever
+    s = load_image_folder(root)
+    assert [f.path for f in s.skipped] == ["fifo.png"] and "not a regular file" in s.skipped[0].reason
+
+
+SECRET = "root:$6$s3cr3t-hash:19000:0:99999:7:::"
+
+
+def test_a_labels_csv_never_shows_its_content(tmp_path, capsys):
+    root = tmp_path / "imgs"
+    _noise(root, 50, size=(8, 8))
+    cases = {
+        "shadow": SECRET + "\nbin:*:19000:0:99999:7:::\n",            # one column
+        "pairs.csv": "name,value\n" + SECRET.replace(":", ",", 1) + "\n",  # a 'label' column
+        "binary.csv": "\x00\xff\xfe" + SECRET,                          # not UTF-8
+        "long.csv": "a,normal\n" + SECRET + "x" * 200_000 + ",1\n",       # not CSV
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_bytes(text.encode("latin-1"))
+        with pytest.raises(ImageFolderError) as e:
+            load_image_folder(root, labels=tmp_path / name)
+        msg = str(e.value)
+        # Before: "..., line 1: expected 'filename,label', got 'root:$6$s3cr3t-hash:...'".
+        assert "s3cr3t" not in msg and "root:" not in msg and "19000" not in msg, msg
+        assert name in msg and "line" in msg or "UTF-8" in msg, msg
+    with pytest.raises(ImageFolderError, match="not a regular file"):
+        load_image_folder(root, labels="/dev/zero")  # never read until memory runs out
+    assert _cli(["train", "--images", str(root), "--labels", str(tmp_path / "shadow"),
+                 "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "shadow, line 1: expected two columns, filename,label; found 1" in err
+    assert "s3cr3t" not in err
+
+
+def test_train_with_an_empty_images_path_is_refused(tmp_path, capsys):
+    empty = tmp_path / "data"
+    empty.mkdir()
+    # Before: `--images ""` was taken as no --images, and MNIST (here mnist-5k) was trained.
+    assert _cli(["train", "--images", "", "--data-root", str(empty), "--no-download", "--epochs",
+                 "1", "--max-samples", "10", "--out", str(tmp_path / "runs")]) == 2
+    assert "--images: an empty path" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
 
 
 # ---------------------------------------------------------------- done when (issue 10)

@@ -26,35 +26,39 @@ ui.keep_widget_state("images")  # settings survive page switches
 
 PER_PAGE = 24
 RHO_GUESSES = [1, 2, 5, 10, 15, 20, 25, 30]  # % of the images guessed anomalous
-HOW = {"folder": "a folder (or .zip) on this server", "zip": "a .zip uploaded from here"}
+HOW = {"zip": "a .zip uploaded from here", "folder": "a folder (or .zip) on this server"}
 CHANNELS = {"auto": "auto (colour if any image is)", 1: "1 (grey)", 3: "3 (colour)"}
 FIT_WORDS = {"pad": "pad: keep the aspect, black borders", "crop": "crop: keep the aspect, cut the centre"}
 
 
 def source_from(how: str, path: str, upload, channels, fit: str, labels: str) -> xi.Source:
     """A :class:`~app.views.images.Source` from the widgets (an upload is kept on the server
-    first). Raises ValueError / ImageFolderError in words."""
+    first). A typed path must lie under the lab's allowed folders (:func:`~app.views.images.
+    server_path`). Raises ValueError / ImageFolderError in words."""
     if how == "folder":
         if not (path or "").strip():
             raise ValueError("Give the path of a folder of images (or of a .zip) on this server.")
-        p = str(Path(path.strip()).expanduser())
-        shown = p
+        shown = path.strip()
+        p = xi.server_path(shown, "Folder or .zip")
     else:
         if upload is None:
             raise ValueError("Choose a .zip file to upload first.")
         p, shown = str(xi.save_upload(upload.name, upload.getvalue(), state.runs_root())), upload.name
-    return xi.Source(p, channels, fit, (labels or "").strip() or None, shown, time.time())
+    label_file = xi.server_path(labels, "Labels CSV") if (labels or "").strip() else None
+    return xi.Source(p, channels, fit, label_file, shown, time.time())
 
 
 # ---------------------------------------------------------------- the images (sidebar)
 sb.header("Your images")
-how = sb.radio("Images from", list(HOW), format_func=HOW.get, key=ui.kept("img_how", "folder"),
+how = sb.radio("Images from", list(HOW), format_func=HOW.get, key=ui.kept("img_how", "zip"),
                **ui.PERSIST)
 if how == "folder":
     path = sb.text_input("Folder or .zip on the server", key=ui.kept("img_path", ""), **ui.PERSIST,
                          placeholder="/data/my-images",
                          help="PNG, JPEG, BMP or TIFF files, nested folders allowed; at least "
-                              f"{MIN_IMAGES} readable images.")
+                              f"{MIN_IMAGES} readable images. Only folders under "
+                              f"{', '.join(str(r) for r in xi.allowed_roots())} are read (the "
+                              f"setting {xi.ENV_LAB_PATHS} lists others).")
     upload = None
 else:
     path = ""

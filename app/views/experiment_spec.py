@@ -19,6 +19,7 @@ from typing import Any
 from iaead_core.evaluation.analysis import format_lambda
 from iaead_core.experiments import (BUILTIN_SPECS, ExperimentFolder, ExperimentSpec, builtin_spec,
                                     resolve_experiments_root)
+from iaead_core.experiments.spec import check_seeds
 
 __all__ = ["experiments_root", "saved_experiments", "fields_from_spec", "spec_from_fields",
            "parse_floats", "parse_classes", "parse_seeds", "toml_text", "FIELDS", "BUILTINS",
@@ -107,18 +108,21 @@ def parse_classes(text: str) -> str | list[Any] | dict[str, Any]:
 
 
 def parse_seeds(text: str) -> int | list[int]:
-    """``3`` → 3 seeds (0, 1, 2); ``0, 4, 7`` → those seeds.
+    """``3`` → 3 seeds (0, 1, 2); ``0, 4, 7`` → those seeds; at most
+    :data:`~iaead_core.experiments.spec.MAX_SEEDS` (checked before any list of seeds is built).
 
     Raises
     ------
     ValueError
-        For anything but whole numbers.
+        For anything but whole numbers, a count over the maximum, or a seed out of range.
     """
     parts = [p for p in re.split(r"[,\s;]+", (text or "").strip()) if p]
     if not parts or not all(p.isdigit() for p in parts):
         raise ValueError(f"seeds: give a count (3 → seeds 0, 1, 2) or a list such as 0, 4, 7; "
-                         f"got {text!r}")
-    return int(parts[0]) if len(parts) == 1 else [int(p) for p in parts]
+                         f"got {text[:40]!r}")
+    seeds = int(parts[0]) if len(parts) == 1 else [int(p) for p in parts]
+    check_seeds(seeds, "seeds")
+    return seeds
 
 
 def _classes_text(classes: Any) -> str:

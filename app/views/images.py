@@ -5,6 +5,12 @@ and scoring a second folder with the trained model.
 Everything goes through the core (:mod:`iaead_core.data.image_files`, :mod:`iaead_core.detector`): the
 page reads the same run folders, thresholds and CSV columns as ``python -m iaead_core train
 --images`` and ``score``.
+
+A path typed into the page names a file *on the server*, so it is checked first
+(:func:`server_path`): only files under the lab's allowed folders are read — the working
+directory and the data root, or the folders listed in ``IAEAD_LAB_PATHS`` — and no message ever
+shows what a file holds (the core's errors give a file name and a line at most). Uploading a
+.zip is the page's default.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import os
 import re
 import time
 import warnings
@@ -25,6 +32,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from iaead_core.config import TrainConfig, scaled_config
+from iaead_core.data import resolve_data_root
 from iaead_core.data.image_files import ImageFolderWarning, load_image_folder
 from iaead_core.data.image_set import ImageFolderError, ImageSet, SkippedFile, TooFewImagesError
 from iaead_core.detector import (CSV_COLUMNS, Detector, RANKING, ScoreReport, Threshold,
@@ -33,7 +41,8 @@ from iaead_core.runs import Run, read_manifest
 from iaead_core.training.restore import restore_image_set
 from ..jobs import JobRegistry, config_key
 
-__all__ = ["Source", "Loaded", "Ranking", "Scored", "UPLOADS", "save_upload", "read_images",
+__all__ = ["Source", "Loaded", "Ranking", "Scored", "UPLOADS", "ENV_LAB_PATHS", "allowed_roots",
+           "server_path", "save_upload", "read_images",
            "thumbnails", "folder_config", "submit_training", "folder_runs", "load_ranking",
            "threshold", "ranking_frame", "histogram", "score_new", "images_for_run",
            "THRESHOLD_TITLES", "skipped_frame"]
@@ -46,6 +55,50 @@ UPLOADS = ".uploads"
 THRESHOLD_TITLES = {"contamination": "contamination ρ: flag the top ρ of the training scores",
                     "quantile": "quantile q of the training scores",
                     "radius": "the learned radius R (IAEAD, soft-boundary Deep SVDD)"}
+
+
+#: The setting that lists the server folders the page may read (``os.pathsep``-separated);
+#: unset or empty: the working directory and the data root (``IAEAD_DATA_ROOT`` or ``./data``).
+ENV_LAB_PATHS = "IAEAD_LAB_PATHS"
+
+
+def allowed_roots() -> list[Path]:
+    """The server folders whose files the page may read by path (absolute, symlinks resolved):
+    those of ``$IAEAD_LAB_PATHS``, else the working directory and the data root."""
+    listed = [t for t in os.environ.get(ENV_LAB_PATHS, "").split(os.pathsep) if t.strip()]
+    roots = listed or [os.getcwd(), str(resolve_data_root())]
+    return list(dict.fromkeys(Path(r.strip()).expanduser().resolve() for r in roots))
+
+
+def server_path(text: str, what: str) -> str:
+    """A path typed into the page, as an absolute path with symlinks resolved, if it lies under
+    one of :func:`allowed_roots` (a relative path is taken from the working directory).
+
+    Parameters
+    ----------
+    text : str
+        What the user typed.
+    what : str
+        The field's name, for the message (e.g. ``"Labels CSV"``).
+
+    Raises
+    ------
+    ValueError
+        An empty path, or one outside the allowed folders (a symlink is judged by its target):
+        the message names the field, the folders, the upload alternative and the setting.
+    """
+    text = (text or "").strip()
+    if not text:
+        raise ValueError(f"{what}: give a path on this server, or upload a .zip instead.")
+    path = Path(text).expanduser()
+    resolved = (path if path.is_absolute() else Path.cwd() / path).resolve()
+    roots = allowed_roots()
+    if not any(resolved == r or resolved.is_relative_to(r) for r in roots):
+        raise ValueError(
+            f"{what}: {text} is outside the folders this lab reads from "
+            f"({', '.join(str(r) for r in roots)}). Upload a .zip instead, or start the lab with "
+            f"{ENV_LAB_PATHS} listing a folder that holds it (separated by '{os.pathsep}').")
+    return str(resolved)
 
 
 def _slug(name: str) -> str:

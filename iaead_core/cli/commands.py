@@ -37,7 +37,7 @@ __all__: list[str] = []  # main dispatches to the handlers _train, _runs, _datas
 # ------------------------------------------------------------------------------------- train
 
 def _train(args: argparse.Namespace) -> int:
-    if getattr(args, "images", None):  # a folder of the user's own images, not a benchmark
+    if getattr(args, "images", None) is not None:  # the user's own images, not a benchmark
         return train_images(args)
     # Checked in full before torch is loaded: a bad value answers at once.
     cfg = config_from_args(args)

@@ -29,20 +29,58 @@ __all__ = ["add_experiment_parser", "run_experiment_command"]
 
 _BUILTINS = ("table2", "fig2-rho", "fig4-lambda", "ablation")
 _NARROWING = ("preset", "seeds", "dataset", "classes", "methods")
+#: Most runs at once on this machine (``--slots``), torch threads (``--threads``), and CPUs or
+#: GPUs per Ray run.
+MAX_SLOTS = 64
+MAX_THREADS = 1024
 
 
 def _seeds_arg(text: str) -> list[int]:
-    """``3`` → seeds 0, 1, 2; ``0,4,7`` → those seeds."""
+    """``3`` → seeds 0, 1, 2; ``0,4,7`` → those seeds (at most the spec's maximum, checked
+    before any list is built)."""
+    from iaead_core.experiments.spec import check_seeds  # lazy: the spec module loads pandas
+
     try:
-        if "," not in text:
-            n = int(text)
-            if n < 1:
-                raise ValueError
-            return list(range(n))
-        return [int(t) for t in text.split(",") if t.strip()]
+        parts = [t.strip() for t in text.split(",") if t.strip()]
+        if not parts:
+            raise ValueError
+        values = [int(t) for t in parts]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--seeds {text!r}: give a count (3 → seeds 0, 1, 2) or a list such as 0,4,7") from None
+            f"--seeds {text[:40]!r}: give a count (3 → seeds 0, 1, 2) or a list such as "
+            f"0,4,7") from None
+    try:
+        return check_seeds(values[0] if "," not in text else values, "--seeds")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _count_arg(name: str, low: int, high: int):
+    """An argparse type: a whole number in [low, high], else the option's own message."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number from {low} to "
+                                             f"{high:,}; got {text!r}")
+        return value
+    return parse
+
+
+def _share_arg(name: str, high: float):
+    """An argparse type: a finite number in (0, high]."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{name} must be a number in (0, {high:g}]; got "
+                                             f"{text!r}")
+        return value
+    return parse
 
 
 def _list_arg(text: str) -> list[str]:
@@ -61,7 +99,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default=None, choices=("quick", "paper"),
                    help="scale of the runs (default: the spec's; built-ins: quick)")
     p.add_argument("--seeds", type=_seeds_arg, default=None,
-                   help="replace the seeds: a count (3 → 0, 1, 2) or a list (0,4,7)")
+                   help="replace the seeds: a count (3 → 0, 1, 2) or a list (0,4,7); at most "
+                        "1,000")
     p.add_argument("--dataset", type=_list_arg, default=None,
                    help="replace the data sets (comma-separated)")
     p.add_argument("--classes", type=_classes_arg, default=None,
@@ -100,18 +139,19 @@ def add_experiment_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="device of the runs (default auto: cuda, then mps, then cpu)")
     r.add_argument("--download", action="store_true",
                    help="download missing data sets first (needs network access)")
-    r.add_argument("--slots", type=int, default=None,
-                   help="local: runs at once (default 1 on CPU, by free memory on a GPU)")
-    r.add_argument("--threads", type=int, default=None,
-                   help="local: torch CPU threads (default: all cores)")
+    r.add_argument("--slots", type=_count_arg("--slots", 1, MAX_SLOTS), default=None,
+                   help=f"local: runs at once, 1 to {MAX_SLOTS} (default 1 on CPU, by free "
+                        f"memory on a GPU)")
+    r.add_argument("--threads", type=_count_arg("--threads", 1, MAX_THREADS), default=None,
+                   help=f"local: torch CPU threads, 1 to {MAX_THREADS} (default: all cores)")
     r.add_argument("--stack", default="off", choices=("auto", "on", "off"),
                    help="local: train compatible runs that share a data draw as one stacked "
                         "network (on; auto: where a quick measurement says it is faster here). "
                         "Off by default: a stacked run equals a single one only up to float32 "
                         "rounding, which training amplifies")
-    r.add_argument("--cpus-per-run", type=float, default=1,
+    r.add_argument("--cpus-per-run", type=_share_arg("--cpus-per-run", MAX_THREADS), default=1,
                    help="ray: CPUs (and torch threads) per run (default 1)")
-    r.add_argument("--gpus-per-run", type=float, default=None,
+    r.add_argument("--gpus-per-run", type=_share_arg("--gpus-per-run", MAX_SLOTS), default=None,
                    help="ray: GPU share per run when the cluster has GPUs (default 0.25)")
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
 

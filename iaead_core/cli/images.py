@@ -135,7 +135,8 @@ def train_images(args: argparse.Namespace) -> int:
     Raises
     ------
     ValueError
-        ``--dataset`` or ``--normal-class`` given too, or a config value out of range.
+        An empty ``--images``, ``--dataset`` or ``--normal-class`` given too, or a config value
+        out of range.
     iaead_core.data.image_set.ImageFolderError, TooFewImagesError
         Unusable folder (both ``ValueError``).
     NonFiniteLossError
@@ -147,6 +148,9 @@ def train_images(args: argparse.Namespace) -> int:
 
     given = (("--dataset", getattr(args, "dataset", None)),
              ("--normal-class", getattr(args, "normal_class", None)))
+    if not str(args.images).strip():
+        raise ValueError("--images: an empty path; give a folder of images or a .zip archive of "
+                         "one, or leave --images out to train on a benchmark (--dataset).")
     clash = [option for option, value in given if value is not None]
     if clash:
         raise ValueError(f"give either a benchmark ({' / '.join(clash)}) or --images (your own "

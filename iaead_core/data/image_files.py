@@ -32,12 +32,25 @@ Reading rules (each one is also stated where it is applied):
   :class:`TooFewImagesError`. More than :data:`MAX_IMAGES` image files are **subsampled** (not
   streamed): :data:`MAX_IMAGES` files are drawn uniformly at random (``seed``) before decoding,
   with an :class:`ImageFolderWarning`; the summary records how many there were.
+* **Resource caps** (:class:`ImageLimits`; hostile files cannot exhaust memory). Each file is
+  read in a bounded stream: at most :data:`MAX_IMAGE_BYTES` bytes (128 MiB), a zip entry capped
+  both by its declared size and by what it actually inflates to (it is refused by its declared
+  size before anything is inflated). Each image may hold at most :data:`MAX_IMAGE_PIXELS`
+  pixels (4096², width × height as decoded, checked from the header before decoding); Pillow's
+  own decompression-bomb limit stays on, and its warning refuses the file. All files together
+  may be at most :data:`MAX_TOTAL_IMAGE_BYTES` bytes (8 GiB). Devices, pipes and other files
+  that are not regular files are refused unread. A refused file is *skipped* and listed with
+  the reason, like an unreadable one. The caps are settings: the environment variables
+  ``IAEAD_MAX_IMAGE_PIXELS``, ``IAEAD_MAX_IMAGE_BYTES`` and ``IAEAD_MAX_TOTAL_IMAGE_BYTES``,
+  or ``load_image_folder(..., limits=ImageLimits(...))``.
 * **Labels** (optional). Every image inside a folder named ``normal`` or ``anomaly``
   (case-insensitive, at any depth: the closest such folder counts), or a CSV of
   ``filename,label`` rows (``filename`` is the path inside the folder or, when unique, the bare
   file name; ``label`` is one of :data:`NORMAL_WORDS` / :data:`ANOMALY_WORDS`; a header row is
   optional). With labels of both kinds the engine computes metrics as for the benchmarks; with
-  none (or one kind only) it reports losses and rankings.
+  none (or one kind only) it reports losses and rankings. The CSV must be a regular file of at
+  most :data:`MAX_LABEL_BYTES` bytes (64 MiB) of UTF-8 text; its errors name the file and the
+  line, never what the line holds (the path may point anywhere on a server).
 
 Arrays (for the :class:`~iaead_core.detector.Detector`) follow
 :func:`~iaead_core.data.image_set.infer_input_range` and
@@ -49,9 +62,11 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -59,14 +74,27 @@ import torch
 
 from iaead_core.data.image_set import (FITS, IMAGE_SIZE, MIN_IMAGES, ImageFolderError, ImageSet,
                                        SkippedFile, TooFewImagesError, _check_choice)
-__all__ = ["ImageFolderWarning", "load_image_folder", "finish_labels", "IMAGE_EXTENSIONS",
-           "MAX_IMAGES", "COLOUR_SPREAD", "NORMAL_WORDS", "ANOMALY_WORDS"]
+__all__ = ["ImageFolderWarning", "ImageLimits", "load_image_folder", "finish_labels",
+           "IMAGE_EXTENSIONS", "MAX_IMAGES", "MAX_IMAGE_PIXELS", "MAX_IMAGE_BYTES",
+           "MAX_TOTAL_IMAGE_BYTES", "MAX_LABEL_BYTES", "COLOUR_SPREAD", "NORMAL_WORDS",
+           "ANOMALY_WORDS"]
 
 #: File extensions read as images (lower case).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 #: Most images read from one folder; larger folders are subsampled (module docstring).
 #: 100,000 colour images take 1.2 GB as float32 tensors.
 MAX_IMAGES = 100_000
+#: Most pixels of one image (width × height as decoded; a JPEG is decoded at a reduced scale
+#: first): 4096² (a 4096² RGBA image decodes to 64 MiB). Setting: ``IAEAD_MAX_IMAGE_PIXELS``.
+MAX_IMAGE_PIXELS = 4096 * 4096
+#: Most bytes of one image file, or of one zip entry (declared and inflated): 128 MiB (an
+#: uncompressed 4096² RGBA file with 16 bits per channel). Setting: ``IAEAD_MAX_IMAGE_BYTES``.
+MAX_IMAGE_BYTES = 128 * 2**20
+#: Most bytes of all image files of one folder or archive together: 8 GiB (100,000 files of
+#: 80 KiB). Setting: ``IAEAD_MAX_TOTAL_IMAGE_BYTES``.
+MAX_TOTAL_IMAGE_BYTES = 8 * 2**30
+#: Most bytes of a labels CSV: 64 MiB (a million rows).
+MAX_LABEL_BYTES = 64 * 2**20
 #: Channel spread (0..255 grey levels) above which an image counts as colour.
 COLOUR_SPREAD = 16
 #: Words read as labels (lower case) from a CSV.
@@ -77,6 +105,68 @@ _LABEL_FOLDERS = {"normal": 0, "anomaly": 1}
 
 class ImageFolderWarning(UserWarning):
     """Something about a folder the user should know (subsampled, labels not used)."""
+
+
+def _size(n: int) -> str:
+    """Bytes in words: ``134,217,728 bytes (128 MiB)``."""
+    for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= div:
+            return f"{n:,} bytes ({n / div:.3g} {unit})"
+    return f"{n:,} bytes"
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """The resource caps of :func:`load_image_folder` (module docstring, *Resource caps*).
+
+    Attributes
+    ----------
+    max_pixels : int
+        Most pixels (width × height as decoded) of one image; default :data:`MAX_IMAGE_PIXELS`.
+    max_file_bytes : int
+        Most bytes of one file or zip entry; default :data:`MAX_IMAGE_BYTES`.
+    max_total_bytes : int
+        Most bytes of all files together; default :data:`MAX_TOTAL_IMAGE_BYTES`.
+    """
+
+    max_pixels: int = MAX_IMAGE_PIXELS
+    max_file_bytes: int = MAX_IMAGE_BYTES
+    max_total_bytes: int = MAX_TOTAL_IMAGE_BYTES
+
+    #: Field → the environment variable that sets it.
+    ENV = {"max_pixels": "IAEAD_MAX_IMAGE_PIXELS", "max_file_bytes": "IAEAD_MAX_IMAGE_BYTES",
+           "max_total_bytes": "IAEAD_MAX_TOTAL_IMAGE_BYTES"}
+
+    def __post_init__(self) -> None:
+        for name in self.ENV:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"ImageLimits.{name} must be a whole number ≥ 1; got {v!r}.")
+
+    @classmethod
+    def from_env(cls) -> "ImageLimits":
+        """The caps set by ``IAEAD_MAX_IMAGE_PIXELS``, ``IAEAD_MAX_IMAGE_BYTES`` and
+        ``IAEAD_MAX_TOTAL_IMAGE_BYTES`` (whole numbers; unset or empty: the defaults).
+
+        Raises
+        ------
+        ValueError
+            A variable that is not a whole number ≥ 1 (the message names it).
+        """
+        values = {}
+        for name, var in cls.ENV.items():
+            text = os.environ.get(var, "").strip().replace("_", "")
+            if not text:
+                continue
+            if not text.isdigit() or int(text) < 1:
+                raise ValueError(f"the setting {var} must be a whole number ≥ 1 (e.g. "
+                                 f"{getattr(cls, name)}); got {os.environ[var]!r}. Fix or unset it.")
+            values[name] = int(text)
+        return cls(**values)
+
+
+class _Refused(Exception):
+    """A file refused by a cap (listed as skipped with this reason)."""
 
 
 # --------------------------------------------------------------------------------- sources
@@ -116,10 +206,37 @@ class _Source:
                                    f".zip archive of one).")
         self.names = sorted(n for n in names if not _hidden(n))
 
-    def read(self, name: str) -> bytes:
+    def size(self, name: str) -> int:
+        """Bytes of a file as it says (a zip entry: its declared inflated size); raises
+        :class:`_Refused` for what is not a regular file (a device, a pipe)."""
         if self.zip is not None:
-            return self.zip.read(name)
-        return (self.path / name).read_bytes()
+            return self.zip.getinfo(name).file_size
+        st = os.stat(self.path / name)  # follows a symlink: its target is what would be read
+        if not stat.S_ISREG(st.st_mode):
+            raise _Refused("refused: not a regular file (a device, a pipe or a socket?)")
+        return st.st_size
+
+    def read(self, name: str, limit: int) -> bytes:
+        """The bytes of a file, read in a bounded stream: a file larger than ``limit`` (by its
+        declared size, or by what it yields) raises :class:`_Refused` having read at most
+        ``limit + 1`` bytes."""
+        declared = self.size(name)
+        if declared > limit:
+            raise _Refused(f"refused: {'inflates to' if self.zip else 'is'} {_size(declared)}, "
+                           f"over the cap of {_size(limit)} per image file (setting "
+                           f"IAEAD_MAX_IMAGE_BYTES)")
+        if self.zip is not None:
+            # zipfile stops at the declared size and checks the CRC at its end; reading at
+            # most declared + 1 bytes also stops an entry that would inflate further.
+            with self.zip.open(name) as f:
+                data = f.read(declared + 1)
+        else:
+            with open(self.path / name, "rb") as f:
+                data = f.read(limit + 1)
+        if len(data) > limit or (self.zip is not None and len(data) != declared):
+            raise _Refused(f"refused: yields {'more' if len(data) > declared else 'fewer'} "
+                           f"bytes than its declared {_size(declared)} (damaged or crafted)")
+        return data
 
     def close(self) -> None:
         if self.zip is not None:
@@ -134,12 +251,14 @@ def _to_8bit(img):
 
     mode = img.mode
     if mode.startswith("I;16") or mode in ("I", "F"):
-        a = np.asarray(img, dtype=np.float64)
+        a = np.array(img, dtype=np.float32)  # one copy, then in place: 4 bytes a pixel
         if mode.startswith("I;16") or (mode == "I" and a.size and a.max() > 255):
-            a = a / 257.0
+            a /= 257.0
         elif mode == "F" and a.size and a.min() >= 0.0 and a.max() <= 1.0:
-            a = a * 255.0
-        return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8))
+            a *= 255.0
+        np.rint(a, out=a)
+        np.clip(a, 0, 255, out=a)
+        return Image.fromarray(a.astype(np.uint8))
     if mode == "1":
         return img.convert("L")
     if mode in ("L", "RGB"):
@@ -153,17 +272,32 @@ def _to_8bit(img):
     return img.convert("RGB")  # CMYK, YCbCr, LAB, HSV
 
 
-def _decode(data: bytes, fit: str) -> np.ndarray:
+def _decode(data: bytes, fit: str, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """One file's bytes → uint8 ``(32, 32)`` (grey) or ``(32, 32, 3)`` (RGB).
 
-    Raises whatever Pillow raises for a file it cannot read (the caller lists it as skipped).
+    An image of more than ``max_pixels`` pixels (width × height as it would be decoded) raises
+    :class:`_Refused` before it is decoded; so does Pillow's decompression-bomb warning (its
+    limit, ``PIL.Image.MAX_IMAGE_PIXELS``, is left as it is). Raises whatever Pillow raises for
+    a file it cannot read (the caller lists it as skipped).
     """
     from PIL import Image, ImageOps
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # EXIF and size notices about files that do decode
-        img = Image.open(io.BytesIO(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore")  # EXIF notices about files that do decode
+        warnings.simplefilter("always", Image.DecompressionBombWarning)  # kept: refuses below
+        try:
+            img = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as e:
+            raise _Refused(f"refused by Pillow's decompression-bomb limit: {e}") from None
         img.draft(None, (2 * IMAGE_SIZE, 2 * IMAGE_SIZE))  # JPEG: decode at a reduced scale
+        w, h = img.size
+        if w * h > max_pixels:
+            raise _Refused(f"refused: {w}×{h} = {w * h:,} pixels, over the cap of "
+                           f"{max_pixels:,} pixels per image (4096² by default; setting "
+                           f"IAEAD_MAX_IMAGE_PIXELS)")
+        bombs = [m for m in caught if issubclass(m.category, Image.DecompressionBombWarning)]
+        if bombs:
+            raise _Refused(f"refused by Pillow's decompression-bomb limit: {bombs[0].message}")
         img.load()  # decodes now, so a truncated file fails here
         img = ImageOps.exif_transpose(img)
         img = _to_8bit(img)
@@ -227,27 +361,59 @@ def _norm_name(name: str) -> str:
 
 
 def _read_label_csv(csv_path: Path) -> dict[str, int]:
+    """``filename → 0/1`` from a labels CSV (module docstring). Its errors name the file and a
+    line, never a line's content: the path may point at any file of a server."""
+    name = csv_path.name
     try:
-        text = csv_path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ImageFolderError(f"cannot read the label file {csv_path}: {e}") from e
+        st = os.stat(csv_path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageFolderError(f"the label file {name} is not a regular file; give a CSV "
+                                   f"of filename,label rows.")
+        if st.st_size > MAX_LABEL_BYTES:
+            raise ImageFolderError(f"the label file {name} is {_size(st.st_size)}, over the cap "
+                                   f"of {_size(MAX_LABEL_BYTES)} for a labels CSV; give a CSV "
+                                   f"of filename,label rows only.")
+        with open(csv_path, "rb") as f:
+            raw = f.read(MAX_LABEL_BYTES + 1)
+    except OSError as e:
+        raise ImageFolderError(f"cannot read the label file {name} "
+                               f"({e.strerror or type(e).__name__}).") from None
+    if len(raw) > MAX_LABEL_BYTES:
+        raise ImageFolderError(f"the label file {name} is over the cap of "
+                               f"{_size(MAX_LABEL_BYTES)} for a labels CSV.")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ImageFolderError(f"the label file {name} is not UTF-8 text (byte {e.start:,} "
+                               f"cannot be decoded); save it as a UTF-8 CSV of filename,label "
+                               f"rows.") from None
     table: dict[str, int] = {}
-    for n, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    rows = csv.reader(io.StringIO(text))
+    n = 0
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error:
+            raise ImageFolderError(f"{name}, line {rows.line_num}: not readable as CSV; give "
+                                   f"one filename,label row per line.") from None
+        n = rows.line_num
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) < 2:
-            raise ImageFolderError(f"{csv_path}, line {n}: expected 'filename,label', got "
-                                   f"{','.join(row)!r}.")
+            raise ImageFolderError(f"{name}, line {n}: expected two columns, filename,label; "
+                                   f"found {len(row)}.")
         y = _label_word(row[1])
         if y is None:
-            if n == 1 and not table:  # a header row
+            if not table and n == 1:  # a header row
                 continue
             raise ImageFolderError(
-                f"{csv_path}, line {n}: label {row[1].strip()!r} is not one of "
+                f"{name}, line {n}, column 2: the label is not one of "
                 f"{', '.join(NORMAL_WORDS)} (normal) or {', '.join(ANOMALY_WORDS)} (anomaly).")
         table[_norm_name(row[0])] = y
     if not table:
-        raise ImageFolderError(f"the label file {csv_path} holds no 'filename,label' rows.")
+        raise ImageFolderError(f"the label file {name} holds no filename,label rows.")
     return table
 
 
@@ -275,7 +441,7 @@ def _labels_from_csv(paths: Sequence[str], csv_path: Path) -> tuple[np.ndarray, 
         used.add(key)
     if missing:
         raise ImageFolderError(
-            f"the label file {csv_path} gives no label for {len(missing)} of the {len(paths)} "
+            f"the label file {csv_path.name} gives no label for {len(missing)} of the {len(paths)} "
             f"images (e.g. {', '.join(missing[:5])}); list every image as 'filename,label' "
             f"(filename: the path inside the folder, or the bare name when it is unique), or "
             f"leave the labels out to get rankings only.")
@@ -305,7 +471,8 @@ def load_image_folder(path: str | os.PathLike, *, channels: int | str = "auto",
                       fit: str = "pad", labels: str | os.PathLike | None = None,
                       rho: float = 0.1, seed: int = 0, max_images: int | None = None,
                       min_images: int | None = None, files: Sequence[str] | None = None,
-                      progress: Callable[[int, int], None] | None = None) -> ImageSet:
+                      progress: Callable[[int, int], None] | None = None,
+                      limits: ImageLimits | None = None) -> ImageSet:
     """Read a folder (nested allowed) or ``.zip`` of images into an :class:`ImageSet`.
 
     The rules (files, modes, channels, 32×32 fitting, [−1, 1] values, limits, labels) are
@@ -339,6 +506,11 @@ def load_image_folder(path: str | os.PathLike, *, channels: int | str = "auto",
         are read (the caller has them).
     progress : callable or None
         Called as ``progress(done, total)`` while decoding.
+    limits : ImageLimits or None
+        The resource caps (pixels and bytes per image, bytes in all); default
+        :meth:`ImageLimits.from_env` (the settings, else :data:`MAX_IMAGE_PIXELS`,
+        :data:`MAX_IMAGE_BYTES`, :data:`MAX_TOTAL_IMAGE_BYTES`). A file over a cap is skipped
+        and listed with the reason (for ``files``, an error).
 
     Returns
     -------
@@ -354,7 +526,8 @@ def load_image_folder(path: str | os.PathLike, *, channels: int | str = "auto",
     TooFewImagesError
         No image file at all, or fewer than ``min_images`` readable ones.
     ValueError
-        Bad ``channels``, ``fit``, ``rho`` or ``max_images``.
+        Bad ``channels``, ``fit``, ``rho`` or ``max_images``, or a cap setting that is not a
+        whole number ≥ 1.
 
     Warns
     -----
@@ -370,12 +543,19 @@ def load_image_folder(path: str | os.PathLike, *, channels: int | str = "auto",
     if max_images is not None and int(max_images) < 1:
         raise ValueError(f"max_images must be a positive number of images; got {max_images}.")
     minimum = MIN_IMAGES if min_images is None else int(min_images)
+    limits = ImageLimits.from_env() if limits is None else limits
+    if not str(path).strip():
+        raise ImageFolderError("no folder given (an empty path); give a folder of images or a "
+                               ".zip archive of one.")
     root = Path(path).expanduser().resolve()
     src = _Source(root)
     try:
         label_file = Path(labels).expanduser().resolve() if labels is not None else None
-        if label_file is not None and not label_file.is_file():
+        if label_file is not None and not label_file.exists():
             raise ImageFolderError(f"the label file {label_file} does not exist.")
+        if label_file is not None and not label_file.is_file():
+            raise ImageFolderError(f"the label file {label_file.name} is not a regular file; "
+                                   f"give a CSV of filename,label rows.")
         notes: list[str] = []
         ignored = [SkippedFile(n, f"not an image file ({PurePosixPath(n).suffix or 'no extension'}"
                                   f"; reads {', '.join(IMAGE_EXTENSIONS)})")
@@ -411,9 +591,19 @@ def load_image_folder(path: str | os.PathLike, *, channels: int | str = "auto",
             warnings.warn(msg, ImageFolderWarning, stacklevel=2)
 
         arrays, kept, skipped = [], [], []
+        total = 0  # bytes read so far, all files together
         for i, name in enumerate(candidates):
             try:
-                arrays.append(_decode(src.read(name), fit))
+                size = src.size(name)
+                if total + min(size, limits.max_file_bytes + 1) > limits.max_total_bytes:
+                    raise _Refused(f"refused unread: the files before it total {_size(total)}, "
+                                   f"and all image files together may hold at most "
+                                   f"{_size(limits.max_total_bytes)} (setting "
+                                   f"IAEAD_MAX_TOTAL_IMAGE_BYTES)")
+                data = src.read(name, limits.max_file_bytes)
+                total += len(data)
+                arrays.append(_decode(data, fit, limits.max_pixels))
+                del data
                 kept.append(name)
             except Exception as e:  # Pillow raises many types for bad files; each is listed
                 skipped.append(SkippedFile(name, _reason(e)))
@@ -459,6 +649,8 @@ def load_image_folder(path: str | os.PathLike, *, channels: int | str = "auto",
 def _reason(e: Exception) -> str:
     from PIL import UnidentifiedImageError
 
+    if isinstance(e, _Refused):
+        return str(e)
     if isinstance(e, UnidentifiedImageError):  # its message names a BytesIO object
         return "not a readable image: Pillow cannot identify the format (corrupt or mislabelled)"
     text = str(e).strip() or "unreadable"

@@ -119,10 +119,10 @@ class Detector:
                  contamination: float = 0.1, *, channels: int | str = "auto", fit: str = "pad",
                  runs_root: str | os.PathLike | None | bool = False, device: str = "auto",
                  seed: int = 0, **config_overrides: Any) -> None:
-        c = float(contamination)
+        c = float(contamination) if isinstance(contamination, (int, float, np.number)) else np.nan
         if not 0.0 < c < 0.5:
             raise ValueError(f"contamination (the guessed fraction of anomalies) must lie in "
-                             f"the open interval (0, 0.5), e.g. 0.05 or 0.1; got {contamination}.")
+                             f"the open interval (0, 0.5), e.g. 0.05 or 0.1; got {contamination!r}.")
         if channels not in ("auto", 1, 3):
             raise ValueError(f"channels must be 'auto', 1 or 3; got {channels!r}.")
         if fit not in ("pad", "crop"):

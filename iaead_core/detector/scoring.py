@@ -104,7 +104,9 @@ def resolve_run(run: Run | str | os.PathLike, runs_root: str | os.PathLike | Non
     root = resolve_runs_root(runs_root)
     if (root / str(run) / "config.json").is_file():
         return load_run(root / str(run))
-    matches = sorted(d.name for d in root.glob(f"{run}*") if (d / "config.json").is_file()) \
+    # A prefix, compared as text: never a glob pattern ('2026*' names no run).
+    matches = sorted(d.name for d in root.iterdir()
+                     if d.name.startswith(str(run)) and (d / "config.json").is_file()) \
         if root.is_dir() and str(run) and "/" not in str(run) else []
     if len(matches) == 1:
         return load_run(root / matches[0])

@@ -16,6 +16,9 @@ from iaead_core.config import PRESETS
 from iaead_core.experiments.spec import ExperimentSpec
 __all__ = ["BUILTIN_SPECS", "FIG4_LAMBDA_GRID", "builtin_spec", "load_spec"]
 
+#: Largest spec file read (a spec is a few lines; this bounds what a path can make us read).
+MAX_SPEC_BYTES = 2**20
+
 #: The λ grid of Fig. 4: λ = 0 (the CAE objective) and half-decades 5e-8 … 50.
 FIG4_LAMBDA_GRID: tuple[float, ...] = (0.0, 5e-8, 5e-7, 5e-6, 5e-5, 5e-4, 5e-3, 5e-2, 0.5, 5.0,
                                        50.0)
@@ -94,7 +97,8 @@ def load_spec(source: str | Path | dict[str, Any], preset: str | None = None) ->
     Raises
     ------
     ValueError
-        For an unknown name, a missing or unreadable file, invalid TOML, or an invalid spec.
+        For an unknown name, a missing or unreadable file, a file over :data:`MAX_SPEC_BYTES`,
+        invalid TOML or JSON, a file that is not a table of axes, or an invalid spec.
     """
     if isinstance(source, dict):
         spec = ExperimentSpec.from_dict(source)
@@ -107,7 +111,15 @@ def load_spec(source: str | Path | dict[str, Any], preset: str | None = None) ->
         if not path.is_file():
             raise ValueError(f"{source!r} is neither a built-in experiment "
                              f"({', '.join(_BUILDERS)}) nor a spec file or experiment folder")
-        text = path.read_text()
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise ValueError(f"{path} is {size:,} bytes, more than the {MAX_SPEC_BYTES:,} a spec "
+                             f"file may hold; a spec lists its axes in a few lines")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path} cannot be read as a UTF-8 spec file "
+                             f"({type(e).__name__})") from None
         try:
             if path.suffix == ".json":
                 data = json.loads(text)
@@ -115,8 +127,13 @@ def load_spec(source: str | Path | dict[str, Any], preset: str | None = None) ->
                 import tomllib
 
                 data = tomllib.loads(text)
+        except RecursionError:
+            raise ValueError(f"{path} is not a valid spec file: nested too deeply") from None
         except (ValueError, json.JSONDecodeError) as e:  # tomllib.TOMLDecodeError is a ValueError
             raise ValueError(f"{path} is not a valid spec file: {e}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} is not a spec: it holds a {type(data).__name__}, not a table "
+                             f"of axes (name, datasets, classes, ...)")
         data.setdefault("name", path.stem if path.name != "spec.json" else path.parent.name)
         spec = ExperimentSpec.from_dict(data)
     if preset is not None:

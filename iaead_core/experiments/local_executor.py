@@ -90,6 +90,11 @@ class LocalExecutor(Executor):
             raise ValueError(f"stack must be 'auto', True or False, got {stack!r}")
         if workers not in ("process", "thread"):
             raise ValueError(f"workers must be 'process' or 'thread', got {workers!r}")
+        for name, value in (("slots", slots), ("threads", threads)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise ValueError(f"{name} must be a whole number ≥ 1, or None for the default; "
+                                 f"got {value!r}")
         self.workers = workers
         self.device = device
         self.requested_slots = slots

@@ -47,6 +47,15 @@ with ``methods = ["iaead", "cae"]`` gives one CAE run per (data, seed), drawn as
 reference line. A method can declare its own ignored fields with a classmethod
 ``ignored_config_fields(cfg) -> set[str]``; a method that does neither is assumed to use
 every setting (never merging two runs that differ).
+
+Limits
+------
+A spec is checked before anything is built from it: ``seeds`` is a count of at most
+:data:`MAX_SEEDS` (1,000) or a list of at most that many seeds, each in [0, 2**32 − 1]; every
+axis must hold a value (``classes = []`` or ``methods = []`` is an error, not 0 runs); and the
+number of combinations (the product of the axes' lengths, counted without building one) may be
+at most :func:`max_runs` — 100,000, or the setting ``IAEAD_MAX_RUNS`` —, else the error gives
+the count and the axes behind it.
 """
 
 from __future__ import annotations
@@ -54,17 +63,28 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import math
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from iaead_core.config import PRESETS, TrainConfig, scaled_config
+from iaead_core.config import MAX_SEED, PRESETS, TrainConfig, scaled_config
 from iaead_core.data import DATASETS, class_index
 from iaead_core.experiments.run_ids import _fields, _method_options, canonical_config, run_id_for
-__all__ = ["ExperimentSpec", "PlannedRun", "KINDS", "expand", "method_names"]
+__all__ = ["ExperimentSpec", "PlannedRun", "KINDS", "expand", "method_names", "MAX_SEEDS",
+           "MAX_RUNS", "ENV_MAX_RUNS", "max_runs", "check_seeds"]
 
 #: Spec kinds; the kind chooses the report's main view (every report also has Table 2 and 3).
 KINDS = ("table2", "fig2-rho", "fig4-lambda", "ablation", "custom")
+
+#: Most seeds one spec may ask for (a count, or the length of a list).
+MAX_SEEDS = 1_000
+#: Most runs (combinations of the axes) one spec may expand to, unless ``IAEAD_MAX_RUNS`` says
+#: otherwise: expanding 100,000 runs takes about half a minute on a 2-core CPU.
+MAX_RUNS = 100_000
+#: The environment variable that sets the run cap.
+ENV_MAX_RUNS = "IAEAD_MAX_RUNS"
 
 _LIST_AXES = ("datasets", "rho", "methods", "lam", "nu", "seeds")
 _TOP_KEYS = ("name", "kind", "preset", "description", "classes", "rules", "axes", "config",
@@ -83,6 +103,66 @@ def method_names() -> list[str]:
 
 def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def max_runs() -> int:
+    """The run cap of a spec: ``$IAEAD_MAX_RUNS`` when set, else :data:`MAX_RUNS`.
+
+    Raises
+    ------
+    ValueError
+        ``IAEAD_MAX_RUNS`` set to something other than a whole number ≥ 1.
+    """
+    text = os.environ.get(ENV_MAX_RUNS, "").strip().replace("_", "")
+    if not text:
+        return MAX_RUNS
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"the setting {ENV_MAX_RUNS} must be a whole number ≥ 1 (e.g. "
+                         f"{MAX_RUNS}); got {os.environ[ENV_MAX_RUNS]!r}. Fix or unset it.")
+    return int(text)
+
+
+def _whole(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_seeds(seeds: Any, field: str = "seeds") -> list[int]:
+    """The seeds of a spec: a count ``n`` (→ ``0 … n − 1``) or a list; checked *before* a
+    list is built, so ``seeds = 1000000000`` costs nothing.
+
+    Parameters
+    ----------
+    seeds : int or list of int
+    field : str
+        How to name the field in an error (``"seeds"``, ``"--seeds"``, ``"Seeds"``).
+
+    Returns
+    -------
+    list of int
+
+    Raises
+    ------
+    ValueError
+        A count outside 1 … :data:`MAX_SEEDS`, a list longer than that or empty, or a seed
+        that is not a whole number in [0, 2**32 − 1].
+    """
+    if _whole(seeds):
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise ValueError(f"{field} = {seeds}: give a count from 1 to {MAX_SEEDS:,} (the most "
+                             f"seeds a spec may ask for), or a list such as [0, 4, 7]")
+        return list(range(seeds))
+    values = _as_list(seeds)
+    if not values:
+        raise ValueError(f"{field} is empty: give a count (3 → seeds 0, 1, 2) or a list such as "
+                         f"[0, 4, 7]")
+    if len(values) > MAX_SEEDS:
+        raise ValueError(f"{field} lists {len(values):,} seeds, more than the {MAX_SEEDS:,} a spec "
+                         f"may ask for; give fewer")
+    for v in values:
+        if not _whole(v) or not 0 <= v <= MAX_SEED:
+            raise ValueError(f"{field}: {v!r} is not a seed; each seed is a whole number in "
+                             f"[0, {MAX_SEED}]")
+    return values
 
 
 @dataclass
@@ -146,13 +226,9 @@ class ExperimentSpec:
                              f"or [config])")
         if "name" not in d:
             raise ValueError("an experiment spec needs a name (it names the experiment folder)")
-        d = copy.deepcopy(d)
-        seeds = d.get("seeds", [0])
-        if isinstance(seeds, int) and not isinstance(seeds, bool):
-            if seeds < 1:
-                raise ValueError(f"seeds = {seeds}: give a count ≥ 1 or a list of seeds")
-            seeds = list(range(seeds))
-        kw: dict[str, Any] = {"name": d["name"], "seeds": _as_list(seeds)}
+        seeds = check_seeds(d.get("seeds", [0]))  # before anything is copied or built
+        d = copy.deepcopy({k: v for k, v in d.items() if k != "seeds"})
+        kw: dict[str, Any] = {"name": d["name"], "seeds": seeds}
         for key in ("kind", "preset", "description", "classes"):
             if key in d:
                 kw[key] = d[key]
@@ -173,8 +249,8 @@ class ExperimentSpec:
         Raises
         ------
         ValueError
-            For a bad name, kind, preset, data set, class, method, rule, axis field, or an
-            empty axis.
+            For a bad name, kind, preset, data set, class, method, rule, axis field, seed, an
+            empty axis, or more combinations than :func:`max_runs` (the message gives the count).
         """
 
         if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", self.name):
@@ -186,14 +262,22 @@ class ExperimentSpec:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         for key in ("datasets", "rho", "seeds"):
             if not getattr(self, key):
-                raise ValueError(f"axis {key!r} is empty")
+                raise ValueError(f"axis {key!r} is empty: give at least one value")
+        self.seeds = check_seeds(self.seeds)
         for ds in self.datasets:
             if ds not in DATASETS:
                 raise ValueError(f"unknown data set {ds!r}; choose from {', '.join(DATASETS)}")
         for ds in self.datasets:
-            for k in self._raw_classes(ds):
+            raw = self._raw_classes(ds)
+            if not raw:
+                raise ValueError(f"classes is empty for data set {ds!r}: give \"all\" or a list "
+                                 f"such as [0, 2] (an empty list would be 0 runs)")
+            for k in raw:
                 class_index(ds, k)  # its message lists the classes
         known = method_names()
+        if not self.method_list():
+            raise ValueError(f"axis 'methods' is empty: give \"all\" or a list such as "
+                             f"[\"iaead\"] (registered: {', '.join(known)})")
         for m in self.method_list():
             if m not in known:
                 raise ValueError(f"unknown method {m!r}; registered: {', '.join(known)}")
@@ -226,7 +310,30 @@ class ExperimentSpec:
             if bad:
                 raise ValueError(f"[config] {', '.join(sorted(bad))}: not a TrainConfig field or a "
                                  "method option")
+        count, factors = self.count_runs()
+        cap = max_runs()
+        if count > cap:
+            raise ValueError(f"experiment {self.name!r} expands to {count:,} runs ({factors}), "
+                             f"more than the cap of {cap:,} runs per spec (setting "
+                             f"{ENV_MAX_RUNS}); narrow an axis (fewer seeds, classes, methods or "
+                             f"values) or split the study")
         return self
+
+    def count_runs(self) -> tuple[int, str]:
+        """How many combinations the spec's axes make, counted without building one: an upper
+        bound of :func:`expand`'s runs (a method that ignores an axis merges some). Returns
+        the count and its factors in words (e.g. ``"20 classes × 5 seeds × 8 methods"``).
+        Call it on a validated spec (the class lists are read through the data sets)."""
+        classes = sum(len({class_index(ds, k) for k in self._raw_classes(ds)})
+                      for ds in self.datasets)
+        factors = [(classes, "classes"), (len(self.rho), "ρ values"), (len(self.seeds), "seeds"),
+                   (len(self.method_list()), "methods"),
+                   (len(self.lam) if self.lam is not None else 1, "λ values"),
+                   (len(self.nu) if self.nu is not None else 1, "ν values")]
+        factors += [(len(v), f"{k} values") for k, v in self.axes.items()]
+        count = math.prod(n for n, _ in factors)
+        words = " × ".join(f"{n:,} {what}" for n, what in factors if n != 1 or what == "classes")
+        return count, words
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict that :meth:`from_dict` reads back to an equal spec."""
