@@ -133,8 +133,10 @@ NUMERIC_RULES: dict[str, NumericRule] = {
     "batch_size": NumericRule(int, low=1),
     "svdd_lr": NumericRule(float, low=0.0, low_open=True),
     "svdd_weight_decay": NumericRule(float, low=0.0),
-    "width": NumericRule(int, low=1),
-    "latent_dim": NumericRule(int, low=1),
+    # Bounded so that a typo cannot allocate the machine's memory (--width 100000 asked for
+    # 720 GB); the paper's network is width 64, latent 256.
+    "width": NumericRule(int, low=1, high=512),
+    "latent_dim": NumericRule(int, low=1, high=4096),
     "max_samples": NumericRule(int, low=1, none_ok="the full set"),
     "seed": NumericRule(int, low=0, high=_MAX_SEED),
     "eval_batch_size": NumericRule(int, low=1),
@@ -364,10 +366,12 @@ def scaled_config(preset: str, method: str, epochs: int | None = None, **overrid
     its phases (quick IAEAD: 5 of 30 warm-up epochs → 1 of 4). The warm-up stays ≥ 1 and,
     for Deep SVDD, < epochs.
 
-    Raises ValueError as :func:`preset_config`.
+    Raises ValueError as :func:`preset_config` (and for ``epochs`` that is not a whole
+    number ≥ 1, before any arithmetic on it).
     """
     if epochs is None:
         return preset_config(preset, method, **overrides)
+    NUMERIC_RULES["epochs"].check("epochs", epochs)
     base = preset_config(preset, method)
     warm = base.warmup_epochs * epochs / base.epochs
     warm = max(1, int(round(warm)))

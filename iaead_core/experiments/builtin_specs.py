@@ -117,6 +117,12 @@ def load_spec(source: str | Path | dict[str, Any], preset: str | None = None) ->
                 data = tomllib.loads(text)
         except (ValueError, json.JSONDecodeError) as e:  # tomllib.TOMLDecodeError is a ValueError
             raise ValueError(f"{path} is not a valid spec file: {e}") from None
+        except RecursionError:
+            raise ValueError(f"{path} is not a valid spec file: nested too deeply") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} is not a valid spec file: a spec is a table of axes (in "
+                             f"JSON an object {{\"name\": ..., \"datasets\": [...]}}), not a "
+                             f"{type(data).__name__}")
         data.setdefault("name", path.stem if path.name != "spec.json" else path.parent.name)
         spec = ExperimentSpec.from_dict(data)
     if preset is not None:
