@@ -36,6 +36,7 @@ from typing import Any
 
 from iaead_core.config import TrainConfig
 from iaead_core.data import ContaminatedSet, DatasetUnavailableError, make_contaminated
+from iaead_core.storage import StorageError
 from iaead_core.training.engine import NonFiniteLossError, Trainer
 __all__ = ["Job", "JobRegistry", "Starter", "ACTIVE", "FINISHED", "config_key", "default_slots"]
 
@@ -90,7 +91,8 @@ class Job:
     status : "queued" | "running" | "completed" | "stopped" | "failed"
     records : per-epoch record dicts so far (kept when the run fails).
     error : words for a failed run (a diverged run names the epoch), else None.
-    error_kind : "data" (data set unavailable), "diverged", "config" or "crash".
+    error_kind : "data" (data set unavailable), "diverged", "config", "storage" (the runs
+        folder cannot be written: disk full, read-only) or "crash".
     run_id, run_dir : the run folder, once the job has started (``run_id`` may be given at
         submission: an experiment's content-hash id).
     submitted, started, finished : ``time.time()`` stamps.
@@ -168,6 +170,7 @@ class JobRegistry:
         self._active_groups: dict[str, str] = {}  # content hash -> group id while active
         self._starters: dict[str, list[Starter]] = {}  # group id -> sessions that asked for it
         self._stops: dict[str, Starter] = {}  # group id -> the session that last stopped it
+        self._holds: dict[str, Any] = {}  # group id -> an experiment lock kept while it is active
         self._data: OrderedDict[tuple, ContaminatedSet] = OrderedDict()
         self._data_cache_size = data_cache_size
         self._data_lock = threading.Lock()
@@ -264,6 +267,35 @@ class JobRegistry:
         self._queue.append(key)
         return job
 
+    # ------------------------------------------------------------------ experiment locks
+    def hold(self, group: str, lock: Any) -> None:
+        """Keep ``lock`` (an experiment's :class:`~iaead_core.experiments.store.DriverLock`,
+        or anything with ``release()``) while some job of ``group`` is queued or running,
+        and release it when the last one ends or is stopped (at once if none is active)."""
+        with self._lock:
+            old = self._holds.get(group)
+            if old is not None and old is not lock:
+                old.release()
+            self._holds[group] = lock
+            self._release_idle_holds()
+
+    def held(self, group: str) -> Any:
+        """The lock :meth:`hold` keeps for ``group``, or None."""
+        with self._lock:
+            return self._holds.get(group)
+
+    def _release_idle_holds(self) -> None:
+        """Release the locks of groups with no queued or running job (caller holds the
+        registry's lock)."""
+        for group, lock in list(self._holds.items()):
+            if not any(self._jobs[k].active for k in self._groups.get(group, []) if k in self._jobs):
+                del self._holds[group]
+                try:
+                    lock.release()
+                except Exception:  # a lock file on a vanished disk: nothing left to free
+                    log.warning("releasing the lock of %s failed:\n%s", group,
+                                traceback.format_exc())
+
     # ------------------------------------------------------------------ reading
     def jobs(self, group: str | None = None) -> list[Job]:
         """Copies of the jobs (of one group, in its order), safe to read without locks."""
@@ -333,6 +365,7 @@ class JobRegistry:
             if job.status == "queued":
                 self._queue.remove(key)
                 job.status, job.finished = "stopped", time.time()
+                self._release_idle_holds()
 
     def stop_group(self, group: str, by: Starter | None = None) -> None:
         """Stop every job of a group (queued ones first, so none starts meanwhile). ``by``: the
@@ -482,6 +515,7 @@ class JobRegistry:
                 job.status, job.error, job.error_kind = status, error, kind
                 job.finished = time.time()
                 job.data = None  # a user's image set can be large; its run folder lists the files
+            self._release_idle_holds()
             self._lock.notify_all()
 
 
@@ -493,6 +527,8 @@ def _failure(job: Job, e: Exception) -> tuple[str, str | None, str | None]:
         return "failed", str(e), "diverged"
     if isinstance(e, DatasetUnavailableError):
         return "failed", str(e), "data"
+    if isinstance(e, StorageError):
+        return "failed", str(e), "storage"
     if isinstance(e, ValueError):
         return "failed", str(e), "config"
     log.error("job %s crashed:\n%s", job.key, traceback.format_exc())

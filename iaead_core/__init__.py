@@ -11,7 +11,8 @@ A UI-free library reproducing "Improved autoencoder for unsupervised anomaly det
 Layers, lowest first. A module imports only from its own layer's modules and the layers below
 (``tests/test_project.py`` checks it, function-level imports included):
 
-0. ``numbers``, ``catalog``, ``_version``: formatting, the methods' descriptions, the version
+0. ``numbers``, ``catalog``, ``storage``, ``_version``: formatting, the methods' descriptions,
+   files written atomically and read within bounds, the version
 1. ``data/``: benchmark sets, the contaminated protocol, the user's image folders
 2. ``config``: TrainConfig, its validation, the presets
 3. ``methods/``: the networks (``nets``), the SVDD terms (``svdd``), one module per method

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -363,15 +362,18 @@ def test_bad_input_and_a_busy_experiment_are_said_in_words(lab):
     at.text_area(key="exp_more").set_value("[axes]\nwidht = [8, 16]").run()
     assert any("'widht' is neither a TrainConfig field" in e.value for e in ok(at).error)
     at.text_area(key="exp_more").set_value("").run()
-    # The command line holds the experiment (a live process in driver.json): no start.
-    folder = lab / "experiments" / "tiny-quick"
-    folder.mkdir(parents=True)
-    (folder / "driver.json").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                                    "heartbeat": time.time()}))
-    at.button(key="exp_start").click()
-    ok(at.run())
-    assert any("Not started" in e.value and f"process {os.getpid()}" in e.value for e in at.error)
-    assert state._registry(str((lab / "runs").resolve())).jobs("experiment-tiny-quick") == []
+    # The command line holds the experiment (its lock, as `experiment run` takes it): no start.
+    from iaead_core.experiments import ExperimentFolder
+
+    held = ExperimentFolder(lab / "experiments" / "tiny-quick").acquire_driver("the command line")
+    try:
+        at.button(key="exp_start").click()
+        ok(at.run())
+        assert any("Not started" in e.value and f"being run by process {os.getpid()}" in e.value
+                   and "(the command line" in e.value for e in at.error)
+        assert state._registry(str((lab / "runs").resolve())).jobs("experiment-tiny-quick") == []
+    finally:
+        held.release()
 
 
 def test_the_lab_lists_both_pages_and_starts_umaps_warm_up(lab):

@@ -72,7 +72,7 @@ def test_a_clone_without_the_shared_data_falls_back_to_mnist_5k(tmp_path):
 #: The core's layers, lowest first (iaead_core/__init__.py's docstring states the same).
 #: A module may import from its own layer and the layers below; never from above.
 LAYERS: dict[str, int] = {
-    "_version": 0, "numbers": 0, "catalog": 0,
+    "_version": 0, "numbers": 0, "catalog": 0, "storage": 0,
     "data": 1,
     "config": 2,
     "methods": 3,

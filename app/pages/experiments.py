@@ -173,7 +173,8 @@ def live() -> bool:
     states = xprog.run_states(now, reg)
     counts = xprog.state_counts(states)
     active = reg.group_active(xprog.group_id(now))
-    cli = now.folder.driver_alive()
+    other = now.folder.other_driver()  # the command line, a Ray driver, another lab server
+    cli = other is not None
     done, total = counts.get("completed", 0), len(now.runs)
     if not (active or cli):  # while it runs, the time left below says it (kept current)
         st.markdown(xprog.cost_text(now, reg.slots))
@@ -188,9 +189,9 @@ def live() -> bool:
     if outside:
         st.info(outside)
     if cli:
-        d = now.folder.driver() or {}
-        st.info(f"The command line (process {d.get('pid')} on {d.get('host')}) is running this "
-                "experiment; its runs fill in here as they finish.")
+        by = other.get("by") if isinstance(other.get("by"), str) else "another process"
+        st.info(f"{by[:1].upper()}{by[1:]} (process {other.get('pid')} on {other.get('host')}) "
+                "is running this experiment; its runs fill in here as they finish.")
     failed = [(p, states[p.run_id]) for p in now.runs if states[p.run_id].state == "failed"]
     for p, s in failed[:5]:
         st.error(f"**{describe_point(p.point)} failed.** {s.error or ''} It runs again when "

@@ -131,7 +131,7 @@ def sweep() -> bool:
     ui.queue_panel()  # inside the polling fragment, so it stays current
     now = watch.plan(spec, root, data_root, device)
     states = xprog.run_states(now, reg)
-    active = reg.group_active(xprog.group_id(now)) or now.folder.driver_alive()
+    active = reg.group_active(xprog.group_id(now)) or now.folder.other_driver() is not None
     if not active:  # while it runs, the progress line's time left says it (kept current)
         st.markdown(xprog.cost_text(now, reg.slots))
     counts = xprog.state_counts(states)

@@ -21,8 +21,7 @@ import pandas as pd
 
 from iaead_core.data import DATASETS, dataset_status
 from iaead_core.evaluation.analysis import METHOD_TITLES, format_lambda
-from iaead_core.experiments import (ExperimentBusyError, ExperimentFolder, ExperimentSpec, Plan,
-                                    RunInfo, expand)
+from iaead_core.experiments import ExperimentFolder, ExperimentSpec, Plan, RunInfo, expand
 from iaead_core.experiments.estimate import format_duration, learn_rates, run_seconds
 from iaead_core.experiments.runner import describe_point
 from ..jobs import JobRegistry, Starter
@@ -125,41 +124,54 @@ def start(reg: JobRegistry, plan: Plan, starter: Starter | None = None) -> tuple
     ``(group id, runs queued)``. Starting again later is resuming. ``starter``: the browser
     session that asked (a Stop from another one asks for confirmation).
 
-    The folders of failed, stopped, interrupted and corrupt runs are cleared first (logged in
-    the experiment's ``log.jsonl``, as the command line does), and the spec is saved.
+    The experiment's lock (:meth:`~iaead_core.experiments.ExperimentFolder.acquire_driver`,
+    the one the command line and Ray drivers take) is taken first and handed to the registry,
+    which keeps it while the experiment's jobs are queued or running and releases it when the
+    last one ends; a start while this lab already drives the experiment reuses it. Then the
+    folders of failed, stopped, interrupted and corrupt runs are cleared (logged in the
+    experiment's ``log.jsonl``, as the command line does), and the spec is saved.
 
     Raises
     ------
     ExperimentBusyError
-        The command line (another live process) is running this experiment.
+        Another process (the command line, a Ray driver, another lab server) runs this
+        experiment: "… is being run by process … on …".
     ValueError
         A data set of the spec is not on disk (the lab does not download for experiments).
+    iaead_core.storage.StorageError
+        The experiment folder cannot be written (read-only, disk full).
     """
     folder = plan.folder
-    if folder.driver_alive():
-        d = folder.driver() or {}
-        raise ExperimentBusyError(
-            f"this experiment is being run by process {d.get('pid')} on {d.get('host')} (the "
-            "command line); its runs show here as they finish. Wait for it, or stop it first.")
     group = group_id(plan)
-    active = {j.run_id for j in reg.jobs(group) if j.active}
-    todo = [p for p in plan.todo if p.run_id not in active]
-    for ds, root in dict.fromkeys((p.config.dataset, p.config.data_root) for p in todo):
-        status = dataset_status(ds, root)
-        if status not in ("on disk", "embedded"):
-            raise ValueError(
-                f"{DATASETS[ds].title} is {'damaged' if status == 'corrupt' else 'not on disk'} "
-                f"under {root}; the lab does not download data for experiments. Fetch it "
-                f"first (python -m iaead_core experiment run ... --download), or point "
-                f"IAEAD_DATA_ROOT at a folder that holds it.")
-    folder.save_spec(plan.spec)
-    folder.log({"event": "start", "executor": "lab", "total": len(plan.runs),
-                "to_run": len(todo), "skipped": plan.count("completed"), "pid": os.getpid()})
-    for p in todo:
-        if plan.infos[p.run_id].state != "missing":
-            folder.clear_run(p.run_id, "rerun")
-        reg.submit(p.config, group, "experiment", runs_root=folder.runs_dir, run_id=p.run_id,
-                   starter=starter)
+    lock = reg.held(group)
+    fresh = lock is None or not lock.held
+    if fresh:
+        lock = folder.acquire_driver(by="the lab (its Experiments or λ sensitivity page)")
+    try:
+        active = {j.run_id for j in reg.jobs(group) if j.active}
+        todo = [p for p in plan.todo if p.run_id not in active]
+        for ds, root in dict.fromkeys((p.config.dataset, p.config.data_root) for p in todo):
+            status = dataset_status(ds, root)
+            if status not in ("on disk", "embedded"):
+                raise ValueError(
+                    f"{DATASETS[ds].title} is {'damaged' if status == 'corrupt' else 'not on disk'} "
+                    f"under {root}; the lab does not download data for experiments. Fetch it "
+                    f"first (python -m iaead_core experiment run ... --download), or point "
+                    f"IAEAD_DATA_ROOT at a folder that holds it.")
+        folder.save_spec(plan.spec)
+        folder.log({"event": "start", "executor": "lab", "total": len(plan.runs),
+                    "to_run": len(todo), "skipped": plan.count("completed"), "pid": os.getpid()})
+        for p in todo:
+            if plan.infos[p.run_id].state != "missing":
+                folder.clear_run(p.run_id, "rerun")
+            reg.submit(p.config, group, "experiment", runs_root=folder.runs_dir, run_id=p.run_id,
+                       starter=starter)
+    except BaseException:
+        if fresh:
+            reg.hold(group, lock)  # kept only while some of its jobs are queued or running
+        raise
+    if fresh:
+        reg.hold(group, lock)  # released by the registry when the last job ends
     return group, len(todo)
 
 

@@ -9,7 +9,9 @@ by state and lists the failures; ``report`` (re)writes the report.
 
 The narrowing options (``--preset``, ``--seeds``, ``--dataset``, ``--classes``,
 ``--methods``) replace those axes of the spec. ``status`` and ``report`` without them use the
-spec last run in the experiment's folder.
+spec last run in the experiment's folder. SPEC may be an experiment folder anywhere (one that
+holds a ``spec.json``): every command then reads and writes that folder, not one under
+``--out`` / ``$IAEAD_EXPERIMENTS_DIR``.
 
 The main parser hooks this in with :func:`add_experiment_parser` and
 :func:`run_experiment_command`; ``python -m iaead_core.cli.experiments ...`` runs it alone.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from iaead_core.data import resolve_data_root
@@ -122,7 +125,9 @@ def add_experiment_parser(subparsers: Any) -> argparse.ArgumentParser:
         "experiment", help="run a whole study (the paper's tables and figures), resumably",
         description="Experiments: many runs from one spec, resumable, on this machine or a Ray "
                     "cluster, reported beside the paper's values. Exit codes: 0 ok, 1 some runs "
-                    "failed, 2 bad input, 3 data set missing, 130 interrupted.")
+                    "failed, 2 bad input or the experiment is being run by another process, "
+                    "3 data set missing, 5 the experiment folder cannot be written (read-only "
+                    "or full disk), 130 interrupted.")
     sub = e.add_subparsers(dest="experiment_command", required=True,
                            metavar="{run,status,report,list}")
     r = sub.add_parser("run", help="run every missing run of a spec, then write its report")
@@ -168,6 +173,15 @@ def add_experiment_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 # --------------------------------------------------------------------------------- helpers
 
+def _folder(args: argparse.Namespace) -> str | None:
+    """The experiment folder SPEC names (a folder holding ``spec.json``), wherever it is; None
+    for a built-in name or a spec file (their folder is ``<--out>/<name>-<preset>``)."""
+    path = Path(args.spec)
+    if args.spec not in _BUILTINS and path.is_dir() and (path / "spec.json").is_file():
+        return str(path)
+    return None
+
+
 def _spec(args: argparse.Namespace, use_saved: bool):
     """The spec the command works on (see the module docstring)."""
     from iaead_core.experiments.builtin_specs import load_spec  # lazy: loads pandas
@@ -176,7 +190,9 @@ def _spec(args: argparse.Namespace, use_saved: bool):
     spec = load_spec(args.spec, preset=args.preset)
     narrowing = {k: getattr(args, k) for k in _NARROWING if k != "preset"}
     if use_saved and all(v is None for v in narrowing.values()):
-        saved = ExperimentFolder.for_spec(spec, args.out).saved_spec()
+        folder = _folder(args)
+        saved = (ExperimentFolder(folder) if folder else
+                 ExperimentFolder.for_spec(spec, args.out)).saved_spec()
         if saved is not None:
             return saved
     return spec.narrowed(seeds=args.seeds, datasets=args.dataset, classes=args.classes,
@@ -227,7 +243,8 @@ def _dry_run(args, spec) -> int:
         from iaead_core.training.engine import select_device  # lazy: loads pandas, torch
 
         device_type = select_device(args.device).type
-    plan = plan_experiment(spec, args.out, _data_root(args), args.device, device_type)
+    plan = plan_experiment(spec, args.out, _data_root(args), args.device, device_type,
+                           folder=_folder(args))
     todo = plan.todo
     print(f"{spec.folder_name}: {len(plan.runs)} runs — {_axes_summary(spec, plan.runs)}")
     counts = plan.counts()
@@ -265,7 +282,9 @@ def _run(args) -> int:
     try:
         summary = run_experiment(spec, executor, root=args.out, data_root=args.data_root,
                                  device=args.device, download=args.download, progress=say,
-                                 stop_event=stop)
+                                 stop_event=stop, folder=_folder(args),
+                                 driver=f"the command line (experiment run, {args.executor} "
+                                        "executor)")
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; run the same command again to resume",
               file=sys.stderr)
@@ -274,7 +293,8 @@ def _run(args) -> int:
           f"completed now, {summary.failed} failed, {summary.stopped} stopped "
           f"({summary.seconds:.0f} s)")
     if not args.no_report:
-        plan = plan_experiment(spec, args.out, _data_root(args), args.device)
+        plan = plan_experiment(spec, args.out, _data_root(args), args.device,
+                               folder=_folder(args))
         paths = write_report(plan)
         print(f"report: {paths['report.html']}")
     if summary.failed:
@@ -288,7 +308,7 @@ def _status(args) -> int:
     from iaead_core.experiments.runner import describe_point, plan_experiment  # lazy: loads pandas
 
     spec = _spec(args, use_saved=True)
-    plan = plan_experiment(spec, args.out, _data_root(args))
+    plan = plan_experiment(spec, args.out, _data_root(args), folder=_folder(args))
     counts = plan.counts()
     by_method: dict[str, list[int]] = {}
     for p in plan.runs:
@@ -322,7 +342,7 @@ def _report(args) -> int:
     from iaead_core.experiments.runner import plan_experiment  # lazy: loads pandas
 
     spec = _spec(args, use_saved=True)
-    plan = plan_experiment(spec, args.out, _data_root(args))
+    plan = plan_experiment(spec, args.out, _data_root(args), folder=_folder(args))
     paths = write_report(plan)
     print((plan.folder.report_dir / "table2.md").read_text())
     for name, path in paths.items():
@@ -340,9 +360,10 @@ def _list(args) -> int:
 
 def run_experiment_command(args: argparse.Namespace) -> int:
     """Handle a parsed ``experiment`` command; returns the exit status (0 ok, 1 some runs
-    failed, 130 interrupted). Bad input raises ``ValueError`` and a missing data set
-    ``DatasetUnavailableError``, which the main entry point turns into exit codes 2 and 3;
-    another process driving the same experiment gives exit code 2 with its message."""
+    failed, 130 interrupted). Bad input raises ``ValueError``, a missing data set
+    ``DatasetUnavailableError`` and a folder that cannot be written ``StorageError``, which
+    the main entry point turns into exit codes 2, 3 and 5; another process driving the same
+    experiment gives exit code 2 with its message ("… is being run by …")."""
     from iaead_core.experiments.store import ExperimentBusyError  # lazy: loads pandas
 
     handler = {"run": _run, "status": _status, "report": _report, "list": _list}[args.experiment_command]

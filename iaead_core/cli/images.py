@@ -21,10 +21,12 @@ import argparse
 import json
 import sys
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from iaead_core.cli.common import config_from_args
-from iaead_core.runs import RunError
+from iaead_core.runs import RunError, resolve_runs_root
+from iaead_core.storage import check_folder, check_target
 
 if TYPE_CHECKING:
     from iaead_core.detector import ScoreReport  # for annotations only
@@ -156,6 +158,7 @@ def train_images(args: argparse.Namespace) -> int:
         raise ValueError(f"give either a benchmark ({' / '.join(clash)}) or --images (your own "
                          f"folder), not both.")
     cfg = config_from_args(args)
+    check_folder(resolve_runs_root(args.out))  # a read-only runs folder fails before reading
     # The preset's max_samples sizes benchmark draws; a folder is subsampled only by an
     # explicit --max-samples (and the reader's limit).
     data = _read_folder(args, cfg.rho)
@@ -257,7 +260,13 @@ def run_score(args: argparse.Namespace) -> int:
     ------
     ThresholdError, ImageFolderError, TooFewImagesError
         Bad threshold or unusable folder (``ValueError`` subclasses: exit status 2).
+    iaead_core.storage.StorageError
+        ``--csv`` is a folder, a device, a FIFO, a symbolic link or read-only, or its folder
+        cannot be written: refused before torch is loaded or any image read (exit status 5).
     """
+    if args.csv is not None:  # before any work: `--csv /dev/null` must never be replaced
+        check_target(args.csv)
+        check_folder(Path(args.csv).parent)
     from iaead_core.detector import score_folder  # lazy: loads pandas, torch
     from iaead_core.data.image_files import ImageFolderWarning  # lazy: loads torch
 

@@ -3,8 +3,10 @@
 :func:`main` parses the arguments (:mod:`~iaead_core.cli.parser`), runs the command
 (:mod:`~iaead_core.cli.commands` for ``train``, ``runs``, ``datasets`` and ``methods``;
 :mod:`~iaead_core.cli.images` for ``score``; :mod:`~iaead_core.cli.experiments` for
-``experiment``) and turns errors into exit codes: 0 ok, 2 bad input, 3 data set missing or
-damaged, 4 training diverged, 130 interrupted.
+``experiment``) and turns errors into exit codes: 0 ok, 2 bad input (a bad value, an unknown
+or unreadable run), 3 data set missing or damaged, 4 training diverged, 5 the results cannot
+be written (a read-only or full disk, an output path that is a folder, a device, a FIFO or a
+symbolic link), 130 interrupted.
 
 Only the standard library, :mod:`iaead_core.config` and :mod:`iaead_core.data` (both free of
 torch) are imported before the arguments are parsed, so ``--help`` and a mistyped option
@@ -25,6 +27,8 @@ from iaead_core.cli.experiments import run_experiment_command
 from iaead_core.cli.images import run_score
 from iaead_core.cli.parser import build_parser
 from iaead_core.data import DatasetCorruptError, DatasetUnavailableError, OFFLINE_DEFAULT
+from iaead_core.runs import RunError
+from iaead_core.storage import StorageError
 __all__ = ["main"]
 
 
@@ -51,9 +55,32 @@ def _data_hint(e: DatasetUnavailableError, args: argparse.Namespace) -> str:
             f"yourself, or use --dataset {OFFLINE_DEFAULT}, which needs none")
 
 
+#: Exit status when the results cannot be written (:class:`~iaead_core.storage.StorageError`).
+EXIT_STORAGE = 5
+#: Exit status of a run whose loss became NaN or infinite.
+EXIT_DIVERGED = 4
+
+
+def _is_diverged(e: BaseException) -> bool:
+    """Whether ``e`` is the engine's NonFiniteLossError (checked without importing torch: the
+    engine module is loaded only if a command trained)."""
+    engine = sys.modules.get("iaead_core.training.engine")
+    return engine is not None and isinstance(e, engine.NonFiniteLossError)
+
+
+def _storage_hint(args: argparse.Namespace) -> str:
+    if args.command == "experiment":
+        return ("hint: choose a writable experiments folder with --out or IAEAD_EXPERIMENTS_DIR, "
+                "or free space on the disk")
+    if args.command == "score":
+        return ("hint: give --csv a new file name in a writable folder, or free space on the "
+                "disk of the run folder")
+    return "hint: choose a writable runs folder with --out or IAEAD_RUNS_DIR, or free space on the disk"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 bad input, 3 data set missing or damaged,
-    4 diverged, 130 interrupted)."""
+    4 diverged, 5 the results cannot be written, 130 interrupted)."""
     args = build_parser().parse_args(argv)
     # `kill` (SIGTERM) ends a run like Ctrl-C: the run folder is closed as "stopped".
     signal.signal(signal.SIGTERM, _interrupt)
@@ -64,6 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DatasetUnavailableError as e:
         print(f"error: {e}\n{_data_hint(e, args)}", file=sys.stderr)
         return 3
+    except StorageError as e:
+        print(f"error: {e}\n{_storage_hint(args)}", file=sys.stderr)
+        return EXIT_STORAGE
+    except RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except ValueError as e:
         print(f"error: {e}{_option_hint(str(e))}", file=sys.stderr)
         return 2
@@ -71,8 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted: the completed epochs are kept in the run folder", file=sys.stderr)
         return 130
     except Exception as e:
-        engine = sys.modules.get(f"{__package__}.engine")
-        if engine is not None and isinstance(e, engine.NonFiniteLossError):
+        if _is_diverged(e):
             print(f"error: {e}", file=sys.stderr)
-            return 4
+            return EXIT_DIVERGED
         raise

@@ -24,7 +24,8 @@ __all__ = ["build_parser"]
 
 _DOCS = Path(__file__).resolve().parents[2] / "docs" / "method.md"
 _EXIT_CODES = "Exit codes: 0 ok, 2 bad input, 3 data set missing or damaged, 4 training diverged, " \
-              "130 interrupted"
+              "5 results cannot be written (read-only or full disk, an output path that is not " \
+              "a regular file), 130 interrupted"
 
 
 def _default(name: str, none: str = "none", methods: tuple[str, ...] | None = None) -> str:

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from iaead_core.storage import atomic_output
+
 __all__ = ["ImageSet", "SkippedFile", "ImageFolderError", "TooFewImagesError",
            "image_set_from_array", "array_to_model_input", "infer_input_range",
            "IMAGE_SIZE", "MIN_IMAGES", "FITS", "MANIFEST"]
@@ -216,7 +218,7 @@ class ImageSet:
         ``images``) into a run folder; nothing for an array. Called by the Trainer."""
         if self.paths is None:
             return
-        with open(Path(run_dir) / MANIFEST, "w", newline="", encoding="utf-8") as f:
+        with atomic_output(Path(run_dir) / MANIFEST, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["index", "path", "label"])
             for i, (p, y) in enumerate(zip(self.paths, self.labels.tolist())):

@@ -327,7 +327,11 @@ class Detector:
         det.method, det.preset, det.contamination = cfg.method, cfg.preset, float(cfg.rho)
         det.channels, det.fit_mode, det.runs_root = channels, data.get("fit", "pad"), run.dir.parent
         det.device, det.seed, det.config_overrides, det.config = device, cfg.seed, {}, cfg
-        det._set_fitted(method, final[key], final["z"], len(run.records) - 1, channels,
+        done = len(run.records)
+        checkpoint = run.status.get("checkpoint")  # a killed run: the weights' own epoch
+        if isinstance(checkpoint, int) and 1 <= checkpoint < done:
+            done = checkpoint
+        det._set_fitted(method, final[key], final["z"], done - 1, channels,
                         data.get("fit", "pad"), data.get("input_range"))
         det.run_id_, det.run_dir_, det.records_ = run.run_id, run.dir, run.records
         det.train_paths_ = read_manifest(run.dir)[0] if data.get("manifest") else None

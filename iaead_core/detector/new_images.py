@@ -23,7 +23,9 @@ from iaead_core.detector.estimator import Detector
 from iaead_core.detector.scoring import _rows, score_images, write_scores_csv
 from iaead_core.detector.thresholds import RADIUS_RULES, Threshold, choose_threshold, flag, rank
 from iaead_core.evaluation.metrics import detection_metrics, is_degenerate, score_scale
+from iaead_core.detector.scoring import resolve_run
 from iaead_core.runs import Run, RunError, read_manifest
+from iaead_core.storage import check_folder, check_target
 __all__ = ["ScoreReport", "score_folder"]
 
 
@@ -115,7 +117,17 @@ def score_folder(run: Run | str | os.PathLike, images: str | os.PathLike, *,
         See :func:`choose_threshold`.
     ImageFolderError, TooFewImagesError
         Unusable folder (no image at all).
+    iaead_core.storage.StorageError
+        ``csv_path`` is a folder, a device, a FIFO, a symbolic link or read-only, or its
+        folder (default: the run's ``scored/``) cannot be written: refused before the model
+        is loaded or any image read.
     """
+    if csv_path is not None:  # refused before any work, not after scoring
+        check_target(csv_path)
+        check_folder(Path(csv_path).parent)
+    run = resolve_run(run, runs_root)
+    if csv_path is None:
+        check_folder(run.dir / "scored")
     det = Detector.from_run(run, runs_root=runs_root, device=device)
     rule = RADIUS_RULES.get(det.method_.name, "") if threshold == "radius" else det.rule_
     if threshold == "radius":

@@ -28,6 +28,7 @@ import torch
 from iaead_core.detector.thresholds import Threshold, flag, rank
 from iaead_core.methods.base import Method, distance_to
 from iaead_core.runs import Run, RunError, load_run, resolve_runs_root
+from iaead_core.storage import atomic_output
 __all__ = ["score_images", "resolve_run", "write_scores_csv", "write_ranking", "RANKING",
            "CSV_COLUMNS"]
 
@@ -121,15 +122,22 @@ def resolve_run(run: Run | str | os.PathLike, runs_root: str | os.PathLike | Non
 
 def write_scores_csv(path: str | os.PathLike, rows: list[dict[str, Any]]) -> Path:
     """Write score rows (dicts with the keys of :data:`CSV_COLUMNS`) as CSV; returns the
-    path. The parent folder is created."""
+    path. The parent folder is created.
+
+    The file is written through a uniquely named temporary file and one rename
+    (:func:`iaead_core.storage.atomic_output`): a reader never sees half a file.
+
+    Raises
+    ------
+    iaead_core.storage.StorageError
+        ``path`` is a folder, a device, a FIFO, a symbolic link or a read-only file (refused
+        before anything is written), or the disk refuses the write (full, read-only).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_output(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(CSV_COLUMNS))
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)  # a reader never sees half a file
     return path
 
 

@@ -83,10 +83,12 @@ def write_failed_run(runs_root: str | os.PathLike, plan: PlannedRun, error: str)
     kwargs = {"heartbeat_period": 0} if "heartbeat_period" in inspect.signature(RunWriter).parameters else {}
     try:
         writer = RunWriter(runs_root, plan.run_id, meta, **kwargs)
-    except RunError:
+    except (RunError, OSError):  # a folder exists, or the disk refuses one: nothing to add
         return
     try:
         writer.set_status("failed", error, epochs_done=0)
+    except OSError:  # a full or read-only disk: the folder says "running", then "interrupted"
+        pass
     finally:
         writer.close()
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from iaead_core.experiments.spec import PlannedRun
+from iaead_core.storage import write_json
 from iaead_core.experiments.executor_base import (RunOutcome, crash_callback, train_plan,
                                                   write_failed_run)
 
@@ -178,9 +179,12 @@ def _died(plan: PlannedRun, runs_root: Path) -> RunOutcome:
             status = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             status = {}
+        if not isinstance(status, dict):
+            status = {}
         if status.get("status") in (None, "running"):
             status.update({"status": "failed", "error": DIED, "updated": time.time()})
-            tmp = path.with_name(f"status.json.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(status, indent=2), encoding="utf-8")
-            os.replace(tmp, path)
+            try:
+                write_json(path, status)
+            except OSError:  # a full or read-only disk: the run reads "interrupted" instead
+                pass
     return RunOutcome(plan.run_id, "failed", DIED)

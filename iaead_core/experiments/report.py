@@ -17,6 +17,7 @@ from iaead_core.experiments.runner import Plan
 from iaead_core.experiments.tables import (ablation_markdown, aggregate, protocol_note,
                                            results_frame, runs_frame, table2_markdown,
                                            table3_markdown, varying_axes)
+from iaead_core.storage import atomic_output, check_folder, check_target, write_text
 __all__ = ["write_report"]
 
 
@@ -74,9 +75,22 @@ def write_report(plan: Plan, out_dir: str | Path | None = None) -> dict[str, Pat
     offline). The HTML's figures follow the spec's kind: Fig. 2 for ``fig2-rho`` and
     ``table2`` (several ρ), Fig. 4 for ``fig4-lambda``, the bars for ``ablation``; a
     ``custom`` spec gets each one its axes allow.
+
+    Every file is written through a uniquely named temporary file and one rename
+    (:mod:`iaead_core.storage`).
+
+    Raises
+    ------
+    iaead_core.storage.StorageError
+        The report folder cannot be written (read-only, disk full, permission denied), or one
+        of its file names is taken by a folder, a device or a symbolic link: checked before
+        the tables are computed; the message names the folder.
     """
     out = Path(out_dir) if out_dir is not None else plan.folder.report_dir
-    out.mkdir(parents=True, exist_ok=True)
+    check_folder(out)
+    for name in ("runs.csv", "results.csv", "table2.csv", "table3.csv", "table2.md",
+                 "table3.md", "ablation.md", "report.html"):
+        check_target(out / name)
     results = results_frame(plan)
     agg = aggregate(results, plan)
     agg_class = aggregate(results, plan, by_class=True)
@@ -84,15 +98,15 @@ def write_report(plan: Plan, out_dir: str | Path | None = None) -> dict[str, Pat
              "table2.csv": out / "table2.csv", "table3.csv": out / "table3.csv",
              "table2.md": out / "table2.md", "table3.md": out / "table3.md",
              "report.html": out / "report.html"}
-    runs_frame(plan).to_csv(paths["runs.csv"], index=False)
-    results.to_csv(paths["results.csv"], index=False)
-    agg.to_csv(paths["table2.csv"], index=False)
-    agg_class.to_csv(paths["table3.csv"], index=False)
+    for name, frame in (("runs.csv", runs_frame(plan)), ("results.csv", results),
+                        ("table2.csv", agg), ("table3.csv", agg_class)):
+        with atomic_output(paths[name], "w", newline="") as f:
+            frame.to_csv(f, index=False)
     note = protocol_note(plan)
     t2 = table2_markdown(agg, results, plan)
     t3 = table3_markdown(agg_class, agg, results, plan)
-    paths["table2.md"].write_text(f"# {plan.folder.dir.name}: Table 2 (class-averaged)\n\n{note}\n\n{t2}\n")
-    paths["table3.md"].write_text(f"# {plan.folder.dir.name}: Table 3 (per class)\n\n{note}\n\n{t3}\n")
+    write_text(paths["table2.md"], f"# {plan.folder.dir.name}: Table 2 (class-averaged)\n\n{note}\n\n{t2}\n")
+    write_text(paths["table3.md"], f"# {plan.folder.dir.name}: Table 3 (per class)\n\n{note}\n\n{t3}\n")
     sections: list[tuple[str, str]] = []
     figures = []
     varying = varying_axes(results, plan)
@@ -109,7 +123,7 @@ def write_report(plan: Plan, out_dir: str | Path | None = None) -> dict[str, Pat
     if kind == "ablation" or (kind == "custom" and ("rule" in varying or "init" in varying)):
         ablation_md = ablation_markdown(results, plan)
         paths["ablation.md"] = out / "ablation.md"
-        paths["ablation.md"].write_text(f"# {plan.folder.dir.name}: ablation\n\n{note}\n\n{ablation_md}\n")
+        write_text(paths["ablation.md"], f"# {plan.folder.dir.name}: ablation\n\n{note}\n\n{ablation_md}\n")
         figures.append(figure_ablation(results, plan))
     if ablation_md:
         sections.append(("Ablation", ablation_md))
@@ -133,5 +147,5 @@ td:first-child,th:first-child{{text-align:left}}</style></head>
 <p>Files: {files}</p>
 </body></html>
 """
-    paths["report.html"].write_text(doc, encoding="utf-8")
+    write_text(paths["report.html"], doc)
     return paths

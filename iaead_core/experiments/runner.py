@@ -71,14 +71,16 @@ class Plan:
 
 def plan_experiment(spec: ExperimentSpec, root: str | os.PathLike | None = None,
                     data_root: str | None = None, device: str = "auto",
-                    device_type: str = "cpu") -> Plan:
+                    device_type: str = "cpu",
+                    folder: str | os.PathLike | None = None) -> Plan:
     """Expand ``spec`` and read the state of each run in its folder (writes nothing).
 
-    ``device_type`` is the kind of device the estimates are for. Raises ``ValueError`` as
-    :func:`~iaead_core.experiments.spec.expand`.
+    ``device_type`` is the kind of device the estimates are for. ``folder`` is the
+    experiment's folder itself, wherever it is (default ``<root>/<name>-<preset>``). Raises
+    ``ValueError`` as :func:`~iaead_core.experiments.spec.expand`.
     """
     runs = expand(spec, data_root=data_root, device=device)
-    folder = ExperimentFolder.for_spec(spec, root)
+    folder = ExperimentFolder(folder) if folder is not None else ExperimentFolder.for_spec(spec, root)
     infos = folder.infos(runs)
     learned = learn_rates(runs, infos)
     estimates = {p.run_id: run_seconds(p.config, device_type, learned) for p in runs}
@@ -205,7 +207,9 @@ def run_experiment(spec: ExperimentSpec, executor: Executor | None = None,
                    root: str | os.PathLike | None = None, data_root: str | None = None,
                    device: str = "auto", download: bool = False,
                    progress: Callable[[str, Progress], None] | None = None,
-                   stop_event: threading.Event | None = None) -> ExperimentSummary:
+                   stop_event: threading.Event | None = None,
+                   folder: str | os.PathLike | None = None,
+                   driver: str | None = None) -> ExperimentSummary:
     """Run every missing run of ``spec`` (see the module docstring).
 
     Parameters
@@ -225,6 +229,15 @@ def run_experiment(spec: ExperimentSpec, executor: Executor | None = None,
         ``progress(line, Progress)`` after each run ends and once at the start.
     stop_event : threading.Event, optional
         Set it to stop: the running runs end as ``stopped``, the others are not started.
+    folder : path, optional
+        The experiment's folder itself, wherever it is (default ``<root>/<name>-<preset>``).
+    driver : str, optional
+        What drives the experiment, in words, written into driver.json and shown to a second
+        driver (default ``"run_experiment (<executor> executor)"``).
+
+    The experiment's lock (:meth:`ExperimentFolder.acquire_driver`) is taken before anything
+    is written; the driver keeps going when its own heartbeat or log line cannot be written
+    (a full disk), and says so once through ``progress``.
 
     Returns
     -------
@@ -236,6 +249,8 @@ def run_experiment(spec: ExperimentSpec, executor: Executor | None = None,
         For an invalid spec.
     ExperimentBusyError
         If another live process drives this experiment.
+    StorageError
+        If the experiment folder cannot be written (read-only, disk full): before any run.
     DatasetUnavailableError
         If a data set is missing (and cannot be downloaded).
     KeyboardInterrupt
@@ -246,10 +261,11 @@ def run_experiment(spec: ExperimentSpec, executor: Executor | None = None,
     executor = executor or LocalExecutor(device=device)
     stop_event = stop_event or threading.Event()
     root_data = str(resolve_data_root(data_root).resolve())
-    plan = plan_experiment(spec, root, root_data, device, executor.device_type)
+    plan = plan_experiment(spec, root, root_data, device, executor.device_type, folder=folder)
     folder = plan.folder
-    folder.save_spec(spec)
-    with folder.driving():
+    say = progress or (lambda line, prog: None)
+    with folder.driving(driver or f"run_experiment ({executor.name} executor)"):
+        folder.save_spec(spec)
         plan.infos = folder.infos(plan.runs)  # again, under the lock
         todo = plan.todo
         if todo:
@@ -262,16 +278,32 @@ def run_experiment(spec: ExperimentSpec, executor: Executor | None = None,
                 folder.clear_run(p.run_id, "rerun")
         tracker = Progress(total=len(plan.runs), done=plan.count("completed"), to_run=len(todo),
                            estimates=plan.estimates, _pending={p.run_id for p in todo})
-        say = progress or (lambda line, prog: None)
+        warned: set[str] = set()
+
+        def bookkeeping(what: str, write: Callable[[], Any]) -> None:
+            """The driver's own log line or heartbeat: a failure (disk full) is said once and
+            does not stop the experiment."""
+            try:
+                ok = write()
+            except OSError as e:
+                ok, reason = False, str(e)
+            else:
+                reason = folder._driver_lock.beat_problem if folder._driver_lock else None
+            if ok is False and what not in warned:
+                warned.add(what)
+                say(f"warning: the experiment's {what} could not be written "
+                    f"({reason or 'the disk refused it'}); the runs go on", tracker)
+
         say(f"{spec.folder_name}: {len(plan.runs)} runs, {plan.count('completed')} already "
             f"completed, {len(todo)} to run on {executor.name}", tracker)
 
         def on_done(p: PlannedRun, outcome: RunOutcome) -> None:
             tracker.slots = executor.slots
             tracker.update(p, outcome)
-            folder.log({"event": "run", "run_id": p.run_id, "status": outcome.status,
-                        "error": outcome.error, "seconds": round(outcome.seconds, 3)})
-            folder.beat()
+            bookkeeping("log", lambda: folder.log({
+                "event": "run", "run_id": p.run_id, "status": outcome.status,
+                "error": outcome.error, "seconds": round(outcome.seconds, 3)}))
+            bookkeeping("heartbeat (driver.json)", folder.beat)
             say(tracker.line(p, outcome), tracker)
 
         interrupted = False
@@ -280,11 +312,12 @@ def run_experiment(spec: ExperimentSpec, executor: Executor | None = None,
         except KeyboardInterrupt:
             stop_event.set()
             interrupted = True
-            folder.log({"event": "interrupted"})
+            bookkeeping("log", lambda: folder.log({"event": "interrupted"}))
             raise
         finally:
-            folder.log({"event": "end", "completed": tracker.done, "failed": tracker.failed,
-                        "stopped": tracker.stopped})
+            bookkeeping("log", lambda: folder.log({
+                "event": "end", "completed": tracker.done, "failed": tracker.failed,
+                "stopped": tracker.stopped}))
     return ExperimentSummary(folder=folder.dir, total=len(plan.runs),
                              skipped=plan.count("completed"), ran=tracker.finished,
                              completed=tracker.done - plan.count("completed"),

@@ -69,7 +69,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from iaead_core.config import MAX_SEED, PRESETS, TrainConfig, scaled_config
+from iaead_core.config import MAX_SEED, NUMERIC_RULES, PRESETS, TrainConfig, scaled_config
 from iaead_core.data import DATASETS, class_index
 from iaead_core.experiments.run_ids import _fields, _method_options, canonical_config, run_id_for
 __all__ = ["ExperimentSpec", "PlannedRun", "KINDS", "expand", "method_names", "MAX_SEEDS",
@@ -165,6 +165,18 @@ def check_seeds(seeds: Any, field: str = "seeds") -> list[int]:
     return values
 
 
+def _check_setting(where: str, name: str, value: Any) -> None:
+    """Check one spec value of TrainConfig field ``name`` (a method option passes: its method
+    checks it). Raises ``ValueError`` ``"<where>: <the field's rule>"``."""
+    rule = NUMERIC_RULES.get(name)
+    if rule is None:
+        return
+    try:
+        rule.check(name, value)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
 @dataclass
 class ExperimentSpec:
     """A study: axes whose cartesian product gives the runs (see the module docstring).
@@ -226,6 +238,10 @@ class ExperimentSpec:
                              f"or [config])")
         if "name" not in d:
             raise ValueError("an experiment spec needs a name (it names the experiment folder)")
+        for key in ("axes", "config"):
+            if d.get(key) is not None and not isinstance(d[key], dict):
+                raise ValueError(f"[{key}] must be a table of settings (in JSON an object), not "
+                                 f"{type(d[key]).__name__}")
         seeds = check_seeds(d.get("seeds", [0]))  # before anything is copied or built
         d = copy.deepcopy({k: v for k, v in d.items() if k != "seeds"})
         kw: dict[str, Any] = {"name": d["name"], "seeds": seeds}
@@ -264,6 +280,7 @@ class ExperimentSpec:
             if not getattr(self, key):
                 raise ValueError(f"axis {key!r} is empty: give at least one value")
         self.seeds = check_seeds(self.seeds)
+        self._check_types()
         for ds in self.datasets:
             if ds not in DATASETS:
                 raise ValueError(f"unknown data set {ds!r}; choose from {', '.join(DATASETS)}")
@@ -334,6 +351,44 @@ class ExperimentSpec:
         count = math.prod(n for n, _ in factors)
         words = " × ".join(f"{n:,} {what}" for n, what in factors if n != 1 or what == "classes")
         return count, words
+
+
+    def _check_types(self) -> None:
+        """Type and range of every value a run's config takes from the spec, before any is
+        used: the axes (``rho``, ``lam``, ``nu``, ``seeds``), ``[axes]`` and ``[config]``
+        (a TrainConfig field by :data:`~iaead_core.config.NUMERIC_RULES`), so that
+        ``epochs = "x"`` is refused with the field's rule instead of failing in arithmetic.
+
+        Raises
+        ------
+        ValueError
+            ``"[config] epochs: epochs must be a whole number ≥ 1; got 'x' (a str)"``.
+        """
+        for key in ("datasets", "rho", "seeds") + (("methods",) if self.methods != "all" else ()):
+            if not isinstance(getattr(self, key), list):
+                raise ValueError(f"axis {key!r} must be a list, not {type(getattr(self, key)).__name__}")
+        for key in ("datasets", "methods"):
+            values = self.datasets if key == "datasets" else (
+                [] if self.methods == "all" else self.methods)
+            for v in values:
+                if not isinstance(v, str):
+                    raise ValueError(f"axis {key!r}: {v!r} is not a name (a string)")
+        for key, field_name in (("rho", "rho"), ("lam", "lam"), ("nu", "nu"), ("seeds", "seed")):
+            for v in getattr(self, key) or []:
+                if key == "nu" and v is None:
+                    continue
+                _check_setting(f"axis {key!r}", field_name, v)
+        if not isinstance(self.axes, dict) or not isinstance(self.config, dict):
+            raise ValueError("[axes] and [config] must be tables of settings")
+        for name, values in self.axes.items():
+            for v in values:
+                _check_setting(f"[axes] {name}", name, v)
+        for name, value in self.config.items():
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    _check_setting(f"[config.{name}] {k}", k, v)
+            else:
+                _check_setting(f"[config] {name}", name, value)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict that :meth:`from_dict` reads back to an equal spec."""
@@ -504,7 +559,7 @@ def _plan(spec: ExperimentSpec, ds: str, k: int, rho: float, seed: int, method: 
     try:
         cfg, ignored = canonical_config(_build_config(spec.preset, method, settings))
         cfg = cfg.replace(**machine, extra={**(cfg.extra or {}), "experiment": spec.name}).validate()
-    except ValueError as e:
+    except (ValueError, TypeError) as e:  # TypeError: a method option of the wrong type
         where = ", ".join([f"{method} on {ds} class {k}", f"rho={rho}", f"seed={seed}"]
                           + [f"{n}={v}" for n, v in (("lam", lam), ("nu", nu)) if v is not None]
                           + [f"{n}={v}" for n, v in axis_values.items()])

@@ -34,6 +34,7 @@ from iaead_core.evaluation.health import (ALERT_KINDS, code_bound, diverged_aler
 from iaead_core.evaluation.metrics import detection_metrics, latent_diagnostics, score_scale
 from iaead_core.methods import Evaluation, Method, StepLosses, build_method
 from iaead_core.runs import RunWriter, new_run_id, resolve_runs_root
+from iaead_core.storage import StorageError, check_folder, storage_error
 from iaead_core.training.graphs import GraphedStep, graphs_enabled
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "train", "select_device",
@@ -41,6 +42,11 @@ __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "train", "select_devi
 
 
 _INIT_LOCK = threading.Lock()
+#: A running run writes a checkpoint (model.pt and final.npz of the epoch just trained) at
+#: least this often, in seconds, besides every ``checkpoint_every`` epochs.
+CHECKPOINT_PERIOD_S = 60.0
+#: The most epochs between two checkpoints by default.
+MAX_CHECKPOINT_EVERY = 10
 
 
 class NonFiniteLossError(RuntimeError):
@@ -163,6 +169,14 @@ class Trainer:
     snapshot_every : int, optional
         Save the latent codes every this many epochs (default ``max(1, epochs // 10)``),
         plus the first epoch, the end of the warm-up and the last epoch.
+    checkpoint_every : int, optional
+        Write ``model.pt`` and ``final.npz`` of the epoch just trained every this many epochs
+        (default: ``snapshot_every``, at most :data:`MAX_CHECKPOINT_EVERY`) and whenever
+        :data:`CHECKPOINT_PERIOD_S` seconds have passed since the last checkpoint, each file
+        atomically, so that a run killed at any moment (``kill -9``, a power cut) keeps a
+        model of its last checkpoint that can be scored and restored (status.json's
+        ``checkpoint`` names its epoch); the end of the run writes them again, of its last
+        epoch.
     run_id : str, optional
         Name of the run folder (default: a new time-stamped id). Experiments pass the content
         hash of the config (:func:`iaead_core.experiments.run_ids.run_id_for`).
@@ -179,14 +193,20 @@ class Trainer:
         For an invalid config, data set, class or device.
     iaead_core.data.DatasetUnavailableError
         If the data set is missing and cannot be downloaded.
+    iaead_core.storage.StorageError
+        If the runs folder cannot be written (read-only, disk full, permission denied):
+        checked before the data is loaded.
     """
 
     def __init__(self, cfg: TrainConfig, data: ContaminatedSet | None = None,
                  runs_root: Any = None, stop_event: threading.Event | None = None,
                  snapshot_every: int | None = None, run_id: str | None = None,
-                 overlap: bool | None = None) -> None:
+                 overlap: bool | None = None, checkpoint_every: int | None = None) -> None:
         cfg.validate()
         self.overlap = overlap
+        self.runs_root = None if runs_root is False else resolve_runs_root(runs_root)
+        if self.runs_root is not None:  # a read-only or full disk fails now, not after loading
+            check_folder(self.runs_root)
         self.device = select_device(cfg.device)
         self.data = data if data is not None else make_contaminated(
             cfg.dataset, cfg.normal_class, cfg.rho, seed=cfg.seed, data_root=cfg.data_root,
@@ -198,13 +218,14 @@ class Trainer:
                                      data_root=d.data_root or cfg.data_root)
         self.stop_event = stop_event or threading.Event()
         self.snapshot_every = snapshot_every or max(1, cfg.epochs // 10)
+        self.checkpoint_every = checkpoint_every or min(self.snapshot_every, MAX_CHECKPOINT_EVERY)
+        self._last_checkpoint = time.monotonic()
         self.records: list[dict[str, Any]] = []
         self._graph_step: GraphedStep | None = None  # made on a GPU's first step
         self.status = "created"
         self.result: TrainResult | None = None
         self.run_id = run_id or new_run_id(cfg.method, self.data.dataset, self.data.normal_class,
                                            cfg.seed)
-        self.runs_root = None if runs_root is False else resolve_runs_root(runs_root)
         self.run_dir = None if self.runs_root is None else self.runs_root / self.run_id
 
     def stop(self) -> None:
@@ -214,6 +235,18 @@ class Trainer:
     def _snapshot_due(self, epoch: int) -> bool:
         e = epoch + 1
         return e == 1 or e == self.cfg.epochs or e == self.cfg.warmup_epochs or e % self.snapshot_every == 0
+
+    def _checkpoint_due(self, epoch: int) -> bool:
+        """Whether 0-based ``epoch`` ends with a checkpoint: every :attr:`checkpoint_every`
+        epochs, or :data:`CHECKPOINT_PERIOD_S` after the last one (the last epoch's model and
+        scores are written by the end of the run instead). Called once per epoch."""
+        e = epoch + 1
+        now = time.monotonic()
+        due = e < self.cfg.epochs and (e % self.checkpoint_every == 0
+                                       or now - self._last_checkpoint >= CHECKPOINT_PERIOD_S)
+        if due:
+            self._last_checkpoint = now
+        return due
 
     def epochs(self) -> Iterator[dict[str, Any]]:
         """Run the training, yielding one record per completed epoch.
@@ -254,7 +287,12 @@ class Trainer:
                     "primary_score": method.primary_score}
             writer = RunWriter(self.runs_root, self.run_id, meta)
             if hasattr(self.data, "save_manifest"):  # image files: which ones, in order
-                self.data.save_manifest(writer.dir)
+                try:
+                    self.data.save_manifest(writer.dir)
+                except BaseException as e:
+                    self.status = "failed"
+                    self._finish(writer, None, None, "failed", str(e))
+                    raise
         self.status = "running"
         evaluation: Evaluation | None = None
         last_state = None
@@ -280,7 +318,8 @@ class Trainer:
                     self._keep_books, writer, epoch, phase, lr, sums, evaluation, method.R,
                     method.epoch_diagnostics(), method.primary_score, method.name,
                     code_bound(getattr(method, "code_activation", None)), t0,
-                    time.perf_counter(), start))
+                    time.perf_counter(), start,
+                    checkpoint=last_state if self._checkpoint_due(epoch) else None))
                 yield from books.done()
                 if self.stop_event.is_set():
                     break
@@ -296,7 +335,8 @@ class Trainer:
             self.status = "failed"
             books.drain_quietly()
             if writer:
-                error = str(e) if isinstance(e, NonFiniteLossError) else f"{type(e).__name__}: {e}"
+                error = (str(e) if isinstance(e, (NonFiniteLossError, StorageError))
+                         else f"{type(e).__name__}: {e}")
                 extra = [e.alert] if isinstance(e, NonFiniteLossError) else []
                 self._finish(writer, evaluation, last_state, "failed", error, extra)
             raise
@@ -304,7 +344,11 @@ class Trainer:
             books.close()
         self.status = "stopped" if len(self.records) < cfg.epochs else "completed"
         if writer:
-            self._finish(writer, evaluation, last_state or method.state(), self.status, None)
+            problem = self._finish(writer, evaluation, last_state or method.state(), self.status,
+                                   None)
+            if problem is not None:  # status.json says "failed" with it, where it could
+                self.status = "failed"
+                raise problem
         self.result = TrainResult(
             run_id=self.run_id, run_dir=self.run_dir, status=self.status, config=cfg,
             data=self.data.summary(), records=self.records, evaluation=evaluation,
@@ -423,11 +467,12 @@ class Trainer:
     def _keep_books(self, writer: RunWriter | None, epoch: int, phase: str, lr: float,
                     loss: dict, ev: Evaluation, R: float, method_diagnostics: dict[str, float],
                     primary_score: str, name: str, bound: float | None, t0: float, now: float,
-                    start: float) -> dict[str, Any]:
+                    start: float, checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
         """An epoch's bookkeeping, in epoch order: its record (metrics, diagnostics, alerts),
-        kept in :attr:`records` and written to the run folder with its snapshot if one is due.
-        ``seconds`` counts the epoch's training and evaluation (up to ``now``), not this
-        bookkeeping."""
+        kept in :attr:`records` and written to the run folder with its snapshot if one is due
+        and, given ``checkpoint`` (the method state after this epoch, a CPU copy), with
+        ``model.pt`` and ``final.npz`` of this epoch. ``seconds`` counts the epoch's training
+        and evaluation (up to ``now``), not this bookkeeping."""
         record = self._make_record(epoch, phase, lr, loss, ev, R, method_diagnostics,
                                    primary_score, name, bound, t0, now, start)
         self.records.append(record)
@@ -435,26 +480,49 @@ class Trainer:
             writer.append_record(record)
             if self._snapshot_due(epoch):
                 writer.save_snapshot(epoch + 1, ev.z, ev.scores, ev.centre, R)
+            if checkpoint is not None:
+                writer.save_checkpoint(epoch + 1, checkpoint, ev.z, ev.scores,
+                                       self.data.is_anomaly, self.data.labels, ev.centre, R)
         return record
 
     def _finish(self, writer: RunWriter, ev: Evaluation | None, state, status: str,
-                error: str | None, extra_alerts: list[dict[str, str]] = ()) -> None:
+                error: str | None, extra_alerts: list[dict[str, str]] = ()) -> StorageError | None:
         """Save the final codes, scores and weights, and write ``status.json`` with the
         summary of the run's alerts (:func:`iaead_core.evaluation.health.summarize`) plus
-        ``extra_alerts`` (the ``diverged`` alert of a failed run)."""
+        ``extra_alerts`` (the ``diverged`` alert of a failed run).
+
+        Never raises for the disk: a file that cannot be written (disk full, read-only) is
+        returned as a :class:`~iaead_core.storage.StorageError`, and status.json then says
+        ``failed`` with its message (where status.json itself can still be written); the
+        files of the last checkpoint stay, and no partial file is left."""
+        problem: StorageError | None = None
         try:
-            if ev is not None:
-                writer.save_final(ev.z, ev.scores, self.data.is_anomaly, self.data.labels,
-                                  ev.centre, self.method.R)
-            if state is not None:
-                writer.save_weights(state)
+            try:
+                if ev is not None and state is not None:
+                    writer.save_checkpoint(len(self.records), state, ev.z, ev.scores,
+                                           self.data.is_anomaly, self.data.labels, ev.centre,
+                                           self.method.R)
+                elif ev is not None:
+                    writer.save_final(ev.z, ev.scores, self.data.is_anomaly, self.data.labels,
+                                      ev.centre, self.method.R)
+                elif state is not None:
+                    writer.save_weights(state)
+            except OSError as e:
+                problem = storage_error(e, writer.dir / "final.npz")
+                if status != "failed":
+                    status = "failed"
+                error = str(problem) if error is None else f"{error}; {problem}"
             failed_at = len(self.records) + 1  # the epoch that did not complete
             alerts = summarize(self.records) + [
                 {**a, "title": ALERT_KINDS[a["kind"]]["title"], "first_epoch": failed_at,
                  "last_epoch": failed_at, "epochs": 1} for a in extra_alerts]
-            writer.set_status(status, error, epochs_done=len(self.records), alerts=alerts)
+            try:
+                writer.set_status(status, error, epochs_done=len(self.records), alerts=alerts)
+            except OSError as e:
+                problem = problem or storage_error(e, writer.dir / "status.json")
         finally:
             writer.close()
+        return problem
 
     def run(self, callback: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
         """Train to the end (or to a stop request), calling ``callback(record)`` every epoch.

@@ -467,6 +467,10 @@ class StackedTrainer:
                         writers[k].append_record(record)
                         if t._snapshot_due(epoch):
                             writers[k].save_snapshot(epoch + 1, ev.z, ev.scores, ev.centre, m.R)
+                        if t._checkpoint_due(epoch):
+                            writers[k].save_checkpoint(epoch + 1, last_states[k], ev.z,
+                                                       ev.scores, self.data.is_anomaly,
+                                                       self.data.labels, ev.centre, m.R)
                 for k in list(alive):
                     yield k, self.trainers[k].records[-1]
                 for k in list(alive):
@@ -523,7 +527,9 @@ class StackedTrainer:
         t = self.trainers[k]
         self._status[k] = t.status = status
         if writer is not None:
-            t._finish(writer, ev, state, status, error, list(extra_alerts))
+            problem = t._finish(writer, ev, state, status, error, list(extra_alerts))
+            if problem is not None:  # a full or read-only disk: status.json says failed
+                self._status[k] = t.status = "failed"
 
     def _fail(self, k: int, epoch: int, bad: tuple[int, str, float], writer, ev, state) -> None:
         batch, part, value = bad
