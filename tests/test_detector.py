@@ -84,7 +84,7 @@ def test_array_input_shapes_fit_and_channels():
                 np.zeros((0, 8, 8))):
         with pytest.raises(ValueError):
             array_to_model_input(bad, (0, 1))
-    with pytest.raises(TooFewImagesError, match="49 image"):
+    with pytest.raises(TooFewImagesError, match="49 sample"):
         image_set_from_array(np.zeros((49, 8, 8)))
     with pytest.raises(ValueError, match="NaN"):
         infer_input_range(np.array([np.nan, 1.0]))
