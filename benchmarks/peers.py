@@ -18,9 +18,10 @@ The detectors run case by case and interleaved (within a case one after another,
 rotated from case to case), so a change in the machine's load falls on all of them; each torch
 detector is fitted once, untimed, before the first case, so that no timed fit pays torch's
 start-up. Each one
-prints AUROC and AUPR-out (anomalies positive; :func:`iaead_core.evaluation.metrics.detection_metrics`,
-the labels used only here), the CPU seconds of ``fit`` (``time.process_time``: every thread of
-the process) and its wall seconds, with ratios to IAEAD's. ``--out`` writes the Markdown tables
+prints AUROC and AUPR-out (anomalies positive;
+:func:`iaead_core.evaluation.metrics.detection_metrics`, the labels used only here), the CPU seconds of ``fit`` (``time.process_time``: every thread of
+the process) and its wall seconds, with ratios to IAEAD's, and the machine's load average
+after each fit. ``--out`` writes the Markdown tables
 (per case, and the mean over cases) with the command, the machine and the date — into a page
 that holds :data:`BEGIN` / :data:`END` markers, between them (``docs/peers.md``); ``--json``
 the raw numbers.
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -73,7 +75,8 @@ _TINY_NET = dict(epochs=2, warmup_epochs=1, width=4, latent_dim=8)
 
 @dataclass
 class Result:
-    """One detector on one case: metrics (labels used only here) and the cost of ``fit``."""
+    """One detector on one case: metrics (labels used only here), the cost of ``fit`` and the
+    machine's 1-minute load average just after it (other jobs inflate both times)."""
 
     case: str
     detector: str
@@ -83,6 +86,7 @@ class Result:
     wall_s: float
     n: int
     n_anomalies: int
+    load: float = float("nan")
 
 
 def _pyod() -> dict[str, Any]:
@@ -170,11 +174,12 @@ def run_case(case: str, detectors: list[str], *, data_root: str | None, n: int, 
             cpu0, wall0 = time.process_time(), time.perf_counter()
             det.fit(X)
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        load = os.getloadavg()[0]
         m = detection_metrics(truth, np.asarray(det.decision_scores_, np.float64))
         out[key] = Result(case, key, float(m["auroc"]), float(m["aupr_out"]), cpu, wall,
-                          len(truth), int(truth.sum()))
+                          len(truth), int(truth.sum()), load)
         echo(f"  {LABELS[key]:<18} AUROC {m['auroc']:.3f}  AUPR-out {m['aupr_out']:.3f}  "
-             f"CPU {cpu:7.1f} s  wall {wall:6.1f} s")
+             f"CPU {cpu:7.1f} s  wall {wall:6.1f} s  load {load:.1f}")
     return [out[key] for key in detectors]
 
 
@@ -209,14 +214,14 @@ def case_table(results: list[Result]) -> list[str]:
     """Markdown rows of one case: each detector's AUROC, AUPR-out, CPU and wall seconds, with
     ratios to IAEAD's (when IAEAD ran)."""
     ref = next((r for r in results if r.detector == "iaead"), None)
-    lines = ["| detector | AUROC | × IAEAD | AUPR-out | × IAEAD | CPU s | × IAEAD | wall s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| detector | AUROC | × IAEAD | AUPR-out | × IAEAD | CPU s | × IAEAD | wall s | load |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         ra = _ratio(r.auroc, ref.auroc) if ref else "—"
         rp = _ratio(r.aupr_out, ref.aupr_out) if ref else "—"
         rc = _ratio(r.cpu_s, ref.cpu_s) if ref else "—"
         lines.append(f"| {LABELS[r.detector]} | {r.auroc:.3f} | {ra} | {r.aupr_out:.3f} | {rp} "
-                     f"| {r.cpu_s:.1f} | {rc} | {r.wall_s:.1f} |")
+                     f"| {r.cpu_s:.1f} | {rc} | {r.wall_s:.1f} | {r.load:.1f} |")
     return lines
 
 
@@ -257,7 +262,9 @@ def markdown(results: list[Result], cases: list[str], detectors: list[str], *, c
              f"ρ = {rho:g} ({results[0].n - results[0].n_anomalies:,} normal + "
              f"{results[0].n_anomalies:,} anomalies), seed {seed}, trained and scored without "
              f"labels; AUROC and AUPR-out (anomalies positive) from the labels; CPU s = CPU "
-             f"seconds of `fit` (all threads), wall s = its wall-clock seconds."]
+             f"seconds of `fit` (all threads), wall s = its wall-clock seconds, load = the "
+             f"machine's 1-minute load average just after the fit (above the number of cores, "
+             f"other jobs were competing for them and both times are inflated)."]
     if tiny:
         parts += ["", "**--tiny: a smoke run (tiny networks, one or two epochs); its numbers "
                       "mean nothing.**"]
@@ -327,8 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(case_table(rows)))
     print("\nMean over the cases:")
     print("\n".join(summary_table(results, cases, detectors)))
-    command = "python benchmarks/peers.py " + " ".join(shlex.quote(a) for a in
-                                                        (argv if argv is not None else sys.argv[1:]))
+    given = argv if argv is not None else sys.argv[1:]
+    command = "python benchmarks/peers.py " + " ".join(shlex.quote(a) for a in given)
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if args.out:
         text = markdown(results, cases, detectors, command=command.strip(), machine=machine,
