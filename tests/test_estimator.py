@@ -26,8 +26,8 @@ from iaead_core import Trainer, preset_config
 from iaead_core.data import load_pool, make_contaminated, to_model_input
 from iaead_core.data.image_set import array_to_model_input, image_set_from_array
 from iaead_core.detector import EXPECTED_FAILED_CHECKS, Detector
-from iaead_core.experiments import LocalExecutor, load_spec, plan_experiment, run_experiment
-from iaead_core.experiments.tables import results_frame
+from iaead_core.experiments import (LocalExecutor, load_spec, plan_experiment, results_frame,
+                                    run_experiment)
 from iaead_core.runs import load_run
 
 #: Tiny network, two epochs (the SVDD term on in the second): seconds per fit on a CPU.
@@ -118,8 +118,8 @@ def test_clone_and_set_params_take_effect_at_fit(draw, fitted):
     det.set_params(contamination=0.2)     # and so does set_params
     det.fit(raw)
     assert (det.config_.seed, det.config_.rho) == (7, 0.2)
-    assert det.labels_.sum() == (det.decision_scores_ > np.quantile(det.decision_scores_, 0.8)).sum()
-    assert det.labels_.sum() == 60       # the top 20 % of 300 distinct scores
+    s = det.decision_scores_
+    assert det.labels_.sum() == (s > np.quantile(s, 0.8)).sum() == 60  # top 20 % of 300
     assert not np.allclose(det.decision_scores_, fitted.decision_scores_)  # another seed
     assert base.get_params() == params and not hasattr(base, "method_")
     again = clone(det).fit(raw)           # the same parameters train the same network
@@ -139,7 +139,8 @@ def test_pickle_round_trip(draw, fitted):
     back = pickle.loads(pickle.dumps(fitted))
     assert back.get_params() == fitted.get_params() and back.threshold_ == fitted.threshold_
     np.testing.assert_array_equal(back.decision_scores_, fitted.decision_scores_)
-    np.testing.assert_array_equal(back.decision_function(raw[:50]), fitted.decision_function(raw[:50]))
+    np.testing.assert_array_equal(back.decision_function(raw[:50]),
+                                  fitted.decision_function(raw[:50]))
     np.testing.assert_array_equal(back.predict(raw[:50]), fitted.predict(raw[:50]))
 
 
@@ -197,7 +198,8 @@ def test_probabilities_match_pyod(fitted, draw):
     for method in ("linear", "unify"):
         np.testing.assert_allclose(fitted.predict_proba(raw[:40], method=method),
                                    ref.predict_proba(s[:, None], method=method))
-    np.testing.assert_allclose(fitted.predict_confidence(raw[:40]), ref.predict_confidence(s[:, None]))
+    np.testing.assert_allclose(fitted.predict_confidence(raw[:40]),
+                               ref.predict_confidence(s[:, None]))
 
 
 def test_input_forms_after_fit(draw, fitted):
@@ -234,7 +236,8 @@ def test_a_pipeline_with_a_preprocessing_step(draw):
     direct = Detector(contamination=0.1, device="cpu", **TINY).fit(scaled)
     assert pipe[-1].input_range_ == (0.0, 1.0)
     np.testing.assert_array_equal(pipe[-1].decision_scores_, direct.decision_scores_)
-    np.testing.assert_array_equal(pipe.decision_function(X[:50]), direct.decision_function(scaled[:50]))
+    np.testing.assert_array_equal(pipe.decision_function(X[:50]),
+                                  direct.decision_function(scaled[:50]))
     np.testing.assert_array_equal(pipe.predict(X[:50]), direct.predict(scaled[:50]))
     np.testing.assert_array_equal(clone(pipe).fit_predict(X), direct.labels_)
     pipe.set_params(detector__contamination=0.2).fit(X)
@@ -270,7 +273,8 @@ def test_the_sweep_of_the_docs_runs(real_digits, tmp_path):
     summary = run_experiment(spec, LocalExecutor(device="cpu", threads=1), root=tmp_path,
                              data_root=str(real_digits.data_root))
     assert (summary.total, summary.failed) == (2, 0)
-    frame = results_frame(plan_experiment(spec, root=tmp_path, data_root=str(real_digits.data_root)))
+    plan = plan_experiment(spec, root=tmp_path, data_root=str(real_digits.data_root))
+    frame = results_frame(plan)
     assert sorted(frame["lam"]) == [0, 5e-5] and (frame["state"] == "completed").all()
     assert frame["auroc"].between(0, 1).all()
 

@@ -214,7 +214,8 @@ class ImageSet:
         ``source``, ``max_samples``) plus ``root``, ``channels``, ``fit``, ``image_size``,
         ``labelled``, ``label_source``, ``n_files``, ``subsampled_from``, ``n_skipped``,
         ``n_ignored``, ``skipped`` / ``ignored`` (the first 50, as [path, reason]),
-        ``input_range``, ``input_shape``, ``warnings`` and ``manifest`` (the file in the run folder listing the
+        ``input_range``, ``input_shape``, ``warnings`` and ``manifest`` (the file in the run
+        folder listing the
         images in order; None for an array, whose images are not saved).
         """
         return {
