@@ -163,7 +163,6 @@ def train_images(args: argparse.Namespace) -> int:
     # explicit --max-samples (and the reader's limit).
     data = _read_folder(args, cfg.rho)
     det = Detector.from_config(cfg, runs_root=args.out)
-    cfg = det.config
     if cfg.method == "iaead" and cfg.warmup_epochs >= cfg.epochs:
         print(f"warning: warm-up ({cfg.warmup_epochs} epochs) >= epochs ({cfg.epochs}): the SVDD "
               "term never switches on, so this run is a plain CAE scored in latent space",

@@ -25,7 +25,10 @@ Reading rules (each one is also stated where it is applied):
   filter. ``fit="pad"`` scales the longer side to 32 and pads the rest with black, centred
   (aspect kept, nothing cut); ``fit="crop"`` scales the shorter side to 32 and cuts the centre
   (aspect kept, borders lost). Small images are scaled up the same way, so objects keep one
-  scale across mixed sizes.
+  scale across mixed sizes. ``fit="protocol"`` (the :class:`~iaead_core.detector.Detector`'s
+  default) prepares images as the paper's protocol does: 32×32 files are kept, 28×28 files get
+  2 black pixels on every side (:func:`~iaead_core.data.to_model_input`), other sizes are
+  treated as ``"pad"``.
 * **Values.** Pixels ``x`` in 0..255 map to ``2·x/255 − 1`` as for the benchmark sets
   (:func:`~iaead_core.data.to_model_input`): black and the padding are −1.
 * **Size limits.** Fewer than :data:`MIN_IMAGES` readable images (or none) is refused with
@@ -72,8 +75,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from iaead_core.data.image_set import (FITS, IMAGE_SIZE, MIN_IMAGES, ImageFolderError, ImageSet,
-                                       SkippedFile, TooFewImagesError, _check_choice)
+from iaead_core.data.image_set import (ALL_FITS, FITS, IMAGE_SIZE, MIN_IMAGES, PROTOCOL,
+                                       ImageFolderError, ImageSet, SkippedFile, TooFewImagesError,
+                                       _check_choice)
 __all__ = ["ImageFolderWarning", "ImageLimits", "load_image_folder", "finish_labels",
            "IMAGE_EXTENSIONS", "MAX_IMAGES", "MAX_IMAGE_PIXELS", "MAX_IMAGE_BYTES",
            "MAX_TOTAL_IMAGE_BYTES", "MAX_LABEL_BYTES", "COLOUR_SPREAD", "NORMAL_WORDS",
@@ -302,7 +306,9 @@ def _decode(data: bytes, fit: str, max_pixels: int = MAX_IMAGE_PIXELS) -> np.nda
         img = ImageOps.exif_transpose(img)
         img = _to_8bit(img)
         size, resample = (IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR
-        if fit == "pad":
+        if fit == PROTOCOL and img.size in ((28, 28), size):  # paper §4.3: pad 28 → 32
+            img = ImageOps.expand(img, border=(IMAGE_SIZE - img.size[0]) // 2, fill=0)
+        elif fit in ("pad", PROTOCOL):
             img = ImageOps.pad(img, size, method=resample, color=0, centering=(0.5, 0.5))
         else:
             img = ImageOps.fit(img, size, method=resample, centering=(0.5, 0.5))
@@ -484,8 +490,9 @@ def load_image_folder(path: str | os.PathLike, *, channels: int | str = "auto",
         A folder, or a ``.zip`` archive of one.
     channels : {"auto", 1, 3}
         ``"auto"``: 3 when any image is in colour, else 1.
-    fit : {"pad", "crop"}
-        Aspect kept and padded with black, or centre crop.
+    fit : {"pad", "crop", "protocol"}
+        Aspect kept and padded with black, centre crop, or the paper's preparation (28×28
+        padded by 2, 32×32 kept, else ``"pad"``).
     labels : path or None
         A CSV of ``filename,label`` rows. Without it, folders named ``normal`` / ``anomaly``
         give the labels when every image lies in one.
@@ -535,7 +542,7 @@ def load_image_folder(path: str | os.PathLike, *, channels: int | str = "auto",
         When the folder is subsampled, or labels found cannot be used.
     """
     _check_choice("channels", channels, ("auto", 1, 3))
-    _check_choice("fit", fit, FITS)
+    _check_choice("fit", fit, ALL_FITS)
     rho = float(rho)
     if not 0.0 < rho < 0.5:
         raise ValueError(f"rho (the guessed anomaly fraction) must lie in the open interval "

@@ -7,12 +7,18 @@ It comes from a folder of files (:func:`~iaead_core.data.image_files.load_image_
 module states the reading rules) or from an array (:func:`image_set_from_array`, for the
 :class:`~iaead_core.detector.Detector`).
 
-* **Size.** Every image becomes 32×32 (the networks' input). ``fit="pad"`` scales the longer
-  side to 32 and pads the rest with black, centred (aspect kept, nothing cut); ``fit="crop"``
-  scales the shorter side to 32 and cuts the centre (aspect kept, borders lost).
+* **Size.** Every image becomes 32×32 (the networks' input). ``fit="protocol"`` (the default
+  for arrays) prepares images as the paper's protocol does (:func:`~iaead_core.data.to_model_input`,
+  paper §4.3): 32×32 images are kept, 28×28 images (MNIST, Fashion-MNIST) are padded with 2
+  black pixels on every side, and any other size is treated as ``"pad"``. ``fit="pad"`` scales
+  the longer side to 32 and pads the rest with black, centred (aspect kept, nothing cut);
+  ``fit="crop"`` scales the shorter side to 32 and cuts the centre (aspect kept, borders lost).
 * **Values.** Pixels ``x`` in 0..255 map to ``2·x/255 − 1`` as for the benchmark sets
   (:func:`~iaead_core.data.to_model_input`): black and the padding are −1. Arrays follow
-  :func:`infer_input_range` and :func:`array_to_model_input` instead.
+  :func:`infer_input_range` and :func:`array_to_model_input` instead: on uint8 28×28 or 32×32
+  arrays, ``fit="protocol"`` gives exactly :func:`~iaead_core.data.to_model_input`'s tensor.
+* **Forms.** :func:`as_image_batch` reads ``(N, C, H, W)``, ``(N, H, W)`` and flat ``(N, D)``
+  arrays (scikit-learn's form) with an ``image_shape``.
 
 The errors of unusable input (:class:`ImageFolderError`, :class:`TooFewImagesError`) and the
 record of a file that was not used (:class:`SkippedFile`) live here too, as the set carries them.
@@ -21,6 +27,8 @@ record of a file that was not used (:class:`SkippedFile`) live here too, as the 
 from __future__ import annotations
 
 import csv
+import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,16 +41,25 @@ import torch.nn.functional as F
 from iaead_core.storage import atomic_output
 
 __all__ = ["ImageSet", "SkippedFile", "ImageFolderError", "TooFewImagesError",
-           "image_set_from_array", "array_to_model_input", "infer_input_range",
-           "IMAGE_SIZE", "MIN_IMAGES", "FITS", "MANIFEST"]
+           "image_set_from_array", "array_to_model_input", "infer_input_range", "as_image_batch",
+           "resolve_image_shape", "check_image_shape", "IMAGE_SIZE", "MIN_IMAGES", "FITS",
+           "ALL_FITS", "PROTOCOL", "ACCEPTED_FORMS", "MANIFEST"]
 
 #: Side of the square network input, in pixels.
 IMAGE_SIZE = 32
 #: Fewest readable images a training folder may hold: with fewer there is no "usually normal"
 #: to learn (the paper's smallest set has thousands).
 MIN_IMAGES = 50
-#: How an image is brought to 32×32 (module docstring).
+#: How an image of any size is brought to 32×32 (module docstring); the choices the command
+#: line and the lab offer for a folder.
 FITS = ("pad", "crop")
+#: The paper's preparation (module docstring): 28×28 padded by 2, 32×32 kept, else ``"pad"``.
+PROTOCOL = "protocol"
+#: Every preparation :func:`array_to_model_input` and the folder reader accept.
+ALL_FITS = (PROTOCOL, *FITS)
+#: The array forms an estimator accepts, in words (error messages name them).
+ACCEPTED_FORMS = ("(N, C, H, W) with C = 1 or 3, (N, H, W), or flat (N, D) with "
+                  "image_shape=(C, H, W) (a square D = H·H is read as one grey H×H image)")
 #: File in a run folder that lists the training images, in the order of the saved scores.
 MANIFEST = "images.csv"
 _LABEL_NAMES = {0: "normal", 1: "anomaly", -1: ""}
@@ -107,7 +124,8 @@ class ImageSet:
     channels : int
         1 or 3.
     fit : str
-        ``"pad"`` or ``"crop"``.
+        ``"protocol"``, ``"pad"`` or ``"crop"`` (module docstring): how the images became
+        32×32, recorded in the run.
     rho : float
         The guessed anomaly fraction ρ (contamination), used to flag the top ρ of the scores.
     seed : int
@@ -125,6 +143,9 @@ class ImageSet:
         The size limit that subsampled the set, else None.
     input_range : tuple of float or None
         For an array: the (low, high) mapped to (−1, 1) (see :func:`infer_input_range`).
+    input_shape : tuple of int or None
+        For an array: the shape ``(C, H, W)`` of one image as given, before it was brought to
+        32×32 (None for a folder).
     warnings : list of str
         What the user was warned about while reading.
     """
@@ -146,6 +167,7 @@ class ImageSet:
     subsampled_from: int | None = None
     max_samples: int | None = None
     input_range: tuple[float, float] | None = None
+    input_shape: tuple[int, int, int] | None = None
     warnings: list[str] = field(default_factory=list)
 
     #: The one normal "class" of a folder (labels: 0 normal, 1 anomaly).
@@ -194,7 +216,8 @@ class ImageSet:
         ``source``, ``max_samples``) plus ``root``, ``channels``, ``fit``, ``image_size``,
         ``labelled``, ``label_source``, ``n_files``, ``subsampled_from``, ``n_skipped``,
         ``n_ignored``, ``skipped`` / ``ignored`` (the first 50, as [path, reason]),
-        ``input_range``, ``warnings`` and ``manifest`` (the file in the run folder listing the
+        ``input_range``, ``input_shape``, ``warnings`` and ``manifest`` (the file in the run
+        folder listing the
         images in order; None for an array, whose images are not saved).
         """
         return {
@@ -209,6 +232,7 @@ class ImageSet:
             "skipped": [[s.path, s.reason] for s in self.skipped[:50]],
             "ignored": [[s.path, s.reason] for s in self.ignored[:50]],
             "input_range": None if self.input_range is None else list(self.input_range),
+            "input_shape": None if self.input_shape is None else list(self.input_shape),
             "warnings": list(self.warnings),
             "manifest": None if self.paths is None else MANIFEST,
         }
@@ -273,42 +297,140 @@ def infer_input_range(x: np.ndarray | torch.Tensor) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
-def _as_nchw(x: np.ndarray | torch.Tensor) -> torch.Tensor:
-    t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
-    if t.dtype == torch.bool:
-        t = t.to(torch.uint8)
-    if t.ndim == 3:
-        t = t[:, None]
-    if t.ndim != 4 or t.shape[1] not in (1, 3) or t.shape[0] == 0 or min(t.shape[2:]) < 1:
+def check_image_shape(image_shape: Any) -> tuple[int, int, int]:
+    """``image_shape`` as a tuple ``(C, H, W)`` of int, checked: three whole numbers ≥ 1, one
+    of which may be −1 (inferred from the number of values, as in numpy's ``reshape``).
+
+    Raises
+    ------
+    ValueError
+        Anything else (the message says what is expected).
+    """
+    shape = tuple(image_shape) if isinstance(image_shape, (tuple, list)) else None
+    ok = (shape is not None and len(shape) == 3
+          and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in shape)
+          and all(v >= 1 or v == -1 for v in shape) and list(shape).count(-1) <= 1)
+    if not ok:
+        raise ValueError(f"image_shape must be (C, H, W): three whole numbers ≥ 1, one of which "
+                         f"may be -1 (inferred, as in numpy's reshape); got {image_shape!r}.")
+    return tuple(int(v) for v in shape)
+
+
+def resolve_image_shape(n_features: int, image_shape: Any = None) -> tuple[int, int, int]:
+    """The ``(C, H, W)`` of one flat image of ``n_features`` values.
+
+    Parameters
+    ----------
+    n_features : int
+        D, the number of values per image in a flat ``(N, D)`` array.
+    image_shape : (C, H, W) or None
+        Whole numbers ≥ 1, of which one may be −1: inferred from D as numpy's ``reshape``
+        does (``(1, 1, -1)`` reads each row as a one-pixel-high image, so any D fits). None: D
+        must be a square H·H, read as one grey H×H image (784 → (1, 28, 28)).
+
+    Returns
+    -------
+    (C, H, W) : tuple of int, with C·H·W = D
+
+    Raises
+    ------
+    ValueError
+        A malformed ``image_shape``, C·H·W ≠ D, or (without ``image_shape``) a D that is not a
+        square; the message names the accepted forms.
+    """
+    d = int(n_features)
+    if image_shape is None:
+        side = math.isqrt(d)
+        if side * side == d and d > 0:
+            return 1, side, side
         hint = ""
-        if t.ndim == 4 and t.shape[-1] in (1, 3):
+        if d % 3 == 0 and math.isqrt(d // 3) ** 2 == d // 3:
+            s3 = math.isqrt(d // 3)
+            hint = f" (colour images of {s3}×{s3}? pass image_shape=(3, {s3}, {s3}))"
+        raise ValueError(f"a flat array of {d} values per image needs image_shape=(C, H, W) with "
+                         f"C·H·W = {d}: {d} is not a square, so it cannot be read as one grey "
+                         f"square image{hint}. Accepted forms: {ACCEPTED_FORMS}.")
+    shape = check_image_shape(image_shape)
+    known = math.prod(v for v in shape if v != -1)
+    if -1 in shape:
+        if d % known:
+            raise ValueError(f"image_shape={shape} does not fit {d} values per image: {d} is not "
+                             f"a multiple of {known}.")
+        shape = tuple(d // known if v == -1 else v for v in shape)
+    if math.prod(shape) != d:
+        raise ValueError(f"image_shape={shape} holds {math.prod(shape)} values per image; the "
+                         f"array has {d} (C·H·W must equal D).")
+    return shape
+
+
+def as_image_batch(x: Any, image_shape: Any = None) -> np.ndarray:
+    """An image array in one of the accepted forms, as ``(N, C, H, W)`` (a view when possible).
+
+    Parameters
+    ----------
+    x : array-like or torch.Tensor
+        ``(N, C, H, W)`` with C ∈ {1, 3}, ``(N, H, W)`` (grey), or flat ``(N, D)``; any real
+        dtype (bool becomes uint8).
+    image_shape : (C, H, W) or None
+        For a flat array only (see :func:`resolve_image_shape`); ignored otherwise.
+
+    Returns
+    -------
+    np.ndarray
+        Shape (N, C, H, W), the input's dtype.
+
+    Raises
+    ------
+    ValueError
+        Any other shape (the message names the accepted forms and spots channels-last
+        arrays), an empty array, or a flat array whose D does not fit ``image_shape``.
+    """
+    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    if a.dtype == bool:
+        a = a.astype(np.uint8)
+    if a.ndim == 2 and a.shape[0] >= 1:
+        a = a.reshape((a.shape[0], *resolve_image_shape(a.shape[1], image_shape)))
+    elif a.ndim == 3:
+        a = a[:, None]
+    if a.ndim != 4 or a.shape[1] not in (1, 3) or a.shape[0] == 0 or min(a.shape[2:]) < 1:
+        hint = ""
+        if a.ndim == 4 and a.shape[-1] in (1, 3):
             hint = " (channels last? move them with x.transpose(0, 3, 1, 2))"
-        raise ValueError(f"images must have shape (N, C, H, W) with C = 1 or 3, or (N, H, W), "
-                         f"N ≥ 1; got {tuple(t.shape)}{hint}.")
-    return t
+        elif a.ndim == 1:
+            hint = (" (one flat image? reshape your data with x.reshape(1, -1); one H×W image "
+                    "with x[None])")
+        raise ValueError(f"images must be {ACCEPTED_FORMS}, N ≥ 1; got an array of shape "
+                         f"{tuple(a.shape)}{hint}.")
+    return a
 
 
 def array_to_model_input(x: np.ndarray | torch.Tensor, input_range: tuple[float, float],
-                         fit: str = "pad", channels: int | None = None,
-                         chunk: int = 4096) -> torch.Tensor:
+                         fit: str = PROTOCOL, channels: int | None = None,
+                         chunk: int = 4096, image_shape: Any = None) -> torch.Tensor:
     """Turn an image array into the network's input.
 
     Parameters
     ----------
-    x : array or tensor, shape (N, C, H, W) with C ∈ {1, 3}, or (N, H, W)
+    x : array or tensor in a form of :func:`as_image_batch`
         Any real dtype and range.
     input_range : (low, high)
-        Values mapped linearly to (−1, 1): ``2·(x − low)/(high − low) − 1`` (from
+        Values mapped linearly to (−1, 1): ``2·(x − low)/(high − low) − 1`` in float32 (from
         :func:`infer_input_range` on the training images; values outside stay outside, so an
-        image brighter than any training image keeps that difference).
-    fit : {"pad", "crop"}
-        For sizes other than 32×32: scale the longer side to 32 and pad with −1, centred, or
-        scale the shorter side to 32 and cut the centre (torch's antialiased bilinear filter).
+        image brighter than any training image keeps that difference). For uint8 images and
+        (0, 255) this is :func:`~iaead_core.data.to_model_input`'s arithmetic, to the bit.
+    fit : {"protocol", "pad", "crop"}
+        How images become 32×32 (module docstring): ``"protocol"`` keeps 32×32, pads 28×28
+        by 2 pixels of −1 (paper §4.3) and treats other sizes as ``"pad"``; ``"pad"`` scales
+        the longer side to 32 and pads with −1, centred; ``"crop"`` scales the shorter side to
+        32 and cuts the centre (torch's antialiased bilinear filter; 32×32 images are kept
+        as they are by every fit).
     channels : {1, 3} or None
         Channels wanted: grey is repeated into 3; colour becomes ITU-R 601-2 luma
         (0.299 R + 0.587 G + 0.114 B). None keeps C.
     chunk : int
-        Images converted at a time (bounds the float64 working memory).
+        Images converted at a time (bounds the float32 working memory).
+    image_shape : (C, H, W) or None
+        For a flat ``(N, D)`` array (see :func:`resolve_image_shape`).
 
     Returns
     -------
@@ -320,15 +442,17 @@ def array_to_model_input(x: np.ndarray | torch.Tensor, input_range: tuple[float,
     ValueError
         Bad shape, ``fit`` or ``channels``.
     """
-    _check_choice("fit", fit, FITS)
+    _check_choice("fit", fit, ALL_FITS)
     if channels is not None:
         _check_choice("channels", channels, (1, 3))
-    t = _as_nchw(x)
+    a = as_image_batch(x, image_shape)
     low, high = float(input_range[0]), float(input_range[1])
     out = []
-    for i in range(0, len(t), chunk):
-        part = (t[i:i + chunk].double() - low) * (2.0 / (high - low)) - 1.0
-        part = _fit_tensor(part.float(), fit)
+    for i in range(0, len(a), chunk):
+        # a float32 copy (never a view: the caller's array stays untouched, read-only ones too)
+        part = torch.from_numpy(np.array(a[i:i + chunk], dtype=np.float32))
+        part = (part - low) * (2.0 / (high - low)) - 1.0
+        part = _fit_tensor(part, fit)
         if channels == 3 and part.shape[1] == 1:
             part = part.expand(-1, 3, -1, -1)
         elif channels == 1 and part.shape[1] == 3:
@@ -342,6 +466,10 @@ def _fit_tensor(t: torch.Tensor, fit: str) -> torch.Tensor:
     h, w = t.shape[-2:]
     if (h, w) == (IMAGE_SIZE, IMAGE_SIZE):
         return t
+    if fit == PROTOCOL:
+        if (h, w) == (28, 28):  # to_model_input: 2 black pixels on every side (paper §4.3)
+            return F.pad(t, (2, 2, 2, 2), value=-1.0)
+        fit = "pad"
     s = IMAGE_SIZE / (max(h, w) if fit == "pad" else min(h, w))
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
     if fit == "pad":
@@ -357,17 +485,17 @@ def _fit_tensor(t: torch.Tensor, fit: str) -> torch.Tensor:
 
 
 def image_set_from_array(x: np.ndarray | torch.Tensor, *, input_range: tuple[float, float]
-                         | None = None, fit: str = "pad", channels: int | None = None,
-                         rho: float = 0.1, seed: int = 0,
-                         min_images: int = MIN_IMAGES) -> ImageSet:
+                         | None = None, fit: str = PROTOCOL, channels: int | None = None,
+                         rho: float = 0.1, seed: int = 0, min_images: int = MIN_IMAGES,
+                         image_shape: Any = None) -> ImageSet:
     """An :class:`ImageSet` (``dataset="array"``, no paths, no labels) from an image array.
 
     Parameters
     ----------
-    x : array or tensor (N, C, H, W) or (N, H, W)
+    x : array or tensor in a form of :func:`as_image_batch`
     input_range : (low, high) or None
         Default :func:`infer_input_range` of ``x``.
-    fit, channels : see :func:`array_to_model_input`.
+    fit, channels, image_shape : see :func:`array_to_model_input`.
     rho : float
         Guessed anomaly fraction (recorded).
     seed : int
@@ -378,6 +506,7 @@ def image_set_from_array(x: np.ndarray | torch.Tensor, *, input_range: tuple[flo
     Returns
     -------
     ImageSet
+        With ``fit`` and ``input_shape`` (one image's (C, H, W) as given) recorded.
 
     Raises
     ------
@@ -386,14 +515,15 @@ def image_set_from_array(x: np.ndarray | torch.Tensor, *, input_range: tuple[flo
     ValueError
         Bad shape, dtype or values.
     """
-    t = _as_nchw(x)
-    if len(t) < min_images:
-        raise TooFewImagesError(f"{len(t)} image(s) given; at least {min_images} are needed to "
-                                f"learn what is normal.", len(t), min_images, [], [])
-    rng_ = infer_input_range(t) if input_range is None else tuple(map(float, input_range))
-    images = array_to_model_input(t, rng_, fit=fit, channels=channels)
+    a = as_image_batch(x, image_shape)
+    if len(a) < min_images:
+        raise TooFewImagesError(f"{len(a)} sample(s) (images) given; at least {min_images} are "
+                                f"needed to learn what is normal.", len(a), min_images, [], [])
+    rng_ = infer_input_range(a) if input_range is None else tuple(map(float, input_range))
+    images = array_to_model_input(a, rng_, fit=fit, channels=channels)
     n = len(images)
     return ImageSet(images=images, paths=None, is_anomaly=None,
                     labels=np.full(n, -1, np.int64), dataset="array", root=None,
                     channels=int(images.shape[1]), fit=fit, rho=float(rho), seed=int(seed),
-                    n_files=n, input_range=(float(rng_[0]), float(rng_[1])))
+                    n_files=n, input_range=(float(rng_[0]), float(rng_[1])),
+                    input_shape=tuple(int(v) for v in a.shape[1:]))

@@ -139,11 +139,11 @@ def score_folder(run: Run | str | os.PathLike, images: str | os.PathLike, *,
     if f"score_{rule}" not in det.final_:
         raise RunError(f"run {det.run_id_} saved no {rule!r} scores for its training images.")
     train_scores = np.asarray(det.final_[f"score_{rule}"], np.float64)
-    data = load_image_folder(images, channels=det.channels_, fit=det.fit_, labels=labels,
+    data = load_image_folder(images, channels=det.channels_, fit=det.image_fit_, labels=labels,
                              rho=det.contamination, min_images=1, progress=progress)
     scores = score_images(det.method_, data.images, rule=rule, reference_latent=det.latent_mean_,
                           epoch=det.epoch_, batch_size=det.method_.cfg.eval_batch_size)
-    train_paths = det.train_paths_ or [f"{det.config.dataset}[{i}]"
+    train_paths = det.train_paths_ or [f"{det.config_.dataset}[{i}]"
                                        for i in range(len(train_scores))]
     _, train_labels = read_manifest(det.run_dir_) if det.train_paths_ else (None, None)
     rows = (_rows(data.paths, scores, data.labels, thr, "score")
