@@ -137,15 +137,20 @@ def check_target(path: str | os.PathLike) -> Path:
                        f"files or new paths (it would be replaced); {fix}", p, errno.EINVAL)
 
 
-def check_folder(folder: str | os.PathLike, create: bool = True) -> Path:
-    """Make sure files can be written in ``folder`` before any work starts: create it (with
-    its parents) if ``create``, then create and remove one empty probe file with a unique name.
+def check_folder(folder: str | os.PathLike, create: bool = False) -> Path:
+    """Make sure files can be written in ``folder`` before any work starts, by creating and
+    removing one empty probe file with a unique name.
+
+    With ``create`` the folder is created (with its parents) and probed; without it nothing
+    is left behind: a folder that does not exist yet is judged by its nearest existing parent
+    (where it would be created).
 
     Raises
     ------
     StorageError
-        The folder cannot be created, is not a folder, or refuses a new file (read-only file
-        system, permission denied, disk full); the message names it and the fix.
+        The folder (or the parent it would be made in) is not a folder, cannot be created, or
+        refuses a new file (read-only file system, permission denied, disk full); the message
+        names it and the fix.
     """
     d = Path(folder)
     if create:
@@ -157,16 +162,22 @@ def check_folder(folder: str | os.PathLike, create: bool = True) -> Path:
         except OSError as e:
             raise storage_error(e, d, "create the folder",
                                 folder=Path(e.filename) if e.filename else d) from e
-    elif not d.is_dir():
-        raise StorageError(f"cannot write into {d}: no such folder", d, errno.ENOENT)
-    probe = d / f".iaead-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        probe_in = d
+    else:
+        probe_in = d
+        while not probe_in.exists() and probe_in != probe_in.parent:
+            probe_in = probe_in.parent
+        if not probe_in.is_dir():
+            raise StorageError(f"cannot write into {d}: {probe_in} is not a folder; give a "
+                               "folder path", d, errno.ENOTDIR)
+    probe = probe_in / f".iaead-write-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
                      0o600)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise storage_error(e, d, "write into", folder=d) from e
+        raise storage_error(e, d, "write into", folder=probe_in) from e
     return d
 
 

@@ -38,6 +38,7 @@ from iaead_core.data.image_set import ImageFolderError, ImageSet, SkippedFile, T
 from iaead_core.detector import (CSV_COLUMNS, Detector, RANKING, ScoreReport, Threshold,
                                  choose_threshold, flag, rank, score_folder, write_ranking)
 from iaead_core.runs import Run, read_manifest
+from iaead_core.storage import atomic_output
 from iaead_core.training.restore import restore_image_set
 from ..jobs import JobRegistry, config_key
 
@@ -121,10 +122,9 @@ def save_upload(name: str, data: bytes, runs_root: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stem = _slug(name)
     path = folder / f"{hashlib.sha1(data).hexdigest()[:12]}-{stem if stem.lower().endswith('.zip') else stem + '.zip'}"
-    if not path.exists():
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)  # a reader never sees half an archive
+    if not path.exists():  # a unique temp file, then one rename: never half an archive
+        with atomic_output(path, "wb") as f:
+            f.write(data)
     return path
 
 

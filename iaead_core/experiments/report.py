@@ -87,7 +87,7 @@ def write_report(plan: Plan, out_dir: str | Path | None = None) -> dict[str, Pat
         the tables are computed; the message names the folder.
     """
     out = Path(out_dir) if out_dir is not None else plan.folder.report_dir
-    check_folder(out)
+    check_folder(out, create=True)
     for name in ("runs.csv", "results.csv", "table2.csv", "table3.csv", "table2.md",
                  "table3.md", "ablation.md", "report.html"):
         check_target(out / name)

@@ -356,7 +356,7 @@ class ExperimentFolder:
         StorageError
             The folder cannot be written (read-only, disk full).
         """
-        check_folder(self.dir)
+        check_folder(self.dir, create=True)
         lock = FileLock(self.lock_file)
         if not lock.acquire():
             # The holder writes driver.json just after taking the lock: wait a moment for it,
