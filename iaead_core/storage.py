@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["StorageError", "check_target", "check_folder", "check_writable", "atomic_output", "write_text",
+__all__ = ["StorageError", "check_target", "check_folder", "atomic_output", "write_text",
            "write_json", "open_append", "read_limited", "load_json", "json_depth", "FileLock",
            "TooLargeError", "storage_error", "MAX_JSON_DEPTH"]
 
@@ -178,27 +178,6 @@ def check_folder(folder: str | os.PathLike, create: bool = False) -> Path:
         os.unlink(probe)
     except OSError as e:
         raise storage_error(e, d, "write into", folder=probe_in) from e
-    return d
-
-
-def check_writable(folder: str | os.PathLike) -> Path:
-    """Like :func:`check_folder`, but creates nothing: probes ``folder`` if it exists, else
-    its nearest existing ancestor (where the folder would be created), so that a command
-    refused later for another reason leaves no empty folder behind.
-
-    Raises
-    ------
-    StorageError
-        As :func:`check_folder`; also when a component of the path is a file.
-    """
-    d = Path(folder)
-    probe = d
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise StorageError(f"cannot write into {d}: {probe} exists and is not a folder; give a "
-                           "folder path", d, errno.ENOTDIR)
-    check_folder(probe, create=False)
     return d
 
 

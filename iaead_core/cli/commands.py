@@ -31,7 +31,7 @@ from iaead_core.data import (DATASETS, DatasetUnavailableError, OFFLINE_DEFAULT,
                              dataset_status, resolve_data_root)
 from iaead_core.evaluation.paper import paper_reference, protocol_differences
 from iaead_core.runs import list_runs, resolve_runs_root
-from iaead_core.storage import check_writable
+from iaead_core.storage import check_folder
 __all__: list[str] = []  # main dispatches to the handlers _train, _runs, _datasets, _methods
 
 
@@ -43,7 +43,7 @@ def _train(args: argparse.Namespace) -> int:
     # Checked in full before torch is loaded: a bad value answers at once.
     cfg = config_from_args(args)
     args._cfg = cfg
-    check_writable(resolve_runs_root(args.out))  # a read-only runs folder: exit 5 before loading
+    check_folder(resolve_runs_root(args.out))  # a read-only runs folder: exit 5 before loading
     if args.options:  # a typo in a method setting must not be ignored silently
         from iaead_core.methods import METHODS  # lazy: loads torch
 

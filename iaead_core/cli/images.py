@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from iaead_core.cli.common import config_from_args
 from iaead_core.runs import RunError, resolve_runs_root
-from iaead_core.storage import check_folder, check_target, check_writable
+from iaead_core.storage import check_folder, check_target
 
 if TYPE_CHECKING:
     from iaead_core.detector import ScoreReport  # for annotations only
@@ -158,7 +158,7 @@ def train_images(args: argparse.Namespace) -> int:
         raise ValueError(f"give either a benchmark ({' / '.join(clash)}) or --images (your own "
                          f"folder), not both.")
     cfg = config_from_args(args)
-    check_writable(resolve_runs_root(args.out))  # a read-only runs folder fails before reading
+    check_folder(resolve_runs_root(args.out))  # a read-only runs folder fails before reading
     # The preset's max_samples sizes benchmark draws; a folder is subsampled only by an
     # explicit --max-samples (and the reader's limit).
     data = _read_folder(args, cfg.rho)
