@@ -160,8 +160,8 @@ def sweep() -> bool:
                    "appears as soon as its run finishes.")
         return bool(active)
     summary = sweep_summary(df, metric)
-    st.plotly_chart(charts.sweep_chart(summary, metric, PAPER_BEST_LAM), width="stretch",
-                    key="sens_chart")
+    ui.chart(charts.sweep_chart(summary, metric, PAPER_BEST_LAM), key="sens_chart")
+    ui.auroc_help(key="sens_auroc_help")
     sentence = explain.sweep_sentence(summary, metric)
     if sentence:
         st.markdown(f"**Measured in this sweep.** {sentence}")
