@@ -155,7 +155,7 @@ def loss_chart(items: Sequence[RunItem]) -> go.Figure:
     R is drawn only for methods that have one, and only where it is defined (not during
     IAEAD's warm-up or Deep SVDD's pre-training)."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=(
-        "reconstruction loss", "SVDD loss (log scale)", "radius R (IAEAD, soft-boundary SVDD)"))
+        "reconstruction loss", "SVDD loss<br>(log scale)", "radius R<br>(IAEAD, soft-boundary SVDD)"))
     shown = set()  # one legend entry per run, in the first panel that has it
     svdd_values = []
     for i, item in enumerate(items):
@@ -209,8 +209,10 @@ def loss_chart(items: Sequence[RunItem]) -> go.Figure:
         if band is not None:
             fig.update_yaxes(range=band, tickformat=".4~g", row=1, col=col)
     _epoch_axis(fig, items)
-    fig = _layout(fig, "Losses and radius per epoch", 340)
-    fig.update_layout(margin=dict(t=80), legend=dict(y=1.12))
+    fig = _layout(fig, "Losses and radius per epoch", 380)
+    # the legend below the panels: above them it covered the two-line subplot titles
+    fig.update_layout(margin=dict(t=90, b=90), legend=dict(orientation="h", yanchor="top",
+                                                           y=-0.28, x=0, xanchor="left"))
     return fig
 
 
