@@ -5,6 +5,7 @@ AUROC string for one run on the Train, Runs and Experiments pages (AppTest)."""
 from __future__ import annotations
 
 import json
+import re
 import math
 import sys
 import time
@@ -118,3 +119,86 @@ def test_numbers_and_labels_follow_one_convention():
     assert "from epoch 3 on" in explain.coincidence_sentence({}, 0.002, 3)
     assert "flags 299 of 300" in explain.radius_warning(1.0, 299, 300)
     assert explain.radius_warning(0.1, 30, 300) == ""
+
+
+# ------------------------------------------------------------- one run, one AUROC string
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch, shared_data_root):
+    """Fresh runs and experiments folders and the real data; the registry's jobs are stopped
+    afterwards (as tests/test_app_experiments.py)."""
+    from app import state
+
+    monkeypatch.setattr("iaead_core.training.stacked.stacking_pays", lambda *a, **k: False)
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("IAEAD_RUNS_DIR", str(runs))
+    monkeypatch.setenv("IAEAD_EXPERIMENTS_DIR", str(tmp_path / "experiments"))
+    monkeypatch.setenv("IAEAD_DATA_ROOT", str(shared_data_root))
+    yield tmp_path
+    state._registry(str(runs.resolve())).shutdown()
+
+
+def _page(name: str):
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(ROOT / "app" / "pages" / f"{name}.py"), default_timeout=120)
+
+
+def _until(at, pred, timeout: float = 150.0):
+    end = time.time() + timeout
+    while True:
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if pred(at):
+            return at
+        assert time.time() < end, "the page never got there"
+        time.sleep(0.5)
+
+
+def test_one_run_has_one_auroc_string_on_train_runs_and_experiments(lab):
+    """§5 / Done when: the Experiments page wrote AUROC in % (95.58) where every other page
+    wrote 0.956. IAEAD on MNIST digit 0, 300 images, 2 epochs, seed 0: trained once on Train
+    and once as a one-run experiment (the same setting, so the same number); each run's
+    AUROC reads the same on every page that shows it."""
+    from iaead_core.runs import load_run
+
+    at = _page("train").run()
+    at.selectbox(key="train_ds").set_value("mnist")
+    at.multiselect(key="train_methods").set_value(["iaead"])
+    at.number_input(key="train_epochs_quick").set_value(2)
+    at.number_input(key="train_max_quick").set_value(300)
+    at.button(key="train_start").click().run()
+    at = _until(at, lambda a: any("completed after 2/2" in p.proto.text for p in a.get("progress")))
+    table = at.dataframe[0].value
+    on_train = table[table["score"] == "distance to mean latent (its own)"]["AUROC"].iloc[0]
+    (train_run,) = [d for d in (lab / "runs").iterdir() if (d / "final.npz").exists()]
+    rec = load_run(train_run).records[-1]
+    assert on_train == explain.metric_text(rec["metrics"][rec["primary_score"]], why=False)
+    assert re.fullmatch(r"0\.\d{3}|1\.000", on_train)  # 0–1, three decimals
+
+    runs = _page("runs").run()
+    assert not runs.exception
+    assert list(runs.dataframe[0].value["auroc"]) == [on_train]
+
+    exp = _page("experiments").run()
+    exp.selectbox(key="exp_base").set_value("custom").run()
+    for key, value in {"exp_name": "one", "exp_epochs": 2, "exp_max_samples": 300}.items():
+        (exp.number_input(key=key) if key != "exp_name" else exp.text_input(key=key)).set_value(value)
+    exp.run()
+    exp.button(key="exp_start").click().run()
+    exp = _until(exp, lambda a: "1 of 1 runs completed" in " ".join(
+        p.proto.text for p in a.get("progress")))
+    on_exp = exp.dataframe[0].value["AUROC"].iloc[0]
+    (exp_run,) = list((lab / "experiments" / "one-quick" / "runs").iterdir())
+    opened = _page("runs")
+    opened.query_params["experiment"] = "one-quick"
+    opened.query_params["runs"] = exp_run.name
+    opened.run()
+    assert not opened.exception
+    # the cell adds the paper's value beside it (Train has a column for that), the same one
+    value, _, paper = on_exp.partition(" (paper")
+    assert list(opened.dataframe[0].value["auroc"]) == [value]
+    on_train_paper = table[table["score"] == "distance to mean latent (its own)"]["paper AUROC"].iloc[0]
+    assert paper.startswith(", different protocol " + on_train_paper.split(" ")[0])
+    # the same setting and seed trained twice on this machine: one number everywhere
+    assert value == on_train
