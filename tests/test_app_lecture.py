@@ -202,3 +202,37 @@ def test_one_run_has_one_auroc_string_on_train_runs_and_experiments(lab):
     assert paper.startswith(", different protocol " + on_train_paper.split(" ")[0])
     # the same setting and seed trained twice on this machine: one number everywhere
     assert value == on_train
+
+
+def test_waits_come_from_the_measured_pace_and_the_load():
+    """§6: estimates from epochs measured in this process, normalised to an idle machine and
+    scaled by the load seen now; a running run's time left from its own pace; per-run epoch
+    progress in one line each."""
+    from iaead_core.config import scaled_config
+    from iaead_core.experiments import ExperimentFolder, Plan, builtin_spec, expand
+    from iaead_core.experiments.estimate import PaceMeter, epoch_seconds, load_factor, set_size
+    from iaead_core.experiments.store import RunInfo
+    from app.views import experiment_progress as xprog
+
+    assert load_factor(1.0, 2) == 1.0 and load_factor(8.0, 2) == 4.0
+    cfg = scaled_config("quick", "iaead", 10, dataset="mnist", normal_class=0, max_samples=1000)
+    meter = PaceMeter()
+    assert meter.observe(cfg, "r1", 1, 10.0, load=8.0, device="cpu")  # 10 s under load 4×
+    assert not meter.observe(cfg, "r1", 1, 10.0, load=8.0)  # each epoch once
+    idle = 10.0 / (set_size(cfg) / 1000) / load_factor(8.0)
+    [(key, rate)] = meter.rates(load=0.0).items()  # an idle machine: the idle rate
+    assert key[0] == "iaead" and rate == pytest.approx(idle)
+    # at the load it was measured under, an epoch costs what it cost (whatever the cores)
+    assert epoch_seconds(cfg, learned=meter.rates(load=8.0)) == pytest.approx(10.0)
+
+    spec = builtin_spec("fig4-lambda", "quick").narrowed(seeds=[0], datasets=["mnist"], classes=[0])
+    runs = expand(spec)[:2]
+    infos = {p.run_id: RunInfo(p.run_id, "running") for p in runs}
+    plan = Plan(spec, ExperimentFolder(Path("/nonexistent/x")), runs, infos, {p.run_id: 100.0 for p in runs})
+    states = {runs[0].run_id: xprog.RunState("running", None, 3, 10, pace=12.0, since=1000.0),
+              runs[1].run_id: xprog.RunState("running", None, 0, 10)}
+    # the first by its own pace (7 epochs × 12 s), the second by its estimate
+    assert xprog.time_left(plan, states) == pytest.approx(7 * 12.0 + 100.0)
+    lines = xprog.running_lines(plan, states, now=1004.0)
+    assert lines[0][0] == pytest.approx(0.3) and lines[0][1].endswith("epoch 3/10 · about 1 min 20 s left")
+    assert lines[1][1].endswith("epoch 0/10 · first epoch under way")

@@ -115,7 +115,7 @@ st.info(ui.ORACLE_NOTE)
 try:
     _fields = {k: st.session_state.get(f"exp_{k}") for k in xspec.FIELDS}
     spec = xspec.spec_from_fields(_fields, description=xspec.base_description(base, _fields))
-    plan = watch.plan(spec, root, data_root)
+    plan = watch.plan(spec, root, data_root, meter=state.pace_meter())
 except ValueError as e:
     st.error(f"This spec cannot run: {e}")
     st.stop()
@@ -169,7 +169,8 @@ def live() -> bool:
     """Progress, failures, tables and figures of the experiment; True while its runs are
     queued or running here, or the command line runs it."""
     ui.queue_panel()
-    now = watch.plan(spec, root, data_root)
+    now = watch.plan(spec, root, data_root, meter=state.pace_meter())
+    xprog.observe(state.pace_meter(), reg, now)  # the next refresh prices with these epochs
     states = xprog.run_states(now, reg)
     counts = xprog.state_counts(states)
     active = reg.group_active(xprog.group_id(now))
@@ -180,10 +181,13 @@ def live() -> bool:
     words = xprog.unfinished_text(counts)
     st.progress(done / total if total else 0.0,
                 text=f"{done} of {total} runs completed" + (f" · {words}" if words else ""))
+    for frac, text in xprog.running_lines(now, states, time.time()):
+        st.progress(frac, text=text)  # each running run's epochs, without opening a panel
     left = xprog.time_left(now, states, reg.slots)
     if active and left > 0:
-        st.caption(f"About {format_duration(left)} left "
-                   "(estimates of the runs not completed, running ones by their epochs left).")
+        st.caption(f"About {format_duration(left)} left (running runs at their own pace so "
+                   "far, the others at the pace measured in this process at the load now, "
+                   "where there is one).")
     outside = xprog.outside_text(reg, now)
     if outside:
         st.info(outside)

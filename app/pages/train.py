@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, explain, state, ui
-from app.views.eta import fmt_seconds, group_eta
+from app.views.eta import fmt_seconds, group_eta, observe_items
 from app.views.latent import coincide_late
 from app.views.runs import (SEEN_RUNS, deleted_items, deleted_note, group_items, known_groups,
                             group_status, metrics_heading,
@@ -304,7 +304,9 @@ def live() -> bool:
                 f"{cfg.get('epochs')} epochs · {lam_nu} · preset **{s['preset']}** · "
                 f"init {s['init']}")
     if active:
-        eta = group_eta(items, slots=reg.slots)
+        meter = state.pace_meter()
+        observe_items(meter, items)
+        eta = group_eta(items, slots=reg.slots, rates=meter.rates())
         st.caption("Time left for this comparison: known after the first epoch." if eta is None
                    else f"About {fmt_seconds(eta)} left for this comparison.")
     ui.progress_panel(items)
