@@ -142,8 +142,9 @@ def auroc_chart(items: Sequence[RunItem], metric: str = "auroc",
     fig.update_yaxes(title=METRIC_NAMES[metric], range=[0, 1.02])
     fig.add_hline(y=0.5, line=dict(color="#999", dash="dot", width=1),
                   annotation_text="chance", annotation_position="bottom right")
-    fig = _layout(fig, f"{METRIC_NAMES[metric]} per epoch, every method × scoring rule "
-                       "(oracle monitoring)", 480)
+    fig = _layout(fig, f"{METRIC_NAMES[metric]} per epoch, "
+                       + ("each method's own score" if own_only else "every method × scoring rule")
+                       + " (oracle monitoring)", 480)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.15, x=0, xanchor="left",
                                   groupclick="toggleitem"),
                       margin=dict(b=40))

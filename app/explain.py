@@ -19,7 +19,7 @@ from iaead_core.data import DATASETS
 from iaead_core.evaluation.analysis import METHOD_TITLES, METRIC_NAMES, RULE_TITLES, format_lambda
 from iaead_core.evaluation.health import TANH_GRADIENT_AT_SATURATION
 from iaead_core.evaluation.metrics import DEGENERATE_RTOL
-__all__ = ["AUROC_MEANS", "below_chance_sentence", "DEGENERATE_WHY", "metric_text", "row_metric_text", "radius_warning", "is_degenerate", "dataset_title", "settings",
+__all__ = ["AUROC_MEANS", "pace_words", "below_chance_sentence", "DEGENERATE_WHY", "metric_text", "row_metric_text", "radius_warning", "is_degenerate", "dataset_title", "settings",
            "settings_text", "group_title", "paper_cell", "protocol_lines", "alert_lines", "rule_name",
            "panel_story", "collapse_cause", "collapsed_map_caption", "coincidence_sentence", "sweep_sentence", "sidebar_differences",
            "single_value", "started_words"]
@@ -91,6 +91,21 @@ def radius_warning(nu: float | None, flagged: int | None = None, n: int | None =
     return ("With ν = 1, R is the smallest distance to c in a training batch (the (1 − ν) = "
             "0-quantile), so nearly every image lies outside the sphere and is flagged." + count
             + " Use a contamination or quantile threshold, or train with a smaller ν.")
+
+
+def pace_words(load: float | None = None, cpus: int | None = None) -> str:
+    """Where a time left comes from, with the load it is scaled to:
+    ``"at the pace measured in this process, scaled to this machine's load now: 6.2 on 2
+    cores"`` (``load``/``cpus``: the 1-minute load average and the cores, read when None)."""
+    import os
+
+    try:
+        load = os.getloadavg()[0] if load is None else load
+    except (OSError, AttributeError):
+        return "at the pace measured in this process"
+    cpus = cpus or os.cpu_count() or 1
+    return (f"at the pace measured in this process, scaled to this machine's load now: "
+            f"{load:.1f} on {cpus} cores")
 
 
 def dataset_title(name: str) -> str:

@@ -236,3 +236,29 @@ def test_waits_come_from_the_measured_pace_and_the_load():
     lines = xprog.running_lines(plan, states, now=1004.0)
     assert lines[0][0] == pytest.approx(0.3) and lines[0][1].endswith("epoch 3/10 · about 1 min 20 s left")
     assert lines[1][1].endswith("epoch 0/10 · first epoch under way")
+
+
+def test_train_time_left_uses_the_pace_measured_here_at_the_load_now():
+    """§6: a comparison's time left prices its runs at the pace this process measured,
+    scaled to the load now (given here, so the figure does not depend on the machine)."""
+    from iaead_core.config import scaled_config
+    from iaead_core.experiments.estimate import PaceMeter, rate_key, set_size
+    from app.views.eta import group_eta, observe_items
+
+    cfg = scaled_config("quick", "iaead", 10, dataset="mnist", normal_class=0, max_samples=1000)
+    recs = [{"epoch": e, "seconds": 4.0, "elapsed": 4.0 * e} for e in (1, 2, 3)]
+    run = RunItem("IAEAD", "iaead", cfg.to_dict(), "running", recs, run_id="r", job_key="k",
+                  since=100.0)
+    meter = PaceMeter()
+    observe_items(meter, [run])
+    assert len(meter) == 3  # each epoch once, only runs of this process (with a job)
+    observe_items(meter, [RunItem("old", "iaead", cfg.to_dict(), "completed", recs, run_id="o")])
+    assert len(meter) == 3
+    for load in (0.0, 64.0):  # an idle machine, then one many times over its cores
+        rates = meter.rates(load=load)
+        per_epoch = rates[rate_key(cfg)] * set_size(cfg) / 1000
+        assert group_eta([run], now=100.0, rates=rates) == pytest.approx(7 * per_epoch)
+    assert group_eta([run], now=100.0, rates=meter.rates(load=64.0)) > \
+        group_eta([run], now=100.0, rates=meter.rates(load=0.0)) or \
+        meter.rates(load=64.0) == meter.rates(load=0.0)  # 64 cores or more: no slowdown
+    assert "scaled to this machine's load now: 6.2 on 2 cores" in explain.pace_words(6.2, 2)

@@ -43,13 +43,19 @@ CHARTS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(g => 
     data: g._fullData.map(t => ({type: t.type, name: t.name || '', xaxis: t.xaxis || 'x',
                             x: Array.from(t.x || []), y: Array.from(t.y || [])}))}))"""
 
-#: JS: each side-by-side panel of the Latent page: its heading, its text, and the indices
-#: (in CHARTS_JS order) of the charts inside it.
+#: JS: each side-by-side panel of the Latent page (the j-th column of the four rows that
+#: start with the row of headings: story, map, histogram, alerts): its heading, its text, and
+#: the indices (in CHARTS_JS order) of the charts inside it.
 PANELS_JS = """() => { const all = [...document.querySelectorAll('.js-plotly-plot')];
-    return [...document.querySelectorAll('[data-testid="stColumn"]')]
-      .filter(c => c.querySelector('h3') && c.querySelector('.js-plotly-plot'))
-      .map(c => ({heading: c.querySelector('h3').innerText.trim(), text: c.innerText,
-                  charts: [...c.querySelectorAll('.js-plotly-plot')].map(g => all.indexOf(g))})); }"""
+    const rows = [...document.querySelectorAll('[data-testid="stHorizontalBlock"]')];
+    const cols = r => [...r.children].filter(c => c.matches('[data-testid="stColumn"]'));
+    const i0 = rows.findIndex(r => cols(r).some(c => c.querySelector('h3')));
+    if (i0 < 0) return [];
+    const mine = rows.slice(i0, i0 + 4);
+    return cols(rows[i0]).map((c, j) => { const cells = mine.map(r => cols(r)[j]).filter(Boolean);
+      return {heading: (c.querySelector('h3') || {innerText: ''}).innerText.trim(),
+              text: cells.map(x => x.innerText).join('\\n'),
+              charts: cells.flatMap(x => [...x.querySelectorAll('.js-plotly-plot')]).map(g => all.indexOf(g))}; }); }"""
 
 
 def shots(tmp_path: Path) -> Path:

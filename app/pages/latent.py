@@ -183,8 +183,19 @@ def _projection(label: str, ep: int, z: np.ndarray, idx: np.ndarray,
     return pca, "PCA (UMAP pending)"
 
 
-def panel(item: RunItem, run, ep: int, lab: str):
-    """One run's column; returns what the image section needs, or None."""
+def panel(item: RunItem, run, ep: int, lab: str, cells):
+    """One run's column, drawn into ``cells`` (its column in each of the page's rows: story,
+    map, histogram, alerts), so that the maps of the runs side by side start at the same
+    height whatever the length of their boxes (a collapsed run's box is long, and its map
+    ended up far below the healthy maps it is the contrast to); returns what the image
+    section needs, or None."""
+    top, map_cell, hist_cell, notes = cells
+    with top:
+        return _panel(item, run, ep, lab, map_cell, hist_cell, notes)
+
+
+def _panel(item: RunItem, run, ep: int, lab: str, map_cell, hist_cell, notes):
+    """:func:`panel`'s body; draws into the current (story) cell and the three others."""
     try:
         path = run.dir / "snapshots" / f"epoch_{ep:04d}.npz"
         snap = _snapshot(str(run.dir), ep, path.stat().st_mtime)
@@ -225,8 +236,8 @@ def panel(item: RunItem, run, ep: int, lab: str):
         headline.markdown(score_line)
         getattr(st, kind)(story)
     for line in explain.alert_lines(rec):
-        st.warning(line)
-    st.markdown(f"effective rank **{diag['effective_rank']:.1f}** · dead dimensions "
+        notes.warning(line)
+    notes.markdown(f"effective rank **{diag['effective_rank']:.1f}** · dead dimensions "
                 f"**{diag['dead_dims']:.0%}** · "
                 + (f"collapse ratio **{diag['collapse_ratio']:.2g}**" if has_c else
                    f"spread of the codes **{diag['spread']:.2g}** (no c: no collapse ratio)"),
@@ -237,6 +248,14 @@ def panel(item: RunItem, run, ep: int, lab: str):
                      f"effective rank below {COLLAPSE_MIN_RANK:g}.")
     idx = subsample_index(len(z), MAX_POINTS, seed=0)
     half = collapsed_map_range(diag, m)
+    with map_cell:
+        return _map_and_histogram(item, lab, ep, z, idx, half, diag, data, rec, dist, rule,
+                                  run, snap, hist_cell)
+
+
+def _map_and_histogram(item, lab, ep, z, idx, half, diag, data, rec, dist, rule, run, snap,
+                       hist_cell):
+    """The map (in the current cell) and the histogram (in ``hist_cell``) of one panel."""
     xy, name = _projection(lab, ep, z, idx, collapsed=half is not None)
     spec = DATASETS.get(data.dataset)
     ui.chart(charts.projection_chart(
@@ -258,15 +277,16 @@ def panel(item: RunItem, run, ep: int, lab: str):
                    "to a tiny region still spreads over the whole map. The histogram below and the "
                    "diagnostics above give the scale.")
     R = radius_series([rec], item.config)[0] if rec else float("nan")
-    ui.chart(charts.hypersphere_chart(dist.values, data.is_anomaly,
-                                      R if dist.to_c else None, dist.name, dist.scale),
-             key=f"sphere_{lab}")
+    with hist_cell:
+        ui.chart(charts.hypersphere_chart(dist.values, data.is_anomaly,
+                                          R if dist.to_c else None, dist.name, dist.scale),
+                 key=f"sphere_{lab}")
     one_class = (item.config.get("method") == "deep-svdd"
                  and item.config.get("objective", "one-class") == "one-class")
     no_radius = (" One-class Deep SVDD has no radius R (its objective has no boundary)."
                  if one_class else " R is not defined at this epoch (no SVDD term yet, or a "
                  "method without a radius).")
-    st.caption(dist.relation + (no_radius if dist.to_c and math.isnan(R) else ""))
+    hist_cell.caption(dist.relation + (no_radius if dist.to_c and math.isnan(R) else ""))
     return name, (item, run, snap, data, rule)
 
 
@@ -276,18 +296,20 @@ def draw() -> bool:
     pending = any(by_label[lab].active for lab in chosen)
     if epoch is None:
         return pending
-    cols = st.columns(len(chosen))
+    # one row each for the stories, the maps, the histograms and the alerts, so the maps
+    # (and the histograms) of the runs side by side line up
+    rows = [st.columns(len(chosen)) for _ in range(4)]
     panels = []
-    for col, lab in zip(cols, chosen):
+    for j, lab in enumerate(chosen):
         item, run = by_label[lab], runs[lab]
         ep = snapshot_for_epoch(_safe_epochs(run), epoch)
-        with col:
+        with rows[0][j]:
             st.subheader(lab)
             if ep is None:
                 st.caption("no snapshot yet (or its folder was deleted)")
                 panels.append(None)
                 continue
-            out = panel(item, run, ep, lab)
+            out = panel(item, run, ep, lab, [r[j] for r in rows])
             if out is None:
                 panels.append(None)
                 continue

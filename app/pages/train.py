@@ -308,7 +308,8 @@ def live() -> bool:
         observe_items(meter, items)
         eta = group_eta(items, slots=reg.slots, rates=meter.rates())
         st.caption("Time left for this comparison: known after the first epoch." if eta is None
-                   else f"About {fmt_seconds(eta)} left for this comparison.")
+                   else f"About {fmt_seconds(eta)} left for this comparison "
+                        f"({explain.pace_words()}).")
     ui.progress_panel(items)
     ui.failures(items, "train_ds")
     if any(i.records for i in items):

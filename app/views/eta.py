@@ -67,7 +67,15 @@ def group_eta(items: Sequence[RunItem], now: float | None = None, slots: int = 1
     method the group has not run yet. None when nothing has a pace yet. ``now`` defaults to
     ``time.time()``."""
     from iaead_core.config import TrainConfig
-    from iaead_core.experiments.estimate import epoch_seconds
+    from iaead_core.experiments.estimate import epoch_seconds, rate_key
+
+    def here(it: RunItem) -> float | None:
+        """Seconds per epoch of this run's kind measured in this process, at the load now."""
+        try:
+            cfg = TrainConfig.from_dict(it.config)
+        except (TypeError, ValueError, KeyError):
+            return None
+        return epoch_seconds(cfg, learned=rates) if rates and rate_key(cfg) in rates else None
 
     def estimated(it: RunItem) -> float | None:
         try:  # the CPU's table: only the methods' ratio matters, the scale is measured
@@ -88,6 +96,15 @@ def group_eta(items: Sequence[RunItem], now: float | None = None, slots: int = 1
     total = 0.0
     for it in items:
         same = paces.get(it.method)
+        measured = here(it)
+        if measured is not None and it.status in ("queued", "running"):
+            # the pace measured in this process, scaled to the load now (a run's first
+            # epochs may have gone at another load: a walk saw 57 s announced for 520 s)
+            left = measured * max(0, it.epochs - len(it.records))
+            if it.status == "running" and it.since is not None:
+                left -= max(0.0, now - it.since) if it.records else 0.0
+            total += max(0.0, left)
+            continue
         if same:
             pace = sum(same) / len(same)
         elif scale and (est := estimated(it)):

@@ -26,7 +26,7 @@ from iaead_core.data import make_contaminated
 from iaead_core.experiments.spec import PlannedRun, _build_config
 from iaead_core.experiments.store import RunInfo
 __all__ = ["MEASURED_RATES", "OVERHEAD_S", "set_size", "run_seconds", "epoch_seconds", "learn_rates",
-           "format_duration", "load_factor", "PaceMeter"]
+           "format_duration", "load_factor", "PaceMeter", "rate_key"]
 
 #: Seconds per 1,000 image-epochs, by (device type, width, latent size) → method: the
 #: training step plus the per-epoch evaluation pass. Measured on the project's idle 2-core
@@ -68,6 +68,12 @@ def set_size(cfg: TrainConfig) -> int:
 
 def _key(method: str, width: int, latent: int, device: str) -> tuple:
     return (method, int(width), int(latent), device.split(":")[0])
+
+
+def rate_key(cfg: TrainConfig, device: str = "cpu") -> tuple:
+    """The key of ``cfg``'s rate in a ``learned`` dict (:func:`learn_rates`,
+    :meth:`PaceMeter.rates`): ``(method, width, latent_dim, device type)``."""
+    return _key(cfg.method, cfg.width, cfg.latent_dim, device)
 
 
 def learn_rates(plans: Iterable[PlannedRun], infos: dict[str, RunInfo]) -> dict[tuple, float]:
