@@ -24,7 +24,17 @@ from .views.latent import has_radius, radius_series
 from .views.runs import RunItem
 
 __all__ = ["auroc_chart", "loss_chart", "projection_chart", "hypersphere_chart", "sweep_chart",
-           "compare_chart", "class_name", "METHOD_COLOURS"]
+           "compare_chart", "class_name", "own_rule", "presentation", "export_config", "METHOD_COLOURS",
+           "SLIDE_FONT", "SLIDE_SIZE"]
+
+#: Presentation mode: the font size (px) of every chart text — ticks, legend, axis and
+#: subplot titles, annotations — readable from the back of a lecture room (issue 17: 11 px
+#: at 1280×720 was not).
+SLIDE_FONT = 20
+#: Presentation mode: the narrowest line (px) a curve is drawn with.
+SLIDE_LINE = 4.0
+#: Width × height (px) of a chart exported from its toolbar: a 16:9 slide.
+SLIDE_SIZE = (1920, 1080)
 
 METHOD_COLOURS = {"iaead": "#2c6fbb", "cae": "#e07b22", "deep-svdd": "#2a9d55",
                   "drae": "#c0392b", "rdae": "#8e44ad", "dagmm": "#16a085", "memae": "#d4a017",
@@ -88,20 +98,32 @@ def _epoch_axis(fig: go.Figure, items: Sequence[RunItem]) -> None:
     fig.update_xaxes(title="epoch", tick0=0, dtick=None if last > 12 else 1, tickformat="d")
 
 
-def auroc_chart(items: Sequence[RunItem], metric: str = "auroc") -> go.Figure:
+def own_rule(item: RunItem) -> str | None:
+    """The run's own score (its ``primary_score``: what its AUROC in the tables is of)."""
+    return next((r.get("primary_score") for r in item.records if r.get("primary_score")), None)
+
+
+def auroc_chart(items: Sequence[RunItem], metric: str = "auroc",
+                own_only: bool = False) -> go.Figure:
     """One line per run × scoring rule: colour and marker = method, dash = scoring rule; the
-    legend groups the rules under their method. Degenerate points are open markers."""
+    legend groups the rules under their method and marks each method's own score ("· own
+    score", the rule its tables report). Degenerate points are open markers. ``own_only``:
+    only each run's own score (presentation mode, unless every rule is asked for)."""
     fig = go.Figure()
     for i, item in enumerate(items):
         df = curve_frame(item.records, item.label, item.method)
         by_epoch = {r["epoch"]: r.get("metrics") or {} for r in item.records}
+        own = own_rule(item)
         for rule, part in df.groupby("rule", sort=False):
+            if own_only and own is not None and rule != own:
+                continue
             ms = [by_epoch.get(e, {}).get(rule) for e in part["epoch"]]
             degen = [bool(isinstance(m, dict) and m.get("degenerate")) for m in ms]
             hover = [metric_text(m, metric) for m in ms]
             fig.add_trace(go.Scatter(
                 x=part["epoch"], y=part[metric], mode="lines+markers",
-                name=rule_name(rule, item.method), legendgroup=item.label,
+                name=rule_name(rule, item.method) + (" · own score" if rule == own else ""),
+                legendgroup=item.label,
                 legendgrouptitle_text=item.label,
                 customdata=hover,
                 hovertemplate=f"{item.label} · {rule_name(rule, item.method)}<br>"
@@ -120,8 +142,9 @@ def auroc_chart(items: Sequence[RunItem], metric: str = "auroc") -> go.Figure:
     fig.update_yaxes(title=METRIC_NAMES[metric], range=[0, 1.02])
     fig.add_hline(y=0.5, line=dict(color="#999", dash="dot", width=1),
                   annotation_text="chance", annotation_position="bottom right")
-    fig = _layout(fig, f"{METRIC_NAMES[metric]} per epoch, every method × scoring rule "
-                       "(oracle monitoring)", 480)
+    fig = _layout(fig, f"{METRIC_NAMES[metric]} per epoch, "
+                       + ("each method's own score" if own_only else "every method × scoring rule")
+                       + " (oracle monitoring)", 480)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.15, x=0, xanchor="left",
                                   groupclick="toggleitem"),
                       margin=dict(b=40))
@@ -133,7 +156,7 @@ def loss_chart(items: Sequence[RunItem]) -> go.Figure:
     R is drawn only for methods that have one, and only where it is defined (not during
     IAEAD's warm-up or Deep SVDD's pre-training)."""
     fig = make_subplots(rows=1, cols=3, subplot_titles=(
-        "reconstruction loss", "SVDD loss (log scale)", "radius R (IAEAD, soft-boundary SVDD)"))
+        "reconstruction loss", "SVDD loss<br>(log scale)", "radius R<br>(IAEAD, soft-boundary SVDD)"))
     shown = set()  # one legend entry per run, in the first panel that has it
     svdd_values = []
     for i, item in enumerate(items):
@@ -164,8 +187,22 @@ def loss_chart(items: Sequence[RunItem]) -> go.Figure:
             lo, hi = fig.layout[f"xaxis{col}"].domain
             fig.add_annotation(text=empty, xref="paper", yref="paper", x=(lo + hi) / 2, y=0.5,
                                showarrow=False, font=dict(color="#777"))
-    vals, text = log_ticks(svdd_values)
-    fig.update_yaxes(type="log", row=1, col=2, tickvals=vals or None, ticktext=text or None)
+    vals, text = log_ticks(svdd_values, max_ticks=12)
+    # the range runs from decade to decade, so every labelled tick is in view (a walk saw a
+    # jump from 0.22 to 53 drawn with no tick label, and a loss near 1 with only "1")
+    fig.update_yaxes(type="log", row=1, col=2, tickvals=vals or None, ticktext=text or None,
+                     range=[math.log10(vals[0]), math.log10(vals[-1])] if vals else None)
+    for t in fig.data:  # a curve that spans a decade or more: both ends written on it
+        if t.xaxis != "x2":
+            continue
+        ys = np.asarray(t.y, np.float64)
+        ok = np.flatnonzero(np.isfinite(ys))
+        if ok.size < 2 or ys[ok].max() < 10 * ys[ok].min():
+            continue
+        for j in (ok[int(np.argmin(ys[ok]))], ok[int(np.argmax(ys[ok]))]):
+            fig.add_annotation(x=t.x[j], y=math.log10(ys[j]), xref="x2", yref="y2",
+                               text=f"{ys[j]:.3g}", showarrow=True, arrowhead=0, ax=0, ay=-18,
+                               font=dict(color=t.line.color))
     for col in (1, 3):  # a flat curve: a readable band around it, not 7.472613…7.472616
         ys = np.concatenate([np.asarray(t.y, np.float64) for t in fig.data
                              if t.xaxis == ("x" if col == 1 else f"x{col}")] or [np.zeros(0)])
@@ -173,14 +210,21 @@ def loss_chart(items: Sequence[RunItem]) -> go.Figure:
         if band is not None:
             fig.update_yaxes(range=band, tickformat=".4~g", row=1, col=col)
     _epoch_axis(fig, items)
-    fig = _layout(fig, "Losses and radius per epoch", 340)
-    fig.update_layout(margin=dict(t=80), legend=dict(y=1.12))
+    fig = _layout(fig, "Losses and radius per epoch", 380)
+    # the legend below the panels: above them it covered the two-line subplot titles
+    fig.update_layout(margin=dict(t=90, b=90), legend=dict(orientation="h", yanchor="top",
+                                                           y=-0.28, x=0, xanchor="left"))
     return fig
 
 
 def projection_chart(xy: np.ndarray, is_anomaly: np.ndarray, labels: np.ndarray,
-                     class_names: Sequence[str], colour_by: str, title: str) -> go.Figure:
-    """2-D scatter of latent codes: normal vs anomaly, or by original class."""
+                     class_names: Sequence[str], colour_by: str, title: str,
+                     half_range: float | None = None) -> go.Figure:
+    """2-D scatter of latent codes ``xy`` ``(N, 2)``: normal vs anomaly, or by original class.
+
+    ``half_range`` (code units): draw both axes over ``[−half_range, half_range]`` with their
+    ticks (a collapsed epoch at the scale of its codes, :func:`app.views.latent.collapsed_map_range`);
+    None autoscales them without ticks (a healthy map: only its shape matters)."""
     fig = go.Figure()
     if colour_by == "class":
         for k in np.unique(labels):
@@ -194,8 +238,13 @@ def projection_chart(xy: np.ndarray, is_anomaly: np.ndarray, labels: np.ndarray,
             fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=name,
                                        marker=dict(size=4 if not flag else 5, color=colour,
                                                    opacity=0.45 if not flag else 0.85)))
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
+    if half_range is None:
+        fig.update_xaxes(showticklabels=False)
+        fig.update_yaxes(showticklabels=False)
+    else:
+        r = [-float(half_range), float(half_range)]
+        fig.update_xaxes(range=r, title="PC 1 (code units)", zeroline=False)
+        fig.update_yaxes(range=r, title="PC 2 (code units)", zeroline=False)
     _layout(fig, title, 360)
     if colour_by == "class":  # ten entries: below the plot, clear of the title
         fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.02, x=0, xanchor="left"),
@@ -349,3 +398,38 @@ def compare_chart(agg: pd.DataFrame, metric: str, degenerate: set | None = None,
                        + (" (mean ± std over seeds)" if pooled else ""), 420)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.15, x=0, xanchor="left"))
     return fig
+
+
+def presentation(fig: go.Figure, font: int = SLIDE_FONT) -> go.Figure:
+    """Restyle ``fig`` for a projector, in place: every text at ``font`` px or more (ticks,
+    legend, axis titles, the title at ``font + 4``, subplot titles and annotations), curves at
+    least :data:`SLIDE_LINE` px wide, markers at least 10 px, and a taller canvas (at least
+    480 px) so that the larger text leaves room for the data. Returns ``fig``."""
+    fig.update_layout(font=dict(size=font), legend=dict(font=dict(size=font)),
+                      title=dict(font=dict(size=font + 4)),
+                      height=max(480, int(fig.layout.height or 0) + 80))
+    fig.update_xaxes(tickfont=dict(size=font), title_font=dict(size=font))
+    fig.update_yaxes(tickfont=dict(size=font), title_font=dict(size=font))
+    for a in fig.layout.annotations or ():
+        a.font = dict(size=max(font - 2, (a.font.size or 0)), color=a.font.color)
+    for t in fig.data:
+        if t.type in ("scatter", "scattergl") and t.mode and "lines" in t.mode:
+            t.line.width = max(SLIDE_LINE, t.line.width or 0)
+        if t.type in ("scatter", "scattergl") and t.marker is not None:
+            size = t.marker.size
+            if isinstance(size, (int, float)):
+                t.marker.size = max(10, size)
+            elif size is not None:
+                t.marker.size = [max(10, v) for v in size]
+    return fig
+
+
+def export_config(fmt: str = "png", name: str = "iaead-chart") -> dict:
+    """plotly's config for a chart: the toolbar's camera button saves the figure as ``fmt``
+    (``"png"`` or ``"svg"``) at slide size (:data:`SLIDE_SIZE`), named ``name``."""
+    if fmt not in ("png", "svg"):
+        raise ValueError(f"export format must be png or svg, not {fmt!r}")
+    w, h = SLIDE_SIZE
+    return {"displaylogo": False,
+            "toImageButtonOptions": {"format": fmt, "width": w, "height": h, "scale": 1,
+                                     "filename": name}}

@@ -17,11 +17,23 @@ import numpy as np
 from iaead_core.config import TrainConfig
 from iaead_core.data import DATASETS
 from iaead_core.evaluation.analysis import METHOD_TITLES, METRIC_NAMES, RULE_TITLES, format_lambda
+from iaead_core.evaluation.health import TANH_GRADIENT_AT_SATURATION
 from iaead_core.evaluation.metrics import DEGENERATE_RTOL
-__all__ = ["DEGENERATE_WHY", "metric_text", "is_degenerate", "dataset_title", "settings",
+__all__ = ["AUROC_MEANS", "pace_words", "below_chance_sentence", "DEGENERATE_WHY", "metric_text", "row_metric_text", "radius_warning", "is_degenerate", "dataset_title", "settings",
            "settings_text", "group_title", "paper_cell", "protocol_lines", "alert_lines", "rule_name",
-           "panel_story", "coincidence_sentence", "sweep_sentence", "sidebar_differences",
+           "panel_story", "collapse_cause", "collapsed_map_caption", "coincidence_sentence", "sweep_sentence", "sidebar_differences",
            "single_value", "started_words"]
+
+#: What AUROC means, in one paragraph, for the popover beside every AUROC of the lab.
+AUROC_MEANS = (
+    "**AUROC** (area under the ROC curve) is the probability that a randomly chosen anomaly "
+    "gets a higher anomaly score than a randomly chosen normal image. **1** means every "
+    "anomaly is ranked above every normal image; **0.5** is chance — a coin toss, or a score "
+    "that is the same for every image (the lab then reports it as *degenerate*); **below "
+    "0.5** the score ranks upside down: anomalies look *more* normal than the normal images "
+    "more often than not. It needs no threshold, and does not change if the scores are "
+    "rescaled. The labels are used only to compute it (oracle monitoring), never to train. "
+    "Every page writes it on a 0–1 scale with three decimals.")
 
 #: Why a metric is reported as degenerate (the core's rule: iaead_core.evaluation.metrics.is_degenerate).
 DEGENERATE_WHY = "scores differ only by float noise"
@@ -53,6 +65,47 @@ def metric_text(m: dict[str, Any] | None, key: str = "auroc", why: bool = True,
     parts = (([DEGENERATE_WHY] if why else [])
              + ([f"raw {noise:.3f}"] if isinstance(noise, (int, float)) else []))
     return f"{v:.3f} — degenerate" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def row_metric_text(row: dict[str, Any], key: str = "auroc") -> str:
+    """A metric of a runs-table row (:func:`iaead_core.evaluation.analysis.run_row`: ``auroc``,
+    ``aupr_in``, ``aupr_out``, ``degenerate``, ``auroc_raw``) written as the Train page's table
+    writes the same run's own score (``metric_text(m, key, why=False)``): ``"0.956"``,
+    ``"0.500 — degenerate (raw 0.699)"``, ``"—"`` for a run without labels or metrics (never
+    "None")."""
+    raw = row.get(f"{key}_raw")
+    m = {key: row.get(key), "degenerate": bool(row.get("degenerate")),
+         "raw": {key: raw} if isinstance(raw, (int, float)) and math.isfinite(raw) else None}
+    return metric_text(m, key, why=False)
+
+
+def radius_warning(nu: float | None, flagged: int | None = None, n: int | None = None) -> str:
+    """The warning beside the learned-radius threshold when ν = 1 (``""`` otherwise): R is
+    then the (1 − ν) = 0-quantile of a batch's distances to c, i.e. the *smallest* distance,
+    so almost every image lies outside the sphere (a walk flagged 299 of 300 with no word
+    why). ``flagged``/``n``: this threshold's count, quoted when given."""
+    if nu is None or not math.isclose(float(nu), 1.0):
+        return ""
+    count = (f" Here it flags {flagged:,} of {n:,} images." if flagged is not None and n
+             else "")
+    return ("With ν = 1, R is the smallest distance to c in a training batch (the (1 − ν) = "
+            "0-quantile), so nearly every image lies outside the sphere and is flagged." + count
+            + " Use a contamination or quantile threshold, or train with a smaller ν.")
+
+
+def pace_words(load: float | None = None, cpus: int | None = None) -> str:
+    """Where a time left comes from, with the load it is scaled to:
+    ``"at the pace measured in this process, scaled to this machine's load now: 6.2 on 2
+    cores"`` (``load``/``cpus``: the 1-minute load average and the cores, read when None)."""
+    import os
+
+    try:
+        load = os.getloadavg()[0] if load is None else load
+    except (OSError, AttributeError):
+        return "at the pace measured in this process"
+    cpus = cpus or os.cpu_count() or 1
+    return (f"at the pace measured in this process, scaled to this machine's load now: "
+            f"{load:.1f} on {cpus} cores")
 
 
 def dataset_title(name: str) -> str:
@@ -96,10 +149,14 @@ def _lam_config(configs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     return next((c for c in configs if c.get("method") == "iaead"), None)
 
 
-def group_title(group: str, configs: Sequence[dict[str, Any]], kind: str) -> str:
+def group_title(group: str, configs: Sequence[dict[str, Any]], kind: str,
+                status: str | None = None) -> str:
     """One line naming a comparison or a sweep by its settings, for the picker and headers:
-    ``"12:03:15 · MNIST 0 · ρ = 10 % · λ = 50 · ν = 1 · quick · init released · seed 0"``.
-    ``configs`` are the group's run configs (empty: only the start time is known)."""
+    ``"12:03:15 · MNIST 0 · ρ = 10 % · λ = 50 · ν = 1 · quick · 15 epochs · 1,000 images ·
+    init released · seed 0 · completed"``. ``configs`` are the group's run configs (empty:
+    only the start time is known); epochs and images are always named (a walk found two
+    comparisons of 30 epochs / 3,000 images and 15 epochs / 1,000 images under one label);
+    ``status`` (:func:`app.views.runs.group_status`) ends the line when given."""
     parts = group.split("-")
     when = (f"{parts[1][:4]}-{parts[1][4:6]}-{parts[1][6:]} {parts[2][:2]}:{parts[2][2:4]}:{parts[2][4:6]}"
             if len(parts) >= 3 and len(parts[1]) == 8 and len(parts[2]) >= 6 else group)
@@ -119,9 +176,13 @@ def group_title(group: str, configs: Sequence[dict[str, Any]], kind: str) -> str
         s = settings(lc) if lc is not None else {"λ": "—", "ν": "—"}
         out += [f"λ = {s['λ']}", f"ν = {s['ν']}"]
     s0 = settings(c0)
-    out += [s0["preset"], f"init {s0['init']}",
+    epochs = sorted({int(c.get("epochs") or 0) for c in configs})
+    sizes = sorted({int(c.get("max_samples") or 0) for c in configs})
+    out += [s0["preset"], "/".join(map(str, epochs)) + " epochs",
+            "/".join("all" if n == 0 else f"{n:,}" for n in sizes) + " images",
+            f"init {s0['init']}",
             f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"]
-    return " · ".join(out)
+    return " · ".join(out + ([status] if status else []))
 
 
 def _natural(s: str):
@@ -210,8 +271,9 @@ def alert_lines(record: dict[str, Any] | None) -> list[str]:
 
 # ------------------------------------------------------------------------------ charts
 
-#: Rule names where the core's title starts with the method's name ("Deep SVDD distance").
-_RULE_NAMES = {"svdd": "distance to c"}
+#: Rule names where the core's title starts with the method's name ("Deep SVDD distance"); Deep
+#: SVDD's score is a *squared* distance, never named like IAEAD's plain distance to c.
+_RULE_NAMES = {"svdd": "squared distance to c"}
 
 
 def rule_name(rule: str, method: str) -> str:
@@ -226,14 +288,32 @@ def rule_name(rule: str, method: str) -> str:
     return title
 
 
-def coincidence_sentence(finals: dict[tuple[str, str], float], gap: float) -> str:
+def below_chance_sentence(curves: Sequence[tuple[str, str, float]]) -> str:
+    """The sentence under an AUROC chart when some final values are below chance, with
+    those values: ``curves`` are (run label, rule name, final AUROC) of the non-degenerate
+    curves on screen. ``""`` when none is below 0.5."""
+    low = [(lab, rule, v) for lab, rule, v in curves
+           if isinstance(v, (int, float)) and math.isfinite(v) and v < 0.5]
+    if not low:
+        return ""
+    listed = "; ".join(f"{lab} · {rule} {v:.3f}" for lab, rule, v in low)
+    return (f"Below the chance line (0.5): {listed}. Such a score ranks the anomalies as *more* "
+            "normal than the normal images more often than not: it carries information, but "
+            "upside down, and as the method's score it fails.")
+
+
+def coincidence_sentence(finals: dict[tuple[str, str], float], gap: float,
+                         since: int | None = None) -> str:
     """The one sentence that explains why IAEAD's and CAE's distance-to-mean-latent curves
-    coincide (``gap``: their largest difference), with the gain over CAE's reconstruction
-    error taken from the runs (``finals``: final AUROC per (method, rule))."""
+    coincide (``gap``: their largest difference; ``since``: the first epoch compared when
+    only the later epochs coincide, :func:`app.views.latent.coincide_late`), with the gain
+    over CAE's reconstruction error taken from the runs (``finals``: final AUROC per
+    (method, rule))."""
     iaead, cae_lat = finals.get(("iaead", "latent_mean")), finals.get(("cae", "latent_mean"))
     rec = finals.get(("cae", "reconstruction"))
-    text = (f"IAEAD's and CAE's distance-to-mean-latent curves coincide (they differ by at most "
-            f"{gap:.3f}), so the SVDD term changed little here")
+    when = f" from epoch {since} on" if since is not None and since > 1 else ""
+    text = (f"IAEAD's and CAE's distance-to-mean-latent curves coincide{when} (they differ by "
+            f"at most {gap:.3f}), so the SVDD term changed little here")
     if None not in (iaead, cae_lat, rec) and iaead > rec:
         text += (f": most of the gain over reconstruction (CAE's reconstruction error "
                  f"{rec:.3f} → IAEAD {iaead:.3f}) comes from scoring in the latent space "
@@ -286,9 +366,43 @@ def single_value(values: np.ndarray, scale: float = 0.0, rtol: float = DEGENERAT
     return span <= max(1e-12, rtol * max(float(np.abs(v).max()), float(scale)))
 
 
+def collapse_cause(report: dict[str, Any] | None) -> str:
+    """Which term did it, from :func:`iaead_core.evaluation.health.collapse_report`: the SVDD
+    loss frozen at R² and the dead gradients of saturated codes, in one or two sentences
+    (``""`` when the report has neither)."""
+    if not report:
+        return ""
+    out = []
+    sv = report.get("svdd") or {}
+    if sv.get("frozen"):
+        out.append(f"The SVDD term did it: its loss went from {sv['first']:.4g} (epoch "
+                   f"{sv['first_epoch']}) to {sv['loss']:.4g} = R² (R = {sv['R2'] ** 0.5:.4g}) "
+                   f"and has stayed there since epoch {sv['since_epoch']}: with ν = 1, R is the "
+                   "smallest distance to c in a batch, so codes piled at one distance from c "
+                   "leave it nothing to reduce.")
+    if report.get("dead_gradients"):
+        out.append(f"{report['saturated']:.0%} of the code entries are saturated at ±1, where "
+                   f"tanh passes at most {TANH_GRADIENT_AT_SATURATION:.0%} of the gradient: the "
+                   "encoder cannot move them back.")
+    return " ".join(out)
+
+
+def collapsed_map_caption(n: int, half: float, far: float, umap_chosen: bool) -> str:
+    """The caption under a collapsed epoch's map (:func:`app.views.latent.collapsed_map_range`):
+    its scale, how far the ``n`` drawn codes lie from their mean on it (``far``, code units),
+    and, when UMAP was chosen, why it is not drawn."""
+    text = (f"Drawn at the scale of the codes (axes ±{half:.3g}, their RMS length): the "
+            f"{n:,} codes drawn lie within {far:.1g} of their mean"
+            + (", so they show as one dot." if far < 0.01 * half else "."))
+    if umap_chosen:
+        text += (" UMAP is not drawn for a collapsed epoch: it would stretch float-noise "
+                 "differences over the whole panel and invent structure.")
+    return text
+
+
 def panel_story(rule_title: str, m: dict[str, Any] | None, diag: dict[str, Any],
                 dist_name: str, dist: np.ndarray, scale: float = 0.0,
-                has_centre: bool = True) -> tuple[str, str]:
+                has_centre: bool = True, report: dict[str, Any] | None = None) -> tuple[str, str]:
     """What happened in a Latent-page panel, in words, and why its AUROC is what it is.
 
     Parameters
@@ -299,6 +413,8 @@ def panel_story(rule_title: str, m: dict[str, Any] | None, diag: dict[str, Any],
     scale : the codes' size, for :func:`single_value`
     has_centre : whether the run has a centre c at this epoch (else the spread is given in
         code units, not as a fraction of ||c||)
+    report : :func:`iaead_core.evaluation.health.collapse_report` of the epoch (kind, place,
+        distance to c, SVDD loss frozen at R²); without it the shape comes from the rank alone
 
     Returns
     -------
@@ -333,6 +449,12 @@ def panel_story(rule_title: str, m: dict[str, Any] | None, diag: dict[str, Any],
     else:
         why = "This epoch has no AUROC for this score."
     if diag.get("collapsed"):
+        if report and report.get("where"):
+            # kind and place as the core's collapse_report (and the alert) say them
+            cause = collapse_cause(report)
+            not_c = (" — not on c" if report.get("place") in ("corner", "away") else "")
+            return "error", (f"**Feature collapse.** The codes form {report['where']}{not_c} "
+                             f"({shape}); {where}. {why}" + (f" {cause}" if cause else ""))
         rank = diag.get("effective_rank", float("nan"))
         onto = "(almost) one point" if not rank >= 0.5 else "(almost) one line" if rank < 1.5 \
             else "a tiny region"  # as the rank says: a walk read "one point" beside rank 1.0

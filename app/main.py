@@ -20,6 +20,10 @@ import streamlit as st  # noqa: E402
 
 st.set_page_config(page_title="IAEAD lab", page_icon=":material/search:", layout="wide")
 
+from app import ui  # noqa: E402
+
+ui.presentation_toggle()  # on every page, remembered per tab
+
 PAGES = Path(__file__).parent / "pages"
 nav = st.navigation([
     st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:", default=True),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from iaead_core.experiments.estimate import PaceMeter
 from iaead_core.config import TrainConfig
 from iaead_core.data import ContaminatedSet, make_contaminated, resolve_data_root
 from iaead_core.runs import resolve_runs_root
@@ -93,3 +94,14 @@ def experiment_watch() -> ExperimentWatch:
     """The server's one :class:`~app.views.experiment_progress.ExperimentWatch`, shared by the
     Experiments and λ sensitivity pages (they often show the same experiment folder)."""
     return ExperimentWatch()
+
+
+@st.cache_resource(show_spinner=False)
+def _pace_meter(root: str):
+    return PaceMeter()
+
+
+def pace_meter():
+    """The server's :class:`~iaead_core.experiments.estimate.PaceMeter` for the current runs
+    root: the epochs its registry's jobs took in this process, for every page's time left."""
+    return _pace_meter(str(runs_root()))

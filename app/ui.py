@@ -14,7 +14,7 @@ from iaead_core.config import PRESETS
 from iaead_core.data import DATASETS, OFFLINE_DEFAULT, dataset_status
 from iaead_core.evaluation.analysis import METHOD_TITLES, epoch_pace, format_lambda
 from . import charts, state
-from .explain import started_words
+from .explain import AUROC_MEANS, started_words
 from .jobs import JobRegistry, Starter
 from .views.eta import fmt_seconds, run_eta
 from .views.runs import RunItem
@@ -22,7 +22,11 @@ from .views.runs import RunItem
 __all__ = ["kept", "keep_widget_state", "dataset_picker", "class_label", "device_picker", "preset_picker",
            "show_data_error", "progress_panel", "queue_panel", "failures", "poll", "PERSIST",
            "ORACLE_NOTE", "group_picker", "method_title", "starter", "stop_control",
-           "RELIABILITY_NOTE"]
+           "RELIABILITY_NOTE", "PRESENTATION", "presentation", "presentation_toggle", "chart",
+           "auroc_help"]
+
+#: Session key of the presentation-mode toggle (per browser tab: Session State).
+PRESENTATION = "presentation_mode"
 
 #: What every page does when a run folder vanishes or is corrupt (shown where it happens).
 RELIABILITY_NOTE = ("Run folders are read afresh on every refresh: a folder deleted (here or "
@@ -358,3 +362,49 @@ def poll(draw: Callable[[], bool], every: float = 1.0, idle_every: float | None 
             st.rerun()
 
     st.fragment(body, run_every=every if was_live else idle_every)()
+
+
+# ----------------------------------------------------------------------- presentation mode
+
+def presentation() -> bool:
+    """Whether this browser tab is in presentation mode (:func:`presentation_toggle`)."""
+    return bool(st.session_state.get(PRESENTATION, False))
+
+
+def presentation_toggle() -> None:
+    """The sidebar's presentation-mode switch and, when on, its options: every rule or only
+    each method's own score, and the export format. Drawn by ``app/main.py`` on every page;
+    remembered per tab (Session State)."""
+    sb = st.sidebar
+    sb.toggle("Presentation mode", key=PRESENTATION,
+              help="For a projector: chart text at 20 px, thick lines, only each method's own "
+                   "score (unless asked), the story first, charts exported at slide size.")
+    if presentation():
+        sb.checkbox("Show every scoring rule", key="presentation_all_rules",
+                    help="Off: only each method's own score (the one its tables report).")
+        sb.radio("Export charts as", ["png", "svg"], horizontal=True, key="presentation_fmt",
+                 format_func=str.upper, help="The camera button of a chart's toolbar saves it "
+                 "at 1920×1080 in this format.")
+
+
+def all_rules() -> bool:
+    """Whether an AUROC chart shows every scoring rule (always, outside presentation mode)."""
+    return not presentation() or bool(st.session_state.get("presentation_all_rules"))
+
+
+def chart(fig, key: str, container=st) -> None:
+    """Draw a plotly figure: restyled for a projector in presentation mode
+    (:func:`app.charts.presentation`), its toolbar's export at slide size in the chosen
+    format (:func:`app.charts.export_config`)."""
+    on = presentation()
+    if on:
+        charts.presentation(fig)
+    fmt = st.session_state.get("presentation_fmt", "png") if on else "png"
+    container.plotly_chart(fig, width="stretch", key=key,
+                           config=charts.export_config(fmt, name=key))
+
+
+def auroc_help(container=st, key: str = "auroc_help") -> None:
+    """The "What AUROC means" popover (:data:`app.explain.AUROC_MEANS`), beside an AUROC."""
+    with container.popover("What AUROC means", icon=":material/help:", key=key):
+        st.markdown(AUROC_MEANS)

@@ -451,7 +451,7 @@ def test_degenerate_run_is_shown_as_such_on_every_page(runs_dir):
     assert "IAEAD **λ = 50**, **ν = 1** · preset **quick** · init released" in text
     assert "The codes' spread is 1e-07." in text  # the alert, under the charts
     [picker] = [b for b in at.selectbox if b.label == "Comparison shown"]
-    assert "λ = 50 · ν = 1 · quick · init released" in picker.options[0]
+    assert "λ = 50 · ν = 1 · quick · " in picker.options[0] and " · init released" in picker.options[0]
     names = [t.get("name") for t in figure(at, 0)["data"]]
     assert any(n and n.startswith("degenerate") for n in names)
 
@@ -568,8 +568,12 @@ def test_coinciding_curves_stay_visible_and_are_explained(runs_dir):
     text = all_text(at)
     assert "curves coincide (they differ by at most 0.002)" in text
     assert "most of the gain over reconstruction (CAE's reconstruction error 0.620 → IAEAD 0.950)" in text
-    lines = [t for t in figure(at, 0)["data"] if t.get("name") == "distance to mean latent"]
+    lines = [t for t in figure(at, 0)["data"]
+             if (t.get("name") or "").startswith("distance to mean latent")]
     assert len(lines) == 2 and lines[0]["line"]["width"] > lines[1]["line"]["width"]
+    # the legend marks each method's own score (issue 17 §4): IAEAD's is this rule
+    own = [t["legendgroup"] for t in lines if t["name"] == "distance to mean latent · own score"]
+    assert own == ["IAEAD"]
     assert lines[0]["marker"]["symbol"] != lines[1]["marker"]["symbol"]
     r_panel = [t for t in figure(at, 1)["data"] if t.get("xaxis") == "x3"]
     assert [t["name"] for t in r_panel] == ["IAEAD"]  # CAE has no R

@@ -159,11 +159,11 @@ def test_figures_of_an_experiment_with_no_finished_run_hold_only_the_papers_valu
     assert not agg["complete"].any() and len(ids) == len(agg)
     (fig,) = xres.figures(plan, results, agg)
     assert {t.name for t in fig.data} == {"paper: IAEAD", "paper: CAE"}
-    # The paper's class-averaged AUROC of IAEAD on MNIST at ρ = 10 % (Table 2), in %.
+    # The paper's class-averaged AUROC of IAEAD on MNIST at ρ = 10 % (Table 2), on 0–1.
     from iaead_core.evaluation.paper import paper_auroc
 
     mnist = [t for t in fig.data if t.name == "paper: IAEAD" and t.xaxis == "x"][0]
-    assert list(mnist.y) == pytest.approx([100 * paper_auroc("mnist", "iaead", r) for r in (0.1, 0.2)])
+    assert list(mnist.y) == pytest.approx([paper_auroc("mnist", "iaead", r) for r in (0.1, 0.2)])
 
 
 # ----------------------------------------------------------------------------- the page
@@ -225,15 +225,16 @@ def test_a_tiny_spec_fills_in_resumes_and_opens_its_cells(lab):
     plans = {p.point["lam"]: p for p in expand(spec)}
     auroc = {lam: final_auroc(runs / p.run_id) for lam, p in plans.items()}
 
-    # Fig. 4 filled in: λ = 0 in its own panel, 5e-5 on the log axis, AUROC in %.
+    # Fig. 4 filled in: λ = 0 in its own panel, 5e-5 on the log axis, AUROC on the lab's 0–1
+    # scale (issue 17 §5: the page wrote % where every other page wrote 0–1).
     ys = [y for y in trace_ys(figure(at)) if y]
-    assert sorted(round(v, 6) for y in ys for v in y) == sorted(round(100 * a, 6) for a in auroc.values())
-    # Table 2: each cell is the run's AUROC in %, the paper's value beside λ = 5e-5 only: for
-    # one class (digit 0) that is Table 3's 96.59, not Table 2's ten-class average.
+    assert sorted(round(v, 6) for y in ys for v in y) == sorted(round(a, 6) for a in auroc.values())
+    # Table 2: each cell is the run's AUROC, the paper's value beside λ = 5e-5 only: for
+    # one class (digit 0) that is Table 3's 0.9659, not Table 2's ten-class average.
     table = at.dataframe[0].value
-    cells = dict(zip(table["λ"], table["AUROC %"]))
-    assert cells["0"] == f"{100 * auroc[0.0]:.2f}"
-    assert cells["5e-5"].startswith(f"{100 * auroc[5e-5]:.2f} (paper, different protocol 96.59, Δ ")
+    cells = dict(zip(table["λ"], table["AUROC"]))
+    assert cells["0"] == f"{auroc[0.0]:.3f}"
+    assert cells["5e-5"].startswith(f"{auroc[5e-5]:.3f} (paper, different protocol 0.966, Δ ")
     # Each cell links to its runs on the Runs page.
     links = dict(zip(table["λ"], table["runs"]))
     assert links["0"] == f"runs?experiment=tiny-quick&runs={plans[0.0].run_id}"
@@ -264,7 +265,7 @@ def test_a_tiny_spec_fills_in_resumes_and_opens_its_cells(lab):
     ok(runs_page.run())
     shown = runs_page.dataframe[0].value
     assert list(shown["run_id"]) == [plans[0.0].run_id]
-    assert float(shown["auroc"].iloc[0]) == pytest.approx(auroc[0.0])
+    assert shown["auroc"].iloc[0] == f"{auroc[0.0]:.3f}"  # written as on every page (issue 17)
 
 
 def test_stop_keeps_what_finished_and_start_resumes(lab):

@@ -200,6 +200,11 @@ def test_labelled_folders_show_the_auroc_curve_too(lab, fashion):
     at.radio(key="img_thr_kind").set_value("radius").run()
     outside = int((final["score_latent_c"] > float(final["R"])).sum())
     assert metrics(ok(at))["flagged"] == f"{outside} of 66" and metrics(at)["score"] == "latent_c"
+    # issue 17 §5: at ν = 1 (the default) R is the smallest distance in a batch, and the page
+    # says so beside the count it produces
+    assert run.meta["nu"] == 1.0
+    [warn] = [w.value for w in at.warning if "With ν = 1" in w.value]
+    assert f"Here it flags {outside} of 66 images." in warn
 
 
 def test_a_zip_upload_and_bad_input_in_words(lab, fashion):

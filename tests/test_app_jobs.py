@@ -402,9 +402,9 @@ def test_legend_names_the_method_once_and_coinciding_curves_stay_visible():
                    [{"epoch": 1, "metrics": {"svdd": {"auroc": 0.7}}, "method": "deep-svdd"}])
     fig = charts.auroc_chart(_items() + [svdd])
     names = [(t.legendgroup, t.name) for t in fig.data]
-    assert ("Deep SVDD", "Deep SVDD distance") not in names and ("Deep SVDD", "distance to c") in names
+    assert ("Deep SVDD", "Deep SVDD distance") not in names and ("Deep SVDD", "squared distance to c") in names
     assert all(not name.startswith(group) for group, name in names if group)
-    same = [t for t in fig.data if t.name == "distance to mean latent"]
+    same = [t for t in fig.data if t.name.startswith("distance to mean latent")]
     assert len(same) == 2 and list(same[0].y) == list(same[1].y)  # the coinciding pair
     assert same[0].line.width > same[1].line.width
     assert same[0].marker.symbol != same[1].marker.symbol
@@ -529,7 +529,14 @@ def test_group_title_and_settings_show_lambda_nu_preset_init():
     cfgs = [scaled_config("quick", m, 4, dataset="mnist", normal_class=0, lam=5e-5).to_dict()
             for m in ("iaead", "cae")]
     title = explain.group_title("compare-20250101-120304-abcd", cfgs, "compare")
-    assert title == "2025-01-01 12:03:04 · MNIST 0 · ρ = 10 % · λ = 5e-5 · ν = 1 · quick · init released · seed 0"
+    assert title == ("2025-01-01 12:03:04 · MNIST 0 · ρ = 10 % · λ = 5e-5 · ν = 1 · quick · "
+                     "4 epochs · 3,000 images · init released · seed 0")
+    # issue 17 §5: a comparison of other epochs or images gets another label, with its status
+    other = [{**c, "epochs": 15, "max_samples": 1000} for c in cfgs]
+    assert "15 epochs · 1,000 images" in explain.group_title(
+        "compare-20250101-120304-abcd", other, "compare", "stopped")
+    assert explain.group_title("compare-20250101-120304-abcd", other, "compare",
+                               "stopped").endswith("· seed 0 · stopped")
     # the CAE ignores ν: it is not shown as if it mattered (a walk read "ν = 1" on a CAE)
     assert explain.settings_text(cfgs[1]) == "λ = 0 · ν = — · preset quick · init released"
     diff = explain.sidebar_differences({"lam": 5e-5, "seed": 0}, {"lam": 50.0, "seed": 0})

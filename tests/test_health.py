@@ -149,7 +149,51 @@ def test_collapse_message_cites_only_the_criteria_met():
     assert "effective rank" not in alert["message"]
     diag = {"collapsed": True, "collapse_ratio": 0.5, "effective_rank": 1.4}
     (alert,) = [a for a in epoch_alerts(diag, [1.0]) if a["kind"] == "collapsed"]
-    assert alert["message"] == "effective rank 1.4, below the collapse level 2"
+    assert alert["message"] == "the codes form one line: effective rank 1.4, below the collapse level 2"
+
+
+def test_collapse_is_described_by_kind_and_place_with_the_diagnostics_figures():
+    """Issue 17 §2: the alert said "onto (almost) one point" while the codes sat in a saturated
+    corner at distance 7.283 from c. Kind (point, line, region) and place (c, corner, away)
+    come from the diagnostics, and the alert quotes the same distance."""
+    from iaead_core.evaluation.health import collapse_report, epoch_alerts
+    from iaead_core.evaluation.metrics import latent_diagnostics
+
+    rng = np.random.default_rng(0)
+    c = np.full(8, 0.1)
+    corner = np.ones((200, 8))  # every code pinned at the same corner of [-1, 1]^8
+    d = latent_diagnostics(corner, c, bound=1.0)
+    assert d["coincide"] and d["effective_rank"] == 0 and d["collapsed"]
+    rep = collapse_report(d)
+    expected = float(np.linalg.norm(np.ones(8) - c))
+    assert (rep["kind"], rep["place"]) == ("point", "corner")
+    assert rep["distance"] == pytest.approx(expected) and rep["dead_gradients"]
+    (alert,) = [a for a in epoch_alerts(d, [1.0]) if a["kind"] == "collapsed"]
+    assert f"one point in a saturated corner of the code space, at distance {expected:.4g} from c" \
+        in alert["message"]
+    # onto c: a tiny line through c (unbounded codes)
+    line = c + np.outer(rng.normal(size=200), np.eye(8)[0]) * 1e-6
+    rep = collapse_report(latent_diagnostics(line, c))
+    assert (rep["kind"], rep["place"]) == ("line", "c")
+    # a healthy cloud is a region, and not collapsed
+    rep = collapse_report(latent_diagnostics(rng.normal(size=(200, 8)), c))
+    assert rep["kind"] == "region" and not rep["collapsed"]
+
+
+def test_svdd_frozen_at_r_squared_is_told_from_the_records():
+    from iaead_core.evaluation.health import STALL_EPOCHS, svdd_frozen
+
+    recs = [{"epoch": 1, "loss": {"svdd": None}, "R": 0.0},
+            {"epoch": 2, "loss": {"svdd": 0.22}, "R": 0.3}]
+    recs += [{"epoch": e, "loss": {"svdd": 53.04}, "R": 53.04 ** 0.5} for e in range(3, 9)]
+    out = svdd_frozen(recs)
+    assert out["frozen"] and out["first"] == 0.22 and out["first_epoch"] == 2
+    assert out["since_epoch"] == 3 and out["loss"] == pytest.approx(out["R2"])
+    # moving, or flat but not at R²: not frozen
+    assert not svdd_frozen(recs[:2 + STALL_EPOCHS])["frozen"]
+    flat_off = [{**r, "R": 1.0} for r in recs]
+    assert not svdd_frozen(flat_off)["frozen"]
+    assert svdd_frozen(recs[:1]) is None
 
 
 def test_stalled_names_how_long_the_loss_has_been_flat():

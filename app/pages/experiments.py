@@ -113,9 +113,9 @@ st.caption("A study as one object: every combination of the axes on the left is 
 st.info(ui.ORACLE_NOTE)
 
 try:
-    spec = xspec.spec_from_fields({k: st.session_state.get(f"exp_{k}") for k in xspec.FIELDS},
-                               description=xspec.BUILTINS.get(base, ""))
-    plan = watch.plan(spec, root, data_root)
+    _fields = {k: st.session_state.get(f"exp_{k}") for k in xspec.FIELDS}
+    spec = xspec.spec_from_fields(_fields, description=xspec.base_description(base, _fields))
+    plan = watch.plan(spec, root, data_root, meter=state.pace_meter())
 except ValueError as e:
     st.error(f"This spec cannot run: {e}")
     st.stop()
@@ -151,7 +151,7 @@ def open_cell(table, ids: list[list[str]]) -> None:
     """A same-tab way to a cell's runs: pick the cell, follow the link."""
     if table.empty:
         return
-    skip = {"AUROC %", "AUPR-in %", "AUPR-out %", "runs"}
+    skip = {"AUROC", "AUPR-in", "AUPR-out", "runs"}
     labels = [" · ".join(str(v) for k, v in row.items() if k not in skip)
               for row in table.to_dict("records")]
     i = st.selectbox("Open a cell's runs on the Runs page (or use the table's *runs* links)",
@@ -169,7 +169,8 @@ def live() -> bool:
     """Progress, failures, tables and figures of the experiment; True while its runs are
     queued or running here, or the command line runs it."""
     ui.queue_panel()
-    now = watch.plan(spec, root, data_root)
+    now = watch.plan(spec, root, data_root, meter=state.pace_meter())
+    xprog.observe(state.pace_meter(), reg, now)  # the next refresh prices with these epochs
     states = xprog.run_states(now, reg)
     counts = xprog.state_counts(states)
     active = reg.group_active(xprog.group_id(now))
@@ -181,10 +182,13 @@ def live() -> bool:
     words = xprog.unfinished_text(counts)
     st.progress(done / total if total else 0.0,
                 text=f"{done} of {total} runs completed" + (f" · {words}" if words else ""))
+    for frac, text in xprog.running_lines(now, states, time.time()):
+        st.progress(frac, text=text)  # each running run's epochs, without opening a panel
     left = xprog.time_left(now, states, reg.slots)
     if active and left > 0:
-        st.caption(f"About {format_duration(left)} left "
-                   "(estimates of the runs not completed, running ones by their epochs left).")
+        st.caption(f"About {format_duration(left)} left (running runs at their own pace so "
+                   "far, the others at the pace measured in this process at the load now, "
+                   "where there is one).")
     outside = xprog.outside_text(reg, now)
     if outside:
         st.info(outside)
@@ -206,19 +210,26 @@ def live() -> bool:
         figs = []
         st.error(f"The figures cannot be drawn from these runs: {type(e).__name__}: {e}")
     for i, fig in enumerate(figs):
-        st.plotly_chart(fig, width="stretch", key=f"exp_fig_{i}")
+        ui.chart(fig, key=f"exp_fig_{i}")
+    if not figs and not results.empty:
+        why = xspec.figure_missing_reason(now.spec.kind, results["rho"].nunique(),
+                                          len({float(v) for v in results["lam"].dropna()}))
+        if why:
+            st.info(why)
     if not agg.empty and not agg["complete"].all():
         st.caption("A point appears when every run of its cell has completed: a cell never "
                    "averages fewer seeds or classes than the spec asks for.")
     st.subheader("Table 2: class-averaged cells")
+    ui.auroc_help(key="exp_auroc_help")
     table = xres.cell_table(now, results, agg, ids)
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         "runs": st.column_config.LinkColumn("runs", display_text="open runs",
                                             help="The cell's runs on the Runs page")})
-    st.caption("Mean ± std over seeds, in %, of the final epoch (for each seed the mean over "
-               "the classes); the paper's value and the difference Δ beside AUROC where the "
-               "setting is the paper's. `k/n runs`: the cell waits for its runs. `†`: a run's "
-               "score was degenerate (constant).")
+    st.caption("Mean ± std over seeds, on a 0–1 scale as on every page of the lab, of the "
+               "final epoch (for each seed the mean over the classes); the paper's value and "
+               "the difference Δ beside AUROC where the setting is the paper's. `k/n runs`: the "
+               "cell waits for its runs. *degenerate*: a run's scores differed only by float "
+               "noise. The downloaded report writes them in % like the paper.")
     open_cell(table, ids)
     with st.expander("Table 3: per class"):
         r3, agg3, ids3 = xres.cells(now, by_class=True)

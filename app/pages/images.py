@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from app import charts, state, ui
+from app import charts, explain, state, ui
 from app.views import images as xi
 from app.views.runs import group_items, run_status
 
@@ -184,11 +184,11 @@ def train_section(images) -> bool:
     if any(i.records for i in items):
         labelled = any((r.get("metrics") or {}) for i in items for r in i.records)
         if labelled:
-            st.plotly_chart(charts.auroc_chart(items), width="stretch", key="img_auroc")
+            ui.chart(charts.auroc_chart(items, own_only=not ui.all_rules()), key="img_auroc")
         else:
             st.caption("No labels: the curves show the losses only (there is nothing to "
                        "compute an AUROC from).")
-        st.plotly_chart(charts.loss_chart(items), width="stretch", key="img_loss")
+        ui.chart(charts.loss_chart(items), key="img_loss")
     return any(i.active for i in items)
 
 
@@ -234,10 +234,16 @@ def threshold_controls(r: xi.Ranking, prefix: str):
         c2.caption(f"R = {r.detector.method_.R:.4g}: flag the images whose code lies outside "
                    "the hypersphere of radius R around c (eq. 7).")
     try:
-        return xi.threshold(r, kind, param)
+        thr, scores = xi.threshold(r, kind, param)
     except ValueError as e:
         st.error(str(e))
         return None, None
+    if kind == "radius":
+        nu = r.run.meta.get("nu", r.run.config.get("nu"))  # the ν the run trained with
+        warn = explain.radius_warning(nu, int(flag(scores, thr.value).sum()), len(scores))
+        if warn:
+            c2.warning(warn)
+    return thr, scores
 
 
 def ranking_section(loaded) -> bool:
@@ -279,7 +285,7 @@ def ranking_section(loaded) -> bool:
         st.warning("The training scores differ only by float noise (a collapsed latent space?): "
                    "the ranking and the flags carry no information.")
     known = r.labels if (r.labels >= 0).all() and len(set(r.labels.tolist())) == 2 else None
-    st.plotly_chart(xi.histogram(scores, thr, known), width="stretch", key="img_hist")
+    ui.chart(xi.histogram(scores, thr, known), key="img_hist")
     final = (run.records[-1].get("metrics") or {}).get(thr.rule)
     if final:
         st.caption(f"With the labels: AUROC {final['auroc']:.3f}, AUPR-in {final['aupr_in']:.3f}, "
@@ -365,9 +371,8 @@ def score_section() -> bool:
     if rep.metrics:
         st.caption(f"With their labels: AUROC {rep.metrics['auroc']:.3f}, AUPR-in "
                    f"{rep.metrics['aupr_in']:.3f}, AUPR-out {rep.metrics['aupr_out']:.3f}.")
-    st.plotly_chart(xi.histogram(rep.scores, thr, title="Scores of the new images (the "
-                                 "threshold comes from the training images)"),
-                    width="stretch", key="img_new_hist")
+    ui.chart(xi.histogram(rep.scores, thr, title="Scores of the new images (the "
+                          "threshold comes from the training images)"), key="img_new_hist")
     order = np.argsort(rep.ranks, kind="stable")[:PER_PAGE]
     st.image(xi.thumbnails(value.images, order),
              caption=[f"#{rep.ranks[i]} · {rep.scores[i]:.3g}" + (" · flagged" if rep.flagged[i] else "")

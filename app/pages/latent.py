@@ -9,13 +9,14 @@ import streamlit as st
 import torch
 
 from app import charts, explain, state, ui
-from app.views.latent import panel_distance, radius_series
+from app.views.latent import collapsed_map_range, panel_distance, radius_series
 from app.views.runs import (SEEN_RUNS, RunItem, deleted_items, deleted_note, group_items,
-                            known_groups, remember)
+                            group_status, known_groups, remember)
 
 from iaead_core.data import DATASETS
 from iaead_core.evaluation.analysis import (display_images, extremes, pca_2d, snapshot_diagnostics,
                                             snapshot_for_epoch, subsample_index, umap_2d)
+from iaead_core.evaluation.health import collapse_report
 from iaead_core.evaluation.metrics import COLLAPSE_MIN_RANK, COLLAPSE_RATIO, DEAD_RTOL
 from iaead_core.runs import RunError, load_run
 from iaead_core.training.restore import load_method
@@ -42,6 +43,7 @@ def _restored(run_dir: str, mtime: float):
 
 
 st.title("Latent space")
+ui.auroc_help(key="latent_auroc_help")
 st.caption("Where each method puts the images. A healthy latent space keeps normal images "
            "together and anomalies apart; a **collapsed** one maps everything to (almost) one "
            "point, so every distance-based score becomes noise.")
@@ -59,7 +61,7 @@ def group_title(g: str, kind: str) -> str:
     remember(seen, items)
     gone = deleted_items(reg, g, seen.values())
     return (f"{WHAT[kind]} · "
-            + explain.group_title(g, [i.config for i in items + gone], kind)
+            + explain.group_title(g, [i.config for i in items + gone], kind, group_status(items))
             + (f" · {', '.join(d.label for d in gone)} deleted" if gone else ""))
 
 
@@ -157,10 +159,12 @@ def _score_rule(item: RunItem, snap: dict) -> str | None:
     return primary if primary in rules else (rules[0] if rules else None)
 
 
-def _projection(label: str, ep: int, z: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, str]:
-    """UMAP if ready (else PCA with a note of progress), or PCA when chosen."""
+def _projection(label: str, ep: int, z: np.ndarray, idx: np.ndarray,
+                collapsed: bool = False) -> tuple[np.ndarray, str]:
+    """UMAP if ready (else PCA with a note of progress), or PCA when chosen; always PCA for a
+    collapsed or degenerate epoch (UMAP of float noise invents structure)."""
     pca = pca_2d(z[idx])
-    if view == "pca":
+    if view == "pca" or collapsed:
         return pca, "PCA"
     # On a CPU, UMAP beside a training job slows the training several-fold: wait for it.
     start = not (reg.busy() and reg.slots == 1 and not torch.cuda.is_available())
@@ -179,8 +183,19 @@ def _projection(label: str, ep: int, z: np.ndarray, idx: np.ndarray) -> tuple[np
     return pca, "PCA (UMAP pending)"
 
 
-def panel(item: RunItem, run, ep: int, lab: str):
-    """One run's column; returns what the image section needs, or None."""
+def panel(item: RunItem, run, ep: int, lab: str, cells):
+    """One run's column, drawn into ``cells`` (its column in each of the page's rows: story,
+    map, histogram, alerts), so that the maps of the runs side by side start at the same
+    height whatever the length of their boxes (a collapsed run's box is long, and its map
+    ended up far below the healthy maps it is the contrast to); returns what the image
+    section needs, or None."""
+    top, map_cell, hist_cell, notes = cells
+    with top:
+        return _panel(item, run, ep, lab, map_cell, hist_cell, notes)
+
+
+def _panel(item: RunItem, run, ep: int, lab: str, map_cell, hist_cell, notes):
+    """:func:`panel`'s body; draws into the current (story) cell and the three others."""
     try:
         path = run.dir / "snapshots" / f"epoch_{ep:04d}.npz"
         snap = _snapshot(str(run.dir), ep, path.stat().st_mtime)
@@ -200,7 +215,7 @@ def panel(item: RunItem, run, ep: int, lab: str):
     rec = next((r for r in item.records if r["epoch"] == ep), None)
     m = (rec.get("metrics") or {}).get(rule) if rec and rule else None
     st.caption(f"epoch {ep} · {explain.settings_text(item.config)}")
-    st.markdown(f"Score: **{rule_title}** · AUROC **{explain.metric_text(m, 'auroc')}**")
+    headline = st.container()  # filled below; in presentation mode the story box comes first
     # The epoch's own diagnostics (float32 codes, as its alerts quote them); the snapshot keeps
     # the codes in float16, whose rounding would give other figures for a collapsed space.
     diag = {**snapshot_diagnostics(snap), **((rec or {}).get("diagnostics") or {})}
@@ -209,12 +224,20 @@ def panel(item: RunItem, run, ep: int, lab: str):
     # the histogram shows.
     told = dist if hist_of == "score" else panel_distance(snap, rule, item.config, want="score")
     has_c = snap.get("centre") is not None and np.size(snap.get("centre")) > 0
+    report = collapse_report(diag, [r for r in item.records if r.get("epoch", 0) <= ep]) \
+        if has_c else None
     kind, story = explain.panel_story(rule_title, m, diag, told.name, told.values, told.scale,
-                                      has_centre=has_c)
-    getattr(st, kind)(story)
+                                      has_centre=has_c, report=report)
+    score_line = f"Score: **{rule_title}** · AUROC **{explain.metric_text(m, 'auroc')}**"
+    if ui.presentation():  # the story first, for a projector
+        getattr(headline, kind)(story)
+        st.markdown(score_line)
+    else:
+        headline.markdown(score_line)
+        getattr(st, kind)(story)
     for line in explain.alert_lines(rec):
-        st.warning(line)
-    st.markdown(f"effective rank **{diag['effective_rank']:.1f}** · dead dimensions "
+        notes.warning(line)
+    notes.markdown(f"effective rank **{diag['effective_rank']:.1f}** · dead dimensions "
                 f"**{diag['dead_dims']:.0%}** · "
                 + (f"collapse ratio **{diag['collapse_ratio']:.2g}**" if has_c else
                    f"spread of the codes **{diag['spread']:.2g}** (no c: no collapse ratio)"),
@@ -224,13 +247,26 @@ def panel(item: RunItem, run, ep: int, lab: str):
                      f"space counts as collapsed when the ratio is below {COLLAPSE_RATIO:g} or the "
                      f"effective rank below {COLLAPSE_MIN_RANK:g}.")
     idx = subsample_index(len(z), MAX_POINTS, seed=0)
-    xy, name = _projection(lab, ep, z, idx)
+    half = collapsed_map_range(diag, m)
+    with map_cell:
+        return _map_and_histogram(item, lab, ep, z, idx, half, diag, data, rec, dist, rule,
+                                  run, snap, hist_cell)
+
+
+def _map_and_histogram(item, lab, ep, z, idx, half, diag, data, rec, dist, rule, run, snap,
+                       hist_cell):
+    """The map (in the current cell) and the histogram (in ``hist_cell``) of one panel."""
+    xy, name = _projection(lab, ep, z, idx, collapsed=half is not None)
     spec = DATASETS.get(data.dataset)
-    st.plotly_chart(charts.projection_chart(
+    ui.chart(charts.projection_chart(
         xy, data.is_anomaly[idx], data.labels[idx], spec.classes if spec else [],
-        colour_by, f"{name} of the latent codes"), width="stretch", key=f"proj_{lab}")
+        colour_by, f"{name} of the latent codes" + (" (at the codes' scale)" if half else ""),
+        half_range=half), key=f"proj_{lab}")
     distinct = len(np.unique(z[idx], axis=0))
-    if distinct < min(10, len(idx)) and diag.get("spread", 0.0) > 0:
+    if half is not None:
+        far = float(np.abs(xy).max()) if len(xy) else 0.0
+        st.caption(explain.collapsed_map_caption(len(idx), half, far, view == "umap"))
+    elif distinct < min(10, len(idx)) and diag.get("spread", 0.0) > 0:
         # an older run's float16 snapshot (iaead_core.runs.RunWriter.save_snapshot)
         st.caption(f"The {len(idx):,} codes drawn fall on {distinct} distinct point(s): this "
                    "snapshot keeps the codes at float16 precision, coarser than their spread "
@@ -241,15 +277,16 @@ def panel(item: RunItem, run, ep: int, lab: str):
                    "to a tiny region still spreads over the whole map. The histogram below and the "
                    "diagnostics above give the scale.")
     R = radius_series([rec], item.config)[0] if rec else float("nan")
-    st.plotly_chart(charts.hypersphere_chart(dist.values, data.is_anomaly,
-                                             R if dist.to_c else None, dist.name, dist.scale),
-                    width="stretch", key=f"sphere_{lab}")
+    with hist_cell:
+        ui.chart(charts.hypersphere_chart(dist.values, data.is_anomaly,
+                                          R if dist.to_c else None, dist.name, dist.scale),
+                 key=f"sphere_{lab}")
     one_class = (item.config.get("method") == "deep-svdd"
                  and item.config.get("objective", "one-class") == "one-class")
     no_radius = (" One-class Deep SVDD has no radius R (its objective has no boundary)."
                  if one_class else " R is not defined at this epoch (no SVDD term yet, or a "
                  "method without a radius).")
-    st.caption(dist.relation + (no_radius if dist.to_c and math.isnan(R) else ""))
+    hist_cell.caption(dist.relation + (no_radius if dist.to_c and math.isnan(R) else ""))
     return name, (item, run, snap, data, rule)
 
 
@@ -259,18 +296,20 @@ def draw() -> bool:
     pending = any(by_label[lab].active for lab in chosen)
     if epoch is None:
         return pending
-    cols = st.columns(len(chosen))
+    # one row each for the stories, the maps, the histograms and the alerts, so the maps
+    # (and the histograms) of the runs side by side line up
+    rows = [st.columns(len(chosen)) for _ in range(4)]
     panels = []
-    for col, lab in zip(cols, chosen):
+    for j, lab in enumerate(chosen):
         item, run = by_label[lab], runs[lab]
         ep = snapshot_for_epoch(_safe_epochs(run), epoch)
-        with col:
+        with rows[0][j]:
             st.subheader(lab)
             if ep is None:
                 st.caption("no snapshot yet (or its folder was deleted)")
                 panels.append(None)
                 continue
-            out = panel(item, run, ep, lab)
+            out = panel(item, run, ep, lab, [r[j] for r in rows])
             if out is None:
                 panels.append(None)
                 continue

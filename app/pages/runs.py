@@ -77,6 +77,11 @@ def _shown(values, fmt) -> list[str]:
     return [fmt(v) if isinstance(v, (int, float)) and math.isfinite(v) else "—" for v in values]
 
 
+# AUROC and AUPR as text, as the Train and Experiments pages write the same run's own score
+# ("0.956", "0.500 — degenerate (raw 0.699)", "—" without labels: never "None")
+_recs = table.to_dict("records")
+for _k in ("auroc", "aupr_in", "aupr_out"):
+    table[_k] = [explain.row_metric_text(r, _k) for r in _recs]
 table["lam"] = _shown(table["lam"], format_lambda)
 table["nu"] = _shown(table["nu"], lambda v: f"{v:g}")
 table["rho"] = _shown(table["rho"], lambda v: f"{v * 100:g} %")
@@ -110,13 +115,13 @@ st.dataframe(
         "rho": st.column_config.TextColumn("ρ", width="small"),
         "lam": st.column_config.TextColumn("λ", width="small"),
         "nu": st.column_config.TextColumn("ν", width="small"),
-        "auroc": st.column_config.NumberColumn("AUROC", format="%.3f", width="small"),
+        "auroc": st.column_config.TextColumn("AUROC", width="small"),
         "degenerate": st.column_config.CheckboxColumn(
             "degenerate", width="small",
             help=f"The {explain.DEGENERATE_WHY}: AUROC reported as 0.5 and AUPR as the base "
                  "rate; scikit-learn's value on the noise is in the CSV (auroc_raw)."),
-        "aupr_in": st.column_config.NumberColumn("AUPR-in", format="%.3f", width="small"),
-        "aupr_out": st.column_config.NumberColumn("AUPR-out", format="%.3f", width="small"),
+        "aupr_in": st.column_config.TextColumn("AUPR-in", width="small"),
+        "aupr_out": st.column_config.TextColumn("AUPR-out", width="small"),
         "collapsed": st.column_config.CheckboxColumn("collapsed", width="small"),
         "alerts": st.column_config.TextColumn("alerts", width="small"),
         "preset": st.column_config.TextColumn("preset", width="small"),
@@ -125,6 +130,7 @@ st.dataframe(
         "epochs_done": st.column_config.NumberColumn("done", width="small"),
         "epochs": st.column_config.NumberColumn("of", width="small"),
     })
+ui.auroc_help(key="runs_auroc_help")
 st.caption(f"{len(view)} of {len(table)} runs. AUROC / AUPR: last epoch, each method's own score."
            + (" Status *interrupted*: the run's process ended without finishing it (a crash, a "
               "kill, a server restart)." if (view["status"] == "interrupted").any() else ""))
@@ -217,8 +223,7 @@ for rid in pick:
 if curves and sum(len(c) for c in curves):
     agg = seed_aggregate(pd.concat(curves, ignore_index=True), metric)
     degen = {k for k, v in degen_points.items() if v and all(v)}
-    st.plotly_chart(charts.compare_chart(agg, metric, degen, pooled=pool), width="stretch",
-                    key="runs_chart")
+    ui.chart(charts.compare_chart(agg, metric, degen, pooled=pool), key="runs_chart")
 
 st.subheader("Delete runs")
 all_ids = list(view["run_id"])

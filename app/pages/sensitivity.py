@@ -89,7 +89,7 @@ try:
     select_device(device)
     spec = xlam.lambda_spec(dataset, [int(k) for k in classes], rho / 100, int(n_seeds), grid,
                           preset, int(epochs), max_samples)
-    plan = watch.plan(spec, root, data_root, device)
+    plan = watch.plan(spec, root, data_root, device, meter=state.pace_meter())
     problems.caption(f"{len(plan.runs)} runs of IAEAD ({len(grid)} λ × {len(classes)} "
                      f"class(es) × {int(n_seeds)} seed(s)).")
 except ValueError as e:
@@ -129,7 +129,8 @@ metric = st.radio("Metric", list(METRIC_NAMES), format_func=METRIC_NAMES.get, ho
 def sweep() -> bool:
     """Draw the sweep; True while its runs are queued or running here or on the command line."""
     ui.queue_panel()  # inside the polling fragment, so it stays current
-    now = watch.plan(spec, root, data_root, device)
+    now = watch.plan(spec, root, data_root, device, meter=state.pace_meter())
+    xprog.observe(state.pace_meter(), reg, now)  # the next refresh prices with these epochs
     states = xprog.run_states(now, reg)
     active = reg.group_active(xprog.group_id(now)) or now.folder.other_driver() is not None
     if not active:  # while it runs, the progress line's time left says it (kept current)
@@ -142,6 +143,8 @@ def sweep() -> bool:
                 text=f"{done} of {len(now.runs)} runs finished"
                      + (f" · {others}" if others else "")
                      + (f" · about {format_duration(left)} left" if active and left > 0 else ""))
+    for frac, text in xprog.running_lines(now, states, time.time()):
+        st.progress(frac, text=text)  # each running run's epochs, without opening a panel
     outside = xprog.outside_text(reg, now)
     if outside:
         st.info(outside)
@@ -160,8 +163,8 @@ def sweep() -> bool:
                    "appears as soon as its run finishes.")
         return bool(active)
     summary = sweep_summary(df, metric)
-    st.plotly_chart(charts.sweep_chart(summary, metric, PAPER_BEST_LAM), width="stretch",
-                    key="sens_chart")
+    ui.chart(charts.sweep_chart(summary, metric, PAPER_BEST_LAM), key="sens_chart")
+    ui.auroc_help(key="sens_auroc_help")
     sentence = explain.sweep_sentence(summary, metric)
     if sentence:
         st.markdown(f"**Measured in this sweep.** {sentence}")

@@ -8,9 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, explain, state, ui
-from app.views.eta import fmt_seconds, group_eta
-from app.views.latent import coincide
+from app.views.eta import fmt_seconds, group_eta, observe_items
+from app.views.latent import coincide_late
 from app.views.runs import (SEEN_RUNS, deleted_items, deleted_note, group_items, known_groups,
+                            group_status, metrics_heading,
                             remember)
 
 from iaead_core.config import METHOD_NAMES, PRESETS, scaled_config
@@ -47,7 +48,8 @@ def group_titles(gs: list[str]) -> dict[str, str]:
     out = {}
     for g in gs:
         gone = deleted_items(reg, g, seen.values())
-        out[g] = (explain.group_title(g, group_configs(g), "compare")
+        out[g] = (explain.group_title(g, group_configs(g), "compare",
+                                      group_status(group_items(reg, index, g)))
                   + (f" · {', '.join(d.label for d in gone)} deleted" if gone else ""))
     return out
 
@@ -235,6 +237,22 @@ def final_table(items) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+def final_curves(items, own_only: bool = False) -> list[tuple[str, str, float]]:
+    """(run label, rule name, final AUROC) of every non-degenerate curve on the AUROC chart
+    (only each run's own score when ``own_only``), for the below-chance sentence."""
+    out = []
+    for it in items:
+        if not it.records:
+            continue
+        own = charts.own_rule(it)
+        for rule, m in (it.records[-1].get("metrics") or {}).items():
+            if own_only and own is not None and rule != own:
+                continue
+            if isinstance(m, dict) and not m.get("degenerate") and isinstance(m.get("auroc"), (int, float)):
+                out.append((it.label, explain.rule_name(rule, it.method), float(m["auroc"])))
+    return out
+
+
 def coincidence(items) -> str | None:
     """The sentence about IAEAD's and CAE's latent curves when they coincide."""
     by_method = {it.method: it for it in items if it.records}
@@ -249,8 +267,9 @@ def coincidence(items) -> str | None:
             last = (it.records[-1].get("metrics") or {}).get(rule) or {}
             if isinstance(last.get("auroc"), (int, float)):
                 finals[(m, rule)] = float(last["auroc"])
-    gap = coincide(curves[("iaead", "latent_mean")], curves[("cae", "latent_mean")], tol=COINCIDE_TOL)
-    return None if gap is None else explain.coincidence_sentence(finals, gap)
+    late = coincide_late(curves[("iaead", "latent_mean")], curves[("cae", "latent_mean")],
+                         tol=COINCIDE_TOL)
+    return None if late is None else explain.coincidence_sentence(finals, late[0], late[1])
 
 
 def live() -> bool:
@@ -285,24 +304,31 @@ def live() -> bool:
                 f"{cfg.get('epochs')} epochs · {lam_nu} · preset **{s['preset']}** · "
                 f"init {s['init']}")
     if active:
-        eta = group_eta(items, slots=reg.slots)
+        meter = state.pace_meter()
+        observe_items(meter, items)
+        eta = group_eta(items, slots=reg.slots, rates=meter.rates())
         st.caption("Time left for this comparison: known after the first epoch." if eta is None
-                   else f"About {fmt_seconds(eta)} left for this comparison.")
+                   else f"About {fmt_seconds(eta)} left for this comparison "
+                        f"({explain.pace_words()}).")
     ui.progress_panel(items)
     ui.failures(items, "train_ds")
     if any(i.records for i in items):
-        st.plotly_chart(charts.auroc_chart(items), width="stretch", key="train_auroc")
+        ui.chart(charts.auroc_chart(items, own_only=not ui.all_rules()), key="train_auroc")
+        ui.auroc_help(key="train_auroc_help")
         sentence = coincidence(items)
         if sentence:
             st.markdown(sentence)
-        st.plotly_chart(charts.loss_chart(items), width="stretch", key="train_loss")
+        low = explain.below_chance_sentence(final_curves(items, own_only=not ui.all_rules()))
+        if low:
+            st.caption(low)
+        ui.chart(charts.loss_chart(items), key="train_loss")
         for it in items:
             lines = explain.alert_lines(it.records[-1] if it.records else None)
             if lines:
                 st.warning(f"**{it.label}, epoch {it.records[-1]['epoch']}:**\n"
                            + "\n".join(f"- {line}" for line in lines))
         table = final_table(items)
-        st.subheader("Final metrics" if not active else "Metrics at the latest epoch")
+        st.subheader(metrics_heading(items))
         small = {c: st.column_config.TextColumn(c, width="small")
                  for c in ("run", "λ", "ν", "preset", "init")}
         st.dataframe(table, hide_index=True, width="stretch", column_config={

@@ -21,12 +21,14 @@ import pandas as pd
 
 from iaead_core.data import DATASETS, dataset_status
 from iaead_core.evaluation.analysis import METHOD_TITLES, format_lambda
-from iaead_core.experiments import ExperimentFolder, ExperimentSpec, Plan, RunInfo, expand
-from iaead_core.experiments.estimate import format_duration, learn_rates, run_seconds
+from iaead_core.experiments import (ExperimentBusyError, ExperimentFolder, ExperimentSpec, Plan,
+                                    RunInfo, expand)
+from iaead_core.experiments.estimate import (PaceMeter, format_duration, learn_rates, load_factor,
+                                             run_seconds)
 from iaead_core.experiments.runner import describe_point
 from ..jobs import JobRegistry, Starter
 
-__all__ = ["ExperimentWatch", "WatchedPlan", "start", "outside_text", "group_id", "run_states",
+__all__ = ["observe", "running_lines", "ExperimentWatch", "WatchedPlan", "start", "outside_text", "group_id", "run_states",
            "RunState", "cost_text", "time_left", "unfinished_text", "state_counts", "run_table",
            "STATE_WORDS"]
 
@@ -59,10 +61,13 @@ class WatchedPlan(Plan):
     ----------
     learned : bool — the estimates use rates measured by this experiment's finished runs
     device_type : str — the kind of device they are for (``cpu``, ``cuda``, ...)
+    measured : bool — the estimates use epochs measured in this process (a
+        :class:`~iaead_core.experiments.estimate.PaceMeter`), scaled to the load seen now
     """
 
     learned: bool = False
     device_type: str = field(default="cpu")
+    measured: bool = False
 
 
 class ExperimentWatch:
@@ -92,8 +97,11 @@ class ExperimentWatch:
         return info
 
     def plan(self, spec: ExperimentSpec, root: str | os.PathLike | None = None,
-             data_root: str | None = None, device: str = "auto") -> WatchedPlan:
-        """The spec's runs and their state now, with time estimates for ``device``'s kind.
+             data_root: str | None = None, device: str = "auto",
+             meter: PaceMeter | None = None) -> WatchedPlan:
+        """The spec's runs and their state now, with time estimates for ``device``'s kind:
+        at the rates ``meter`` measured in this process (scaled to the load now) where it has
+        them, else those of the experiment's finished runs, else the core's table.
 
         Raises
         ------
@@ -108,8 +116,9 @@ class ExperimentWatch:
         infos = {p.run_id: self._info(folder, p.run_id) for p in runs}
         kind = select_device(device).type
         learned = learn_rates(runs, infos)
-        estimates = {p.run_id: run_seconds(p.config, kind, learned) for p in runs}
-        return WatchedPlan(spec, folder, runs, infos, estimates, bool(learned), kind)
+        here = meter.rates() if meter is not None else {}
+        estimates = {p.run_id: run_seconds(p.config, kind, {**learned, **here}) for p in runs}
+        return WatchedPlan(spec, folder, runs, infos, estimates, bool(learned), kind, bool(here))
 
 
 # --------------------------------------------------------------------------- running
@@ -232,12 +241,16 @@ class RunState:
     state : str — ``completed``, ``running``, ``queued``, ``failed``, ``stopped``,
         ``interrupted``, ``corrupt`` or ``missing``
     error : str or None; epochs_done, epochs : int
+    pace : seconds per epoch this run has taken so far (None before its first epoch, or when
+        it does not run here); since : ``time.time()`` of its last epoch's end (or its start)
     """
 
     state: str
     error: str | None
     epochs_done: int
     epochs: int
+    pace: float | None = None
+    since: float | None = None
 
 
 def run_states(plan: Plan, reg: JobRegistry) -> dict[str, RunState]:
@@ -247,11 +260,45 @@ def run_states(plan: Plan, reg: JobRegistry) -> dict[str, RunState]:
     for p in plan.runs:
         info, job = plan.infos[p.run_id], jobs.get(p.run_id)
         state, error, done = info.state, info.error, info.epochs_done
+        pace = since = None
         if job is not None and job.active:
             state, done = job.status, len(job.records)
+            last = job.records[-1] if job.records else {}
+            if last.get("epoch") and isinstance(last.get("elapsed"), (int, float)):
+                pace = last["elapsed"] / last["epoch"]
+            since = job.progressed or job.started
         elif job is not None and job.status == "failed" and info.state == "missing":
             state, error = "failed", job.error
-        out[p.run_id] = RunState(state, error, done, p.config.epochs)
+        out[p.run_id] = RunState(state, error, done, p.config.epochs, pace, since)
+    return out
+
+
+def observe(meter: PaceMeter, reg: JobRegistry, plan: Plan) -> None:
+    """Feed ``meter`` the epochs of the experiment's jobs in this process (each once)."""
+    kind = getattr(plan, "device_type", "cpu")
+    for j in reg.jobs(group_id(plan)):
+        for r in j.records:
+            if j.run_id and r.get("epoch"):
+                meter.observe(j.cfg, j.run_id, r["epoch"], r.get("seconds"), device=kind)
+
+
+def running_lines(plan: Plan, states: dict[str, RunState], now: float) -> list[tuple[float, str]]:
+    """One progress line per running run, so that epoch progress is on screen without
+    opening a panel (a walk read "0 of 5 runs finished · 5 running" beside an empty bar):
+    ``(fraction done, "λ=50 · 0 · seed 0 · epoch 3/10 · about 40 s left")``; the time left
+    from the run's own pace, counting down within the epoch."""
+    out = []
+    for p in plan.runs:
+        s = states[p.run_id]
+        if s.state != "running":
+            continue
+        text = f"{describe_point(p.point)} · epoch {s.epochs_done}/{s.epochs}"
+        if s.pace is not None and s.epochs:
+            left = s.pace * (s.epochs - s.epochs_done) - max(0.0, now - (s.since or now))
+            text += f" · about {format_duration(max(0.0, left))} left"
+        elif s.epochs_done == 0:
+            text += " · first epoch under way"
+        out.append((s.epochs_done / s.epochs if s.epochs else 0.0, text))
     return out
 
 
@@ -264,6 +311,10 @@ def time_left(plan: Plan, states: dict[str, RunState], slots: int = 1) -> float:
         s = states[p.run_id]
         if s.state == "completed":
             continue
+        if s.state == "running" and s.pace is not None and s.epochs:
+            # its own measured pace (under the load it sees), not the table's estimate
+            left += s.pace * max(0, s.epochs - s.epochs_done)
+            continue
         share = 1.0 - s.epochs_done / s.epochs if s.state == "running" and s.epochs else 1.0
         left += plan.estimates[p.run_id] * max(0.0, share)
     return left / max(1, slots)
@@ -273,8 +324,10 @@ def cost_text(plan: Plan, slots: int = 1) -> str:
     """The cost of what is left, in words: runs × estimated time on this device."""
     todo = plan.todo
     total = plan.estimated_seconds(slots)
-    source = ("measured by this experiment's finished runs" if getattr(plan, "learned", False)
-              else "from rates measured on the project's 2-core CPU")
+    measured = getattr(plan, "measured", False)
+    source = ("from epochs measured in this process, at the load now" if measured else
+              "measured by this experiment's finished runs" if getattr(plan, "learned", False)
+              else "from rates measured on the project's idle 2-core CPU")
     device = getattr(plan, "device_type", "cpu")
     if not todo:
         done = plan.count("completed")
@@ -284,8 +337,15 @@ def cost_text(plan: Plan, slots: int = 1) -> str:
                 f"the other {len(plan.runs) - done} are running.")
     at_once = f"{slots} training slots" if slots > 1 else "one training slot"
     # One figure, the total: "4 × about 11 s = about 42 s" read as wrong sums of rounded parts.
-    return (f"**{len(todo)} of {len(plan.runs)} runs to train**: about **{format_duration(total)}** "
+    text = (f"**{len(todo)} of {len(plan.runs)} runs to train**: about **{format_duration(total)}** "
             f"in all on this device ({device}, {at_once}; estimate {source}).")
+    factor = load_factor()
+    if not measured and device == "cpu" and factor > 1.05:
+        # rates of a machine that was idle then, against the load it sees now
+        load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+        text += (f" This machine's load is {load:.1f} on {cpus} cores now: at that load, "
+                 f"about {format_duration(total * factor)}.")
+    return text
 
 
 #: How a run's state is written on the page (the core says "missing" for a run without folder).

@@ -72,7 +72,7 @@ def _axis_text(axis: str, value: Any) -> str:
 def cell_table(plan: Plan, results: pd.DataFrame, agg: pd.DataFrame, ids: list[list[str]],
                by_class: bool = False) -> pd.DataFrame:
     """The cells as a table to show: the setting (data set, ρ, method and every axis that
-    varies), AUROC / AUPR-in / AUPR-out as the report writes them (mean ± std in %, the paper's
+    varies), AUROC / AUPR-in / AUPR-out on the lab's 0–1 scale (mean ± std, the paper's
     value and Δ beside AUROC; ``k/n runs`` while runs are missing), and ``runs``: a link that
     opens the cell's runs on the Runs page."""
     if agg.empty:
@@ -88,9 +88,10 @@ def cell_table(plan: Plan, results: pd.DataFrame, agg: pd.DataFrame, ids: list[l
         row["method"] = xtab._method_title(r["method"])
         for a in varying:
             row[titles.get(a, a)] = _axis_text(a, r[a])
-        row["AUROC %"] = xtab.cell_text(r, "auroc")
-        row["AUPR-in %"] = xtab.cell_text(r, "aupr_in", paper=False)
-        row["AUPR-out %"] = xtab.cell_text(r, "aupr_out", paper=False)
+        # 0–1, three decimals: the lab's one convention (the report files keep the paper's %)
+        row["AUROC"] = xtab.cell_text(r, "auroc", percent=False)
+        row["AUPR-in"] = xtab.cell_text(r, "aupr_in", paper=False, percent=False)
+        row["AUPR-out"] = xtab.cell_text(r, "aupr_out", paper=False, percent=False)
         row["runs"] = runs_link(plan.folder.dir.name, run_ids)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -115,7 +116,25 @@ def figures(plan: Plan, results: pd.DataFrame, agg: pd.DataFrame) -> list:
     varying = xtab.varying_axes(results, plan)
     if kind == "ablation" or (kind == "custom" and ("rule" in varying or "init" in varying)):
         out.append(xfig.figure_ablation(results, plan))
-    return out
+    return [unit_scale(f) for f in out]
+
+
+def unit_scale(fig):
+    """A report figure (AUROC in %, like the paper) on the lab's 0–1 scale: every trace's y
+    and its error bars divided by 100, the y-axis titles' ``(%)`` replaced by ``(0–1)``. The
+    x axes (ρ in %, λ) are left as they are. Returns the same figure, changed in place."""
+    for t in fig.data:
+        if getattr(t, "y", None) is not None:
+            t.y = [None if v is None else float(v) / 100 for v in t.y]
+        err = getattr(t, "error_y", None)
+        if err is not None and err.array is not None:
+            err.array = [float(v) / 100 for v in err.array]
+    for name in fig.layout:
+        if name.startswith("yaxis"):
+            ax = fig.layout[name]
+            if ax.title and ax.title.text:
+                ax.title.text = ax.title.text.replace("(%)", "(0–1)")
+    return fig
 
 
 # ----------------------------------------------------------------------------- report

@@ -23,7 +23,7 @@ from iaead_core.experiments.spec import check_seeds
 
 __all__ = ["experiments_root", "saved_experiments", "fields_from_spec", "spec_from_fields",
            "parse_floats", "parse_classes", "parse_seeds", "toml_text", "FIELDS", "BUILTINS",
-           "base_spec"]
+           "base_spec", "base_description", "figure_missing_reason"]
 
 #: Built-in specs offered as starting points (name → description).
 BUILTINS = dict(BUILTIN_SPECS)
@@ -249,3 +249,49 @@ def base_spec(base: str, preset: str, root: str | os.PathLike | None = None) -> 
     if spec is None:
         raise ValueError(f"{folder.dir} holds no saved spec")
     return spec
+
+
+_FIELD_TITLES = {"kind": "kind", "datasets": "data sets", "classes": "classes", "rho": "ρ",
+                 "methods": "methods", "lam": "λ", "nu": "ν", "seeds": "seeds",
+                 "rules": "scoring rules", "epochs": "epochs", "max_samples": "images per set",
+                 "more": "more axes"}
+
+
+def base_description(base: str, fields: dict[str, Any]) -> str:
+    """The description of a spec started from ``base``: the built-in's own line while the
+    page's ``fields`` are still the built-in's (at the chosen scale); once resized, the line
+    says so and names what changed (a walk read "… ρ = 5 … 25 %" over an experiment resized
+    to one ρ). ``""`` for a base that is not built in."""
+    if base not in BUILTINS:
+        return ""
+    try:
+        ref = fields_from_spec(builtin_spec(base, fields.get("preset") or "quick"))
+    except (ValueError, KeyError):
+        return BUILTINS[base]
+    changed = [title for key, title in _FIELD_TITLES.items()
+               if key in fields and _norm(fields.get(key)) != _norm(ref.get(key))]
+    if not changed:
+        return BUILTINS[base]
+    return (f"Started from the built-in {base} ({BUILTINS[base].rstrip('.')}), then changed: "
+            + ", ".join(changed) + ".")
+
+
+def _norm(v: Any) -> Any:
+    """A field value compared loosely: blank text and None alike, lists as lists."""
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return None
+    if isinstance(v, (list, tuple)):
+        return list(v)
+    return v.strip() if isinstance(v, str) else v
+
+
+def figure_missing_reason(kind: str, n_rho: int, n_lam: int) -> str:
+    """Why an experiment's page draws no figure although it has results (``""`` when its
+    figure can be drawn): Fig. 2 needs two values of ρ, Fig. 4 two values of λ."""
+    if kind in ("fig2-rho", "table2") and n_rho < 2:
+        return ("No figure: the AUROC-against-ρ figure needs at least two values of ρ, and this "
+                f"experiment has {n_rho}. The tables below hold its numbers.")
+    if kind == "fig4-lambda" and n_lam < 2:
+        return ("No figure: the AUROC-against-λ figure needs at least two values of λ, and this "
+                f"experiment has {n_lam}. The tables below hold its numbers.")
+    return ""

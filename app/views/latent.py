@@ -16,7 +16,9 @@ from iaead_core.evaluation.analysis import RULE_TITLES
 from iaead_core.evaluation.metrics import score_scale
 from .runs import _float
 
-__all__ = ["has_radius", "radius_series", "PanelDistance", "panel_distance", "coincide"]
+__all__ = ["has_radius", "radius_series", "PanelDistance", "panel_distance", "coincide",
+           "coincide_late",
+           "collapsed_map_range"]
 
 
 # ------------------------------------------------------------------------------- radius R
@@ -150,3 +152,51 @@ def coincide(a: list[tuple[int, float]], b: list[tuple[int, float]], tol: float)
         return None
     worst = max(gaps)
     return worst if worst <= tol else None
+
+
+def coincide_late(a: list[tuple[int, float]], b: list[tuple[int, float]],
+                  tol: float) -> tuple[float, int] | None:
+    """Whether two per-epoch curves coincide over the second half of their common epochs
+    (all of them when they share fewer than four): ``(largest gap there, first epoch
+    compared)`` if every gap there is at most ``tol``, else None. A walk saw two curves end at
+    0.952 and 0.954 whose sentence never appeared because one early epoch differed by 0.040;
+    the sentence then names the epoch from which they coincide."""
+    da = {e: v for e, v in a if v is not None and math.isfinite(v)}
+    common = sorted(e for e, v in b if e in da and v is not None and math.isfinite(v))
+    if len(common) < 2:
+        return None
+    late = common[len(common) // 2:] if len(common) >= 4 else common
+    db = dict(b)
+    gap = coincide([(e, da[e]) for e in late], [(e, db[e]) for e in late], tol)
+    return None if gap is None else (gap, late[0])
+
+
+# ------------------------------------------------------------------------------ the map
+
+def collapsed_map_range(diag: dict[str, Any], metric: dict[str, Any] | None) -> float | None:
+    """The half-width of the axes of a collapsed or degenerate epoch's map, in code units.
+
+    A map autoscaled to codes that differ by float noise draws one red and one blue dot at
+    opposite ends (a walk read it as perfect separation). Drawn at the scale of the codes
+    themselves (their RMS length, :func:`iaead_core.evaluation.metrics.latent_diagnostics`'
+    ``code_norm``; the spread where that is missing), one point looks like one point.
+
+    Parameters
+    ----------
+    diag : the epoch's latent diagnostics; metric : the headline score's ``metrics[rule]``.
+
+    Returns
+    -------
+    float or None
+        The half-width (> 0) when the space is collapsed (``diag["collapsed"]``) or the
+        headline metric is degenerate; None for a healthy epoch (autoscaled map, UMAP
+        allowed).
+    """
+    bad = bool(diag.get("collapsed")) or bool(isinstance(metric, dict) and metric.get("degenerate"))
+    if not bad:
+        return None
+    for key in ("code_norm", "centre_norm", "spread"):
+        v = _float(diag.get(key))
+        if v is not None and math.isfinite(v) and v > 0:
+            return v
+    return 1.0

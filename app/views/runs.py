@@ -23,7 +23,7 @@ from ..jobs import Job, JobRegistry
 
 __all__ = ["RunItem", "RunIndex", "Problem", "group_items", "item_label", "known_groups",
            "run_status", "saved_item", "deleted_items", "deleted_name", "deleted_note",
-           "remember", "SEEN_RUNS"]
+           "remember", "metrics_heading", "group_status", "SEEN_RUNS"]
 
 
 @dataclass
@@ -63,6 +63,34 @@ class RunItem:
     def epochs(self) -> int:
         """Planned epochs."""
         return int(self.config.get("epochs", 0) or 0)
+
+
+def group_status(items: list[RunItem]) -> str:
+    """One word or two for a comparison's state, for its picker label: ``"running"`` while a
+    run is queued or running, ``"completed"`` when every run did, else the distinct statuses
+    (``"stopped"``, ``"completed, failed"``); ``""`` for no runs."""
+    if not items:
+        return ""
+    if any(i.active for i in items):
+        return "running"
+    return ", ".join(sorted({i.status for i in items}))
+
+
+def metrics_heading(items: list[RunItem]) -> str:
+    """The heading of a comparison's metrics table, as its runs' statuses allow: "Final
+    metrics" only when every run shown completed; "Metrics at the latest epoch" while one is
+    queued or running; else "Metrics at the last epoch reached" with each run that did not
+    complete and where it stopped (a walk read "Final metrics" over a stopped run), e.g.
+    ``"Metrics at the last epoch reached (IAEAD stopped after 3/15 epochs)"``."""
+    shown = [i for i in items if i.records or i.status != "queued"]
+    if any(i.active for i in shown):
+        return "Metrics at the latest epoch"
+    short = [i for i in shown if i.status != "completed"]
+    if not short:
+        return "Final metrics"
+    return ("Metrics at the last epoch reached ("
+            + "; ".join(f"{i.label} {i.status} after {len(i.records)}/{i.epochs} epochs"
+                        for i in short) + ")")
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from iaead_core.evaluation.metrics import (COLLAPSE_MIN_RANK, COLLAPSE_RATIO, DEAD_RTOL,
-                                           FLOAT32_EPS, SATURATION_LEVEL)
+                                           FLOAT32_EPS, SATURATION_LEVEL, collapse_kind,
+                                           collapse_place)
 __all__ = ["ALERT_KINDS", "DEAD_FRACTION", "SATURATED_FRACTION", "STALL_RTOL", "STALL_EPOCHS",
-           "code_bound", "loss_stalled", "epoch_alerts", "diverged_alert", "summarize"]
+           "R2_RTOL", "TANH_GRADIENT_AT_SATURATION", "code_bound", "loss_stalled",
+           "epoch_alerts", "diverged_alert", "summarize", "svdd_frozen", "collapse_report",
+           "place_words"]
 
 #: ``dead_units`` is raised when at least this fraction of the latent dimensions are dead
 #: (constant up to float rounding: :data:`~iaead_core.evaluation.metrics.DEAD_RTOL`). Measured: 0 at
@@ -67,9 +70,10 @@ STALL_EPOCHS = 3
 ALERT_KINDS: dict[str, dict[str, str]] = {
     "collapsed": {
         "title": "latent space collapsed",
-        "explanation": "The hypersphere term pulled the codes onto (almost) one point or one "
-                       "line, so the latent distances are tiny; where they differ only by "
-                       "float rounding, the latent scores are degenerate.",
+        "explanation": "The hypersphere term squeezed the codes onto one point, a line or a "
+                       "small region (not necessarily at c), so the distances between codes are "
+                       "tiny; where they differ only by float rounding, the latent scores are "
+                       "degenerate.",
         "rule": f"with a centre c: spread of the codes < {COLLAPSE_RATIO:g} × ||c||, or "
                 f"effective rank < {COLLAPSE_MIN_RANK:g}",
     },
@@ -175,7 +179,8 @@ def epoch_alerts(diagnostics: dict[str, Any], loss_history: Sequence[float | Non
                        f"{COLLAPSE_RATIO:g}")
         if rank < COLLAPSE_MIN_RANK:
             met.append(f"effective rank {rank:.1f}, below the collapse level {COLLAPSE_MIN_RANK:g}")
-        alerts.append({"kind": "collapsed", "message": "; ".join(met) or "collapse flag set"})
+        alerts.append({"kind": "collapsed", "message": (
+            f"the codes form {place_words(diagnostics)}: " + ("; ".join(met) or "collapse flag set"))})
     dead = diagnostics.get("dead_dims")
     if dead is not None and dead >= DEAD_FRACTION:
         alerts.append({"kind": "dead_units", "message": (
@@ -190,6 +195,95 @@ def epoch_alerts(diagnostics: dict[str, Any], loss_history: Sequence[float | Non
             f"the total loss has stayed at {loss_history[-1]:.6g} for the last {flat} epochs "
             f"(each change ≤ {_short(STALL_RTOL)} of it, i.e. float rounding)")})
     return alerts
+
+
+#: The SVDD loss counts as *frozen at R²* when it is within this relative tolerance of the
+#: epoch's R² (a mean of float32 batch losses against R computed once: measured at λ = 50,
+#: MNIST digit 0, quick preset, 1,000 images: loss 50.878082 against R² = 50.878082 from
+#: epoch 7 on, equal to 7 digits).
+R2_RTOL = 1e-4
+
+#: tanh'(z) = 1 − tanh² at the saturation level: the most gradient a saturated entry passes.
+TANH_GRADIENT_AT_SATURATION = 1.0 - SATURATION_LEVEL**2
+
+
+def place_words(diag: dict[str, Any]) -> str:
+    """Where a collapsed latent space is, in words, with the core's figures:
+    ``"one point in a saturated corner of the code space, at distance 7.133 from c (||c|| =
+    0.886, RMS code length 8)"``, ``"one line on c"``, ``"a small region at distance 0.5
+    from c (||c|| = 0.9)"``. From :func:`~iaead_core.evaluation.metrics.latent_diagnostics`;
+    distances at 4 significant digits (as the Latent page's histogram writes them)."""
+    kind = collapse_kind(diag)
+    what = {"point": "one point", "line": "one line", "region": "a small region"}[kind]
+    p = collapse_place(diag)
+    if p["place"] is None:
+        return what
+    figures = f"||c|| = {p['centre_norm']:.3g}"
+    if isinstance(p["code_norm"], (int, float)):
+        figures += f", RMS code length {p['code_norm']:.3g}"
+    if p["place"] == "c":
+        return f"{what} on c (mean distance to c {p['distance']:.4g}; {figures})"
+    where = (" in a saturated corner of the code space" if p["place"] == "corner"
+             else " away from c")
+    return f"{what}{where}, at distance {p['distance']:.4g} from c ({figures})"
+
+
+def svdd_frozen(records: Sequence[dict[str, Any]], k: int = STALL_EPOCHS) -> dict[str, Any] | None:
+    """Whether the SVDD loss is frozen at R²: the epoch SVDD loss has not moved beyond float
+    rounding for ``k`` epochs (:func:`loss_stalled`) and equals R² within :data:`R2_RTOL`.
+    With ν = 1, R is the smallest distance to c in a batch, so codes piled on one point at
+    distance R from c give exactly ``loss = R²``: the term can no longer decrease (its
+    gradient through saturated Tanh codes is at most :data:`TANH_GRADIENT_AT_SATURATION`).
+
+    Parameters
+    ----------
+    records : epoch records, oldest first (``loss.svdd``, ``R``, ``epoch``).
+
+    Returns
+    -------
+    dict or None
+        None without an SVDD loss in the records; else ``frozen`` (bool), ``loss`` (the last
+        SVDD loss), ``R2`` (the last ``R²``, None without R), ``first`` and ``first_epoch``
+        (the first SVDD loss and its epoch), ``since_epoch`` (the first epoch of the run of
+        equal losses that ends at the last record; the last epoch when not frozen).
+    """
+    rows = [(r.get("epoch"), (r.get("loss") or {}).get("svdd"), r.get("R")) for r in records]
+    rows = [(e, float(v), R) for e, v, R in rows if isinstance(v, (int, float)) and v == v]
+    if not rows:
+        return None
+    losses = [v for _, v, _ in rows]
+    last_R = rows[-1][2]
+    R2 = float(last_R) ** 2 if isinstance(last_R, (int, float)) else None
+    at_R2 = R2 is not None and abs(losses[-1] - R2) <= R2_RTOL * max(R2, 1e-12)
+    frozen = loss_stalled(losses, k=k) and at_R2
+    since = len(losses) - _flat_epochs(losses) if frozen else len(losses) - 1
+    return {"frozen": bool(frozen), "loss": losses[-1], "R2": R2, "first": losses[0],
+            "first_epoch": rows[0][0], "since_epoch": rows[since][0]}
+
+
+def collapse_report(diag: dict[str, Any], records: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Every figure of a collapse in one place, so that the alert, the Latent page's box, its
+    histogram and the README say the same numbers.
+
+    Parameters
+    ----------
+    diag : :func:`~iaead_core.evaluation.metrics.latent_diagnostics` of the epoch.
+    records : the run's epoch records up to this epoch (for the SVDD loss history).
+
+    Returns
+    -------
+    dict with ``collapsed`` (the diagnostics' flag), ``kind``
+    (:func:`~iaead_core.evaluation.metrics.collapse_kind`), the keys of
+    :func:`~iaead_core.evaluation.metrics.collapse_place` (``place``, ``distance``,
+    ``centre_norm``, ``code_norm``, ``saturated``), ``where`` (:func:`place_words`),
+    ``svdd`` (:func:`svdd_frozen`, or None), ``dead_gradients`` (True when at least
+    :data:`SATURATED_FRACTION` of the entries are saturated: tanh passes at most
+    :data:`TANH_GRADIENT_AT_SATURATION` of the gradient there).
+    """
+    sat = diag.get("saturated")
+    return {"collapsed": bool(diag.get("collapsed")), "kind": collapse_kind(diag),
+            **collapse_place(diag), "where": place_words(diag), "svdd": svdd_frozen(records),
+            "dead_gradients": isinstance(sat, (int, float)) and sat >= SATURATED_FRACTION}
 
 
 def _flat_epochs(loss_history: Sequence[float | None]) -> int:

@@ -20,7 +20,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 __all__ = ["detection_metrics", "is_degenerate", "score_scale", "latent_diagnostics",
-           "DEGENERATE_RTOL", "FLOAT32_EPS", "LATENT_RULES", "COLLAPSE_RATIO",
+           "collapse_kind", "collapse_place", "COLLAPSE_KINDS", "ON_CENTRE_RATIO", "DEGENERATE_RTOL", "FLOAT32_EPS", "LATENT_RULES", "COLLAPSE_RATIO",
            "COLLAPSE_MIN_RANK", "DEAD_RTOL", "SATURATION_LEVEL"]
 
 #: Machine epsilon of float32, ``2**-23 ≈ 1.19e-7``: the relative resolution of the latent
@@ -245,7 +245,11 @@ def latent_diagnostics(z: np.ndarray, c: np.ndarray | None = None,
         ``dist_centre`` — mean distance ``||z − c||`` to the centre;
         ``centre_norm`` — ``||c||``;
         ``effective_rank`` — ``exp`` of the entropy of the normalised singular values of the
-        centred codes (Roy & Vetterli, 2007); 0 when all codes coincide;
+        centred codes (Roy & Vetterli, 2007); 0 when all codes coincide (``coincide``);
+        ``coincide`` — every code lies within ``DEGENERATE_RTOL × code_norm`` of the mean code
+        (the codes are one point up to float32 rounding, and their distances to the mean a
+        degenerate score);
+        ``code_norm`` — RMS code length ``sqrt(mean ||z||²)`` (code units);
         ``collapse_ratio`` — ``spread / max(||c||, 1e-12)``;
         ``collapsed`` — with a centre ``c``: ``collapse_ratio < COLLAPSE_RATIO`` or
         ``effective_rank < COLLAPSE_MIN_RANK`` (see :data:`COLLAPSE_RATIO`,
@@ -266,7 +270,14 @@ def latent_diagnostics(z: np.ndarray, c: np.ndarray | None = None,
     else:
         sv = np.linalg.svd(centred, compute_uv=False)
     total = sv.sum()
-    if total > 0:
+    length = math.sqrt(float((z**2).sum(axis=1).mean())) if z.size else 0.0
+    # Codes that coincide up to float32 rounding (every code within DEGENERATE_RTOL × the RMS
+    # code length of their mean: the distances to the mean are then a degenerate score) have
+    # no direction: their singular values are rounding noise, whose entropy would read as a
+    # "line" (a walk saw effective rank 1.0 beside a spread of 2.4e-9 on codes of norm 8).
+    far = float(np.sqrt((centred**2).sum(axis=1)).max()) if z.size else 0.0
+    coincide = far <= DEGENERATE_RTOL * length
+    if total > 0 and not coincide:
         p = sv[sv > 0] / total
         erank = float(np.exp(-(p * np.log(p)).sum()))
     else:
@@ -282,6 +293,66 @@ def latent_diagnostics(z: np.ndarray, c: np.ndarray | None = None,
         "dist_centre": float(np.linalg.norm(z - centre, axis=1).mean()),
         "centre_norm": centre_norm,
         "effective_rank": erank,
+        "coincide": bool(coincide),
+        "code_norm": length,
         "collapse_ratio": float(ratio),
         "collapsed": c is not None and bool(ratio < COLLAPSE_RATIO or erank < COLLAPSE_MIN_RANK),
     }
+
+
+#: The shapes a collapsed latent space can take, by its effective rank (:func:`collapse_kind`).
+COLLAPSE_KINDS = ("point", "line", "region")
+
+#: A collapsed space sits *on c* when the mean distance of its codes to c is at most this
+#: fraction of the larger of ``||c||`` and the RMS code length: the codes are then as close to
+#: c as the collapse criterion asks of their spread (:data:`COLLAPSE_RATIO`).
+ON_CENTRE_RATIO = COLLAPSE_RATIO
+
+
+def collapse_kind(diag: dict[str, Any]) -> str:
+    """The shape of a (collapsed) latent space, from :func:`latent_diagnostics`.
+
+    Returns
+    -------
+    str
+        ``"point"`` when the codes coincide up to float rounding (``coincide``, or an effective
+        rank below 0.5 for records written before ``coincide`` existed), ``"line"`` for an
+        effective rank below 1.5, else ``"region"`` (a low-dimensional blob). One of
+        :data:`COLLAPSE_KINDS`. Raises nothing (missing figures read as a region).
+    """
+    rank = diag.get("effective_rank")
+    if diag.get("coincide") or (isinstance(rank, (int, float)) and rank < 0.5):
+        return "point"
+    if isinstance(rank, (int, float)) and rank < 1.5:
+        return "line"
+    return "region"
+
+
+def collapse_place(diag: dict[str, Any]) -> dict[str, Any]:
+    """Where the codes went, from :func:`latent_diagnostics` (with a centre c).
+
+    Returns
+    -------
+    dict with
+        ``place`` — ``"c"`` when the mean distance ``||z − c||`` is at most
+        :data:`ON_CENTRE_RATIO` × max(``||c||``, code length); else ``"corner"`` when at least
+        half the entries of bounded (Tanh) codes are saturated (``saturated`` ≥ 0.5, the
+        ``saturated`` alert's level: the codes sit in a corner of the cube ``[−1, 1]^d``);
+        else ``"away"`` (a point or line away from c); ``None`` without the figures;
+        ``distance`` — mean ``||z − c||`` (code units, the ``dist_centre`` figure);
+        ``centre_norm`` — ``||c||``; ``code_norm`` — RMS ``||z||`` (None for older records);
+        ``saturated`` — the fraction of saturated entries (None for unbounded codes).
+    """
+    dist, cn = diag.get("dist_centre"), diag.get("centre_norm")
+    norm, sat = diag.get("code_norm"), diag.get("saturated")
+    out = {"place": None, "distance": dist, "centre_norm": cn, "code_norm": norm, "saturated": sat}
+    if not isinstance(dist, (int, float)) or not isinstance(cn, (int, float)):
+        return out
+    ref = max(cn, norm if isinstance(norm, (int, float)) else 0.0, 1e-12)
+    if dist <= ON_CENTRE_RATIO * ref:
+        out["place"] = "c"
+    elif isinstance(sat, (int, float)) and sat >= 0.5:
+        out["place"] = "corner"
+    else:
+        out["place"] = "away"
+    return out

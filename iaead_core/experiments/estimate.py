@@ -4,6 +4,8 @@ A run's time is modelled as ``epochs × images / 1000 × rate + overhead``, wher
 seconds per thousand image-epochs (training step plus the per-epoch evaluation pass) of that
 method and network size on that kind of device. Rates come, in order of preference, from
 
+0. epochs measured in this process (:class:`PaceMeter`, fed by the lab as its runs train),
+   normalised to an idle machine and scaled by the load seen now (:func:`load_factor`), then
 1. finished runs of the same method, width and latent size on the same kind of device (in this
    experiment's folder: the machine measures itself as the experiment goes), then
 2. :data:`MEASURED_RATES` (see the table's comment for where each number comes from), with a
@@ -14,7 +16,9 @@ method and network size on that kind of device. Rates come, in order of preferen
 
 from __future__ import annotations
 
+import os
 import statistics
+import threading
 from typing import Iterable
 
 from iaead_core.config import TrainConfig
@@ -22,7 +26,7 @@ from iaead_core.data import make_contaminated
 from iaead_core.experiments.spec import PlannedRun, _build_config
 from iaead_core.experiments.store import RunInfo
 __all__ = ["MEASURED_RATES", "OVERHEAD_S", "set_size", "run_seconds", "epoch_seconds", "learn_rates",
-           "format_duration"]
+           "format_duration", "load_factor", "PaceMeter", "rate_key"]
 
 #: Seconds per 1,000 image-epochs, by (device type, width, latent size) → method: the
 #: training step plus the per-epoch evaluation pass. Measured on the project's idle 2-core
@@ -66,6 +70,12 @@ def _key(method: str, width: int, latent: int, device: str) -> tuple:
     return (method, int(width), int(latent), device.split(":")[0])
 
 
+def rate_key(cfg: TrainConfig, device: str = "cpu") -> tuple:
+    """The key of ``cfg``'s rate in a ``learned`` dict (:func:`learn_rates`,
+    :meth:`PaceMeter.rates`): ``(method, width, latent_dim, device type)``."""
+    return _key(cfg.method, cfg.width, cfg.latent_dim, device)
+
+
 def learn_rates(plans: Iterable[PlannedRun], infos: dict[str, RunInfo]) -> dict[tuple, float]:
     """Rates (seconds per 1,000 image-epochs) measured by finished runs, keyed by
     ``(method, width, latent_dim, device type)``; the median over runs of each key."""
@@ -79,6 +89,64 @@ def learn_rates(plans: Iterable[PlannedRun], infos: dict[str, RunInfo]) -> dict[
         rate = info.seconds / (info.epochs_done * info.n_images / 1000)
         samples.setdefault(_key(c.method, c.width, c.latent_dim, info.device), []).append(rate)
     return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def load_factor(load: float | None = None, cpus: int | None = None) -> float:
+    """How many times slower a CPU-bound job runs now than on an idle machine, as the load
+    average says: ``max(1, load / cpus)`` (with more runnable processes than cores, each gets
+    its share). ``load``: the 1-minute load average (``os.getloadavg()[0]`` when None);
+    ``cpus``: the cores (``os.cpu_count()``). 1.0 where the load cannot be read. A walk under
+    a load of 6–10 on 2 cores saw estimates from an idle machine's rates: 35 s for 383 s."""
+    try:
+        load = os.getloadavg()[0] if load is None else float(load)
+    except (OSError, AttributeError):
+        return 1.0
+    cpus = cpus or os.cpu_count() or 1
+    return max(1.0, load / cpus) if load == load else 1.0
+
+
+class PaceMeter:
+    """Seconds per 1,000 image-epochs measured in this process, per (method, width, latent
+    size, device type), each observation divided by the load factor it was made under, so
+    that :meth:`rates` can scale it to the load seen when asked. Thread-safe; one epoch of a
+    run counts once however often it is observed.
+
+    Used as the ``learned`` rates of :func:`run_seconds` / :func:`epoch_seconds`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: set[tuple[str, int]] = set()
+        self._samples: dict[tuple, list[float]] = {}
+
+    def observe(self, cfg: TrainConfig, run_id: str, epoch: int, seconds: float,
+                n_images: int | None = None, device: str = "cpu",
+                load: float | None = None) -> bool:
+        """Record that epoch ``epoch`` of run ``run_id`` (config ``cfg``) took ``seconds``
+        on ``n_images`` images (:func:`set_size` of ``cfg`` when None) under ``load``
+        (:func:`load_factor`'s argument; now when None). Returns False for an epoch already
+        seen or an unusable figure (≤ 0, NaN)."""
+        if not (isinstance(seconds, (int, float)) and seconds > 0 and seconds == seconds):
+            return False
+        n = n_images or set_size(cfg)
+        with self._lock:
+            if (run_id, int(epoch)) in self._seen:
+                return False
+            self._seen.add((run_id, int(epoch)))
+            rate = seconds / (n / 1000) / load_factor(load)
+            self._samples.setdefault(_key(cfg.method, cfg.width, cfg.latent_dim, device),
+                                     []).append(rate)
+        return True
+
+    def rates(self, load: float | None = None) -> dict[tuple, float]:
+        """The median idle rate of each key, times the load factor now (or at ``load``)."""
+        f = load_factor(load)
+        with self._lock:
+            return {k: statistics.median(v) * f for k, v in self._samples.items()}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._samples.values())
 
 
 def run_seconds(cfg: TrainConfig, device: str = "cpu", learned: dict[tuple, float] | None = None) -> float:

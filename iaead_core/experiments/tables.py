@@ -197,23 +197,27 @@ def aggregate(results: pd.DataFrame, plan: Plan, by_class: bool = False) -> pd.D
     return pd.DataFrame(rows)
 
 
-def cell_text(row: dict[str, Any] | pd.Series, metric: str = "auroc", paper: bool = True) -> str:
+def cell_text(row: dict[str, Any] | pd.Series, metric: str = "auroc", paper: bool = True,
+              percent: bool = True) -> str:
     """A cell as the tables show it, in percent like the paper:
     ``92.31 ± 0.40 (paper 92.05, Δ +0.26)``; while runs are missing only their count,
     ``3/5 runs (1 failed; paper 92.05)``; a ``†`` marks a cell where a run's score was
-    degenerate (constant)."""
+    degenerate (constant). ``percent=False`` writes the lab's 0–1 convention with three
+    decimals, as every other page of the lab does (``0.923 ± 0.004 (paper 0.921, Δ +0.003)``,
+    ``0.500 — degenerate``)."""
+    k, unit = (100, ".2f") if percent else (1, ".3f")
     ref = _none(row.get("paper_auroc"))
     if not row["complete"]:
         notes = [f"{int(row['failed'])} failed"] if row["failed"] else []
         if paper and metric == "auroc" and ref is not None:
-            notes.append(f"{_paper_word(row)} {100 * ref:.2f}")
+            notes.append(f"{_paper_word(row)} {k * ref:{unit}}")
         return f"{int(row['k'])}/{int(row['n'])} runs" + (f" ({'; '.join(notes)})" if notes else "")
     mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
-    text = f"{100 * mean:.2f}" + ("" if _none(std) is None else f" ± {100 * std:.2f}")
+    text = f"{k * mean:{unit}}" + ("" if _none(std) is None else f" ± {k * std:{unit}}")
     if row.get("degenerate"):
-        text += " †"
+        text += " †" if percent else " — degenerate"
     if paper and metric == "auroc" and ref is not None:
-        text += f" ({_paper_word(row)} {100 * ref:.2f}, Δ {100 * (mean - ref):+.2f})"
+        text += f" ({_paper_word(row)} {k * ref:{unit}}, Δ {k * (mean - ref):+{unit}})"
     return text
 
 
