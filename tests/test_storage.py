@@ -159,6 +159,14 @@ def test_atomic_writes_use_unique_temporary_files(tmp_path):
     assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["shared.json"]
     with pytest.raises(StorageError, match="it is a folder"):
         write_json(tmp_path, {})
+    # torch.save reports a full disk as a RuntimeError whose context is the OSError
+    with pytest.raises(StorageError, match=r"the disk holding .* is full \(no space left"):
+        with atomic_output(tmp_path / "model.pt", "wb") as f:
+            try:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            except OSError:
+                raise RuntimeError("[enforce fail at inline_container.cc:672] unexpected pos")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared.json"]
 
 
 # ------------------------------------------------------------------ §7 disk full, read-only
