@@ -408,7 +408,8 @@ def load_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise ValueError(f"JSON nested deeper than the limit of {max_depth} levels") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
-    if json_depth(obj, max_depth) > max_depth:
+    # Fewer opening brackets than the limit cannot nest deeper than it (the usual case).
+    if data.count("[") + data.count("{") > max_depth and json_depth(obj, max_depth) > max_depth:
         raise ValueError(f"JSON nested deeper than the limit of {max_depth} levels")
     return obj
 
