@@ -212,6 +212,21 @@ def test_train_on_a_full_disk_fails_cleanly(disk_fills_after_first_epoch, tmp_pa
     assert run.live_status == "failed" and len(run.records) == 1
 
 
+def test_a_full_disk_during_overlapped_bookkeeping_fails_the_run_cleanly(
+        disk_fills_after_first_epoch, tmp_path):
+    """The same with the bookkeeping on its worker thread (the default on a GPU): the error
+    comes back from that thread, the run folder says "failed" with it."""
+    from iaead_core.storage import StorageError
+    from iaead_core.training.engine import Trainer
+
+    trainer = Trainer(_tiny_cfg(epochs=3), runs_root=tmp_path, overlap=True, checkpoint_every=1)
+    with pytest.raises(StorageError, match="no space left on device"):
+        trainer.run()
+    status = json.loads((trainer.run_dir / "status.json").read_text())
+    assert status["status"] == "failed" and "no space left on device" in status["error"]
+    assert _no_leftovers(trainer.run_dir) == [] and not (trainer.run_dir / "final.npz").exists()
+
+
 def _read_only(monkeypatch, folder: Path) -> None:
     """Simulated read-only file system under ``folder`` (see the module docstring)."""
     folder = folder.resolve()
