@@ -410,6 +410,11 @@ def presentation(fig: go.Figure, font: int = SLIDE_FONT) -> go.Figure:
                       height=max(480, int(fig.layout.height or 0) + 80))
     fig.update_xaxes(tickfont=dict(size=font), title_font=dict(size=font))
     fig.update_yaxes(tickfont=dict(size=font), title_font=dict(size=font))
+    leg = fig.layout.legend
+    if leg.y is not None and leg.y < 0 and leg.yanchor == "top":
+        # a legend below the plot: lower, clear of the larger axis title (a walk saw "epoch"
+        # written over the legend's first group title)
+        fig.update_layout(legend=dict(y=leg.y - 0.12))
     for a in fig.layout.annotations or ():
         a.font = dict(size=max(font - 2, (a.font.size or 0)), color=a.font.color)
     for t in fig.data:

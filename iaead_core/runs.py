@@ -626,7 +626,16 @@ _STR = (_is_str, "a string")
 _OPT_STR = (_opt(_is_str), "a string or null")
 _BOOL = (_is_bool, "true or false")
 _DICT = (_dict_of(_any), "an object")
-_ALERTS = (_list_of(_dict_of(_any)), "a list of objects")
+_ALERT_FIELDS = {"kind": _is_str, "message": _is_str, "title": _is_str, "first_epoch": _opt(_is_int),
+                 "last_epoch": _opt(_is_int), "epochs": _opt(_is_int)}
+
+
+def _is_alert(v: Any) -> bool:
+    return isinstance(v, dict) and all(name not in v or ok(v[name])
+                                       for name, ok in _ALERT_FIELDS.items())
+
+
+_ALERTS = (_list_of(_is_alert), "a list of alerts ({kind, message, ...} with strings)")
 _STR_LIST = (_list_of(_is_str), "a list of strings")
 
 
@@ -673,7 +682,7 @@ _STATUS = {"status": _STR, "error": _OPT_STR, "updated": (_is_finite, "a finite 
            "heartbeat": (_is_finite, "a finite number"),
            "pid": (lambda v: _is_int(v) and 0 < v < _MAX_PID, f"a process id in 1 … {_MAX_PID - 1}"),
            "host": _STR, "epochs_done": _INT, "checkpoint": _INT, "alerts": _ALERTS}
-_METRIC = {"auroc": _OPT_NUMBER, "aupr_in": _OPT_NUMBER, "aupr_out": _OPT_NUMBER,
+_METRIC = {"auroc": _NUMBER, "aupr_in": _NUMBER, "aupr_out": _NUMBER,
            "degenerate": _BOOL, "raw": (_opt(_dict_of(_opt(_is_num))), "an object or null"),
            "n_nonfinite": _INT}
 _RECORD = {"epoch": _INT, "epochs": _INT, "phase": _STR, "lr": _OPT_NUMBER, "seconds": _OPT_NUMBER,

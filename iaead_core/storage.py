@@ -245,9 +245,24 @@ def atomic_output(path: str | os.PathLike, mode: str = "w", *, encoding: str | N
             os.unlink(tmp)
         except OSError:
             pass
-        if isinstance(e, OSError) and not isinstance(e, StorageError):
-            raise storage_error(e, path) from e
+        if isinstance(e, StorageError):
+            raise
+        cause = _os_error_in(e)  # torch.save turns a full disk into a RuntimeError
+        if cause is not None:
+            raise storage_error(cause, path) from e
         raise
+
+
+def _os_error_in(e: BaseException) -> OSError | None:
+    """``e`` if it is an OSError, else the first OSError among its causes and contexts (a
+    library that wraps a failed write in its own error, as torch.save does), else None."""
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, OSError):
+            return e
+        e = e.__cause__ or e.__context__
+        seen += 1
+    return None
 
 
 def write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8",
@@ -393,7 +408,8 @@ def load_json(data: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise ValueError(f"JSON nested deeper than the limit of {max_depth} levels") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
-    if json_depth(obj, max_depth) > max_depth:
+    # Fewer opening brackets than the limit cannot nest deeper than it (the usual case).
+    if data.count("[") + data.count("{") > max_depth and json_depth(obj, max_depth) > max_depth:
         raise ValueError(f"JSON nested deeper than the limit of {max_depth} levels")
     return obj
 

@@ -31,6 +31,7 @@ MIN = 60_000
 
 
 def main() -> None:
+    """Run the walk (see the module docstring); print its JSON summary."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs/screenshots")
     ap.add_argument("--runs", default="/tmp/lecture_walk/runs")
@@ -71,6 +72,7 @@ def main() -> None:
             page.get_by_text("Presentation mode").first.click()
             lab.wait_app_idle(page)
             page.wait_for_timeout(1500)
+            page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
             lab.screenshot(page, out / "presentation-train.png", max_height=720)
             lab.open_page(page, "Latent space")
             page.get_by_text("distance to c (hypersphere, R marked)").first.click()

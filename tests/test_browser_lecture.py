@@ -169,8 +169,12 @@ def test_presentation_mode_at_1280x720(chromium, server, tmp_path):  # noqa: F81
 
     page.get_by_text("Presentation mode").first.click()
     lab.wait_app_idle(page)
-    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some("
-                           "g => g._fullLayout.legend && g._fullLayout.legend.font.size >= 18)")
+    # the page reruns chart by chart: wait until both charts are redrawn (a read in between
+    # saw one restyled chart beside a stale one), then check every font as laid out
+    page.wait_for_function("() => { const g = [...document.querySelectorAll('.js-plotly-plot')];"
+                           " return g.length === 2 && g.every(x => x._fullLayout.legend"
+                           " && x._fullLayout.legend.font.size >= 18); }", timeout=60_000)
+    lab.wait_app_idle(page)
     page.wait_for_timeout(500)
     shown = page.evaluate(CHARTS_JS)
     assert len(shown) == 2  # the AUROC chart and the losses
@@ -184,7 +188,7 @@ def test_presentation_mode_at_1280x720(chromium, server, tmp_path):  # noqa: F81
     page.get_by_role("button", name="What AUROC means").first.click()
     page.get_by_text("is the probability that a randomly chosen anomaly").first.wait_for()
     page.keyboard.press("Escape")
-    page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
+    page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()  # the chart on the slide
     path = lab.screenshot(page, shots(tmp_path) / "presentation-1280x720.png", max_height=720)
     assert path.stat().st_size < lab.MAX_PNG_BYTES
     # the mode is remembered in this tab across pages

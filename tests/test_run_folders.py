@@ -223,11 +223,14 @@ def _paths(obj, prefix=()):
 
 
 def _garbage(draw, original: bytes, name: str):
-    """Bytes to put in place of a file (None: delete it; "zero": a link to /dev/zero)."""
+    """Bytes to put in place of a file (None: delete it; "zero": a link to /dev/zero): the
+    file kept, deleted, random bytes, a random JSON value, one field of one JSON document
+    replaced by a random value or left out, random bytes appended, deep nesting, a link to
+    /dev/zero."""
     from hypothesis import strategies as st
 
     kind = draw(st.sampled_from(["keep", "keep", "delete", "bytes", "json", "mutate", "mutate",
-                                 "mutate", "tail", "deep", "zero"]))
+                                 "mutate", "drop", "tail", "deep", "zero"]))
     if kind == "keep":
         return original
     if kind == "delete":
@@ -253,7 +256,10 @@ def _garbage(draw, original: bytes, name: str):
         target = doc
         for k in path[:-1]:
             target = target[k]
-        target[path[-1]] = value
+        if kind == "drop":  # a field left out
+            del target[path[-1]]
+        else:
+            target[path[-1]] = value
     else:
         doc = value
     lines[i] = json.dumps(doc)
@@ -289,7 +295,7 @@ def test_random_garbage_in_any_file_of_a_run_folder_never_breaks_a_listing(sound
         names = sorted(originals[src])
         return src, {name: _garbage(draw, originals[src][name], name) for name in names}
 
-    @settings(max_examples=120, deadline=None, database=None,
+    @settings(max_examples=200, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                      HealthCheck.function_scoped_fixture])
     @given(folders())

@@ -159,6 +159,14 @@ def test_atomic_writes_use_unique_temporary_files(tmp_path):
     assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["shared.json"]
     with pytest.raises(StorageError, match="it is a folder"):
         write_json(tmp_path, {})
+    # torch.save reports a full disk as a RuntimeError whose context is the OSError
+    with pytest.raises(StorageError, match=r"the disk holding .* is full \(no space left"):
+        with atomic_output(tmp_path / "model.pt", "wb") as f:
+            try:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            except OSError:
+                raise RuntimeError("[enforce fail at inline_container.cc:672] unexpected pos")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared.json"]
 
 
 # ------------------------------------------------------------------ §7 disk full, read-only
@@ -202,6 +210,21 @@ def test_train_on_a_full_disk_fails_cleanly(disk_fills_after_first_epoch, tmp_pa
     assert not (run_dir / "final.npz").exists() and not list((run_dir / "snapshots").iterdir())
     (run,) = list_runs(out)
     assert run.live_status == "failed" and len(run.records) == 1
+
+
+def test_a_full_disk_during_overlapped_bookkeeping_fails_the_run_cleanly(
+        disk_fills_after_first_epoch, tmp_path):
+    """The same with the bookkeeping on its worker thread (the default on a GPU): the error
+    comes back from that thread, the run folder says "failed" with it."""
+    from iaead_core.storage import StorageError
+    from iaead_core.training.engine import Trainer
+
+    trainer = Trainer(_tiny_cfg(epochs=3), runs_root=tmp_path, overlap=True, checkpoint_every=1)
+    with pytest.raises(StorageError, match="no space left on device"):
+        trainer.run()
+    status = json.loads((trainer.run_dir / "status.json").read_text())
+    assert status["status"] == "failed" and "no space left on device" in status["error"]
+    assert _no_leftovers(trainer.run_dir) == [] and not (trainer.run_dir / "final.npz").exists()
 
 
 def _read_only(monkeypatch, folder: Path) -> None:

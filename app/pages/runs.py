@@ -115,7 +115,7 @@ st.dataframe(
         "rho": st.column_config.TextColumn("ρ", width="small"),
         "lam": st.column_config.TextColumn("λ", width="small"),
         "nu": st.column_config.TextColumn("ν", width="small"),
-        "auroc": st.column_config.TextColumn("AUROC", width="small"),
+        "auroc": st.column_config.TextColumn("AUROC", width="medium"),
         "degenerate": st.column_config.CheckboxColumn(
             "degenerate", width="small",
             help=f"The {explain.DEGENERATE_WHY}: AUROC reported as 0.5 and AUPR as the base "

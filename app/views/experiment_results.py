@@ -129,6 +129,8 @@ def unit_scale(fig):
         err = getattr(t, "error_y", None)
         if err is not None and err.array is not None:
             err.array = [float(v) / 100 for v in err.array]
+    if fig.layout.title and fig.layout.title.text:  # the lab's tables write "degenerate", not †
+        fig.layout.title.text = fig.layout.title.text.replace(" (†)", "")
     for name in fig.layout:
         if name.startswith("yaxis"):
             ax = fig.layout[name]

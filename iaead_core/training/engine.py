@@ -494,8 +494,10 @@ class Trainer:
         Never raises for the disk: a file that cannot be written (disk full, read-only) is
         returned as a :class:`~iaead_core.storage.StorageError`, and status.json then says
         ``failed`` with its message (where status.json itself can still be written); the
-        files of the last checkpoint stay, and no partial file is left."""
+        files of the last checkpoint stay, and no partial file is left. Any other error while
+        saving is raised after status.json has said ``failed`` with it."""
         problem: StorageError | None = None
+        other: Exception | None = None
         try:
             try:
                 if ev is not None and state is not None:
@@ -507,11 +509,14 @@ class Trainer:
                                       ev.centre, self.method.R)
                 elif state is not None:
                     writer.save_weights(state)
-            except OSError as e:
-                problem = storage_error(e, writer.dir / "final.npz")
-                if status != "failed":
-                    status = "failed"
-                error = str(problem) if error is None else f"{error}; {problem}"
+            except Exception as e:  # a full disk (StorageError), or anything else: say it
+                if isinstance(e, OSError):
+                    problem = storage_error(e, writer.dir / "final.npz")
+                    words = str(problem)
+                else:
+                    other, words = e, f"the final files could not be written ({type(e).__name__}: {e})"
+                status = "failed"
+                error = words if not error else error if words in error else f"{error}; {words}"
             failed_at = len(self.records) + 1  # the epoch that did not complete
             alerts = summarize(self.records) + [
                 {**a, "title": ALERT_KINDS[a["kind"]]["title"], "first_epoch": failed_at,
@@ -522,6 +527,8 @@ class Trainer:
                 problem = problem or storage_error(e, writer.dir / "status.json")
         finally:
             writer.close()
+        if other is not None:
+            raise other
         return problem
 
     def run(self, callback: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
