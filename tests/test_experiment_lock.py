@@ -123,7 +123,7 @@ def test_the_command_line_and_a_lab_job_racing_100_times_give_exactly_one_driver
             p.start()
         got = [results.get(timeout=120) for _ in range(2 * ROUNDS)]
         for p in procs:
-            p.join(timeout=60)
+            p.join(timeout=300)  # a loaded machine can take long to tear a process down
     finally:
         for p in procs:
             if p.is_alive():
@@ -137,7 +137,7 @@ def test_the_command_line_and_a_lab_job_racing_100_times_give_exactly_one_driver
     winners = {r: [side for side, won, _ in v if won] for r, v in by_round.items()}
     assert crashes == [] and all(len(w) == 1 for w in winners.values()), \
         (crashes[:5], sum(len(w) == 2 for w in winners.values()), "rounds with two drivers")
-    assert len(winners) == ROUNDS and all(p.exitcode == 0 for p in procs)
+    assert len(winners) == ROUNDS and [p.exitcode for p in procs] == [0, 0]
     wins = {side: sum(w == [side] for w in winners.values()) for side in ("cli", "lab")}
     assert wins["cli"] > 0 and wins["lab"] > 0, wins  # a race both sides won
     for v in by_round.values():
