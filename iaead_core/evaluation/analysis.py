@@ -237,7 +237,7 @@ def run_row(run_id: str, meta: dict[str, Any], status: dict[str, Any],
     ``alerts`` — the training-health alert kinds raised in any epoch or at failure
     (:mod:`iaead_core.evaluation.health`), joined by ``", "`` in :data:`~iaead_core.evaluation.health.ALERT_KINDS`
     order, ``""`` for a healthy run; ``nu`` — None where the method ignores ν (the CAE,
-    IAEAD at λ = 0, one-class Deep SVDD: :func:`~iaead_core.experiments.spec.used_nu`),
+    IAEAD at λ = 0, one-class Deep SVDD: :func:`~iaead_core.methods.fields.used_nu`),
     as the lab and the experiment tables show it.
     """
     cfg = meta.get("config", {})
