@@ -21,12 +21,13 @@ import pandas as pd
 
 from iaead_core.data import DATASETS, dataset_status
 from iaead_core.evaluation.analysis import METHOD_TITLES, format_lambda
-from iaead_core.experiments import (ExperimentBusyError, ExperimentFolder, ExperimentSpec, Plan,
+from iaead_core.experiments import (ExperimentFolder, ExperimentSpec, Plan,
                                     RunInfo, expand)
 from iaead_core.experiments.estimate import (PaceMeter, format_duration, learn_rates, load_factor,
                                              run_seconds)
 from iaead_core.experiments.runner import describe_point
 from ..jobs import JobRegistry, Starter
+from .runs import folder_signature
 
 __all__ = ["observe", "running_lines", "ExperimentWatch", "WatchedPlan", "start", "outside_text", "group_id", "run_states",
            "RunState", "cost_text", "time_left", "unfinished_text", "state_counts", "run_table",
@@ -40,17 +41,6 @@ def _expanded(spec_json: str, data_root: str | None, device: str):
     """Expansion of a spec given as JSON (cached: a table2 spec expands to 1,600 runs)."""
     return tuple(expand(ExperimentSpec.from_dict(json.loads(spec_json)), data_root=data_root,
                         device=device))
-
-
-def _signature(d: Path) -> tuple:
-    sig = []
-    for name in ("status.json", "metrics.jsonl", "config.json"):
-        try:
-            s = (d / name).stat()
-            sig.append((s.st_mtime_ns, s.st_size))
-        except OSError:
-            sig.append(None)
-    return tuple(sig)
 
 
 @dataclass
@@ -86,7 +76,7 @@ class ExperimentWatch:
         d = folder.runs_dir / run_id
         if not d.exists():
             return RunInfo(run_id, "missing")
-        sig = _signature(d)
+        sig = folder_signature(d)
         with self._lock:
             hit = self._infos.get(d)
         if hit is not None and hit[0] == sig and hit[1].state != "running":

@@ -21,7 +21,7 @@ from iaead_core.evaluation.analysis import METHOD_TITLES, format_lambda, run_row
 from iaead_core.runs import Run, RunError, load_run
 from ..jobs import Job, JobRegistry
 
-__all__ = ["RunItem", "RunIndex", "Problem", "group_items", "item_label", "known_groups",
+__all__ = ["RunItem", "RunIndex", "Problem", "folder_signature", "group_items", "item_label", "known_groups",
            "run_status", "saved_item", "deleted_items", "deleted_name", "deleted_note",
            "remember", "metrics_heading", "group_status", "SEEN_RUNS"]
 
@@ -152,6 +152,19 @@ def run_status(run: Run) -> str:
     return str(run.status.get("status", "unknown"))
 
 
+def folder_signature(d: Path) -> tuple:
+    """What tells a run folder changed: ``(mtime_ns, size)`` of its status, metrics and config
+    files (None for a missing one), so a cached read is redone only when one of them moved."""
+    sig = []
+    for name in ("status.json", "metrics.jsonl", "config.json"):
+        try:
+            st = (d / name).stat()
+            sig.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            sig.append(None)
+    return tuple(sig)
+
+
 class RunIndex:
     """Saved runs under a runs root, re-read only when a folder changed (its metrics or status
     file grew or was rewritten), so pages can poll it every second. Thread-safe.
@@ -165,16 +178,6 @@ class RunIndex:
         self._lock = threading.Lock()
         self._cache: dict[Path, tuple[tuple, Run | Problem]] = {}
 
-    @staticmethod
-    def _signature(d: Path) -> tuple:
-        sig = []
-        for name in ("status.json", "metrics.jsonl", "config.json"):
-            try:
-                st = (d / name).stat()
-                sig.append((st.st_mtime_ns, st.st_size))
-            except OSError:
-                sig.append(None)
-        return tuple(sig)
 
     def _read(self, d: Path) -> Run | Problem:
         """A run (possibly with a corrupt status file: live status "corrupt", records kept),
@@ -195,7 +198,7 @@ class RunIndex:
         with self._lock:
             seen = set()
             for d in dirs:
-                sig = self._signature(d)
+                sig = folder_signature(d)
                 if sig[2] is None:
                     if _orphan(d):  # run files without config.json, not just being created
                         seen.add(d)

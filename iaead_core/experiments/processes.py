@@ -22,7 +22,6 @@ Guarantees, as with threads:
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import signal
@@ -30,10 +29,11 @@ import threading
 import time
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from iaead_core.experiments.spec import PlannedRun
-from iaead_core.storage import write_json
+from iaead_core.runs import JSON_LIMIT_BYTES
+from iaead_core.storage import load_json, read_limited, write_json
 from iaead_core.experiments.executor_base import (RunOutcome, crash_callback, train_plan,
                                                   write_failed_run)
 
@@ -175,8 +175,8 @@ def _died(plan: PlannedRun, runs_root: Path) -> RunOutcome:
         write_failed_run(runs_root, plan, DIED)
     else:
         path = folder / "status.json"
-        try:
-            status = json.loads(path.read_text(encoding="utf-8"))
+        try:  # a run folder is untrusted input: a regular file, bounded, depth-checked
+            status = load_json(read_limited(path, JSON_LIMIT_BYTES))
         except (OSError, ValueError):
             status = {}
         if not isinstance(status, dict):
