@@ -79,3 +79,19 @@ def tmp_data_root(tmp_path, monkeypatch) -> Path:
     root.mkdir()
     monkeypatch.setenv("IAEAD_DATA_ROOT", str(root))
     return root
+
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch, shared_data_root):
+    """The lab on fresh runs and experiments folders (so a fresh job registry) and the real
+    data; the registry's jobs are stopped afterwards. Nothing stacks: the registry trains each
+    job alone unless it is made with ``stack=True`` (tests/test_app_jobs.py covers both)."""
+    from app import state
+
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("IAEAD_RUNS_DIR", str(runs))
+    monkeypatch.setenv("IAEAD_EXPERIMENTS_DIR", str(tmp_path / "experiments"))
+    monkeypatch.setenv("IAEAD_DATA_ROOT", str(shared_data_root))
+    yield tmp_path
+    state._registry(str(runs.resolve())).shutdown()
+

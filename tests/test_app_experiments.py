@@ -34,21 +34,6 @@ TINY = {"exp_name": "tiny", "exp_kind": "fig4-lambda", "exp_lam": "0, 5e-5", "ex
         "exp_max_samples": 300}
 
 
-@pytest.fixture
-def lab(tmp_path, monkeypatch, shared_data_root):
-    """Fresh runs and experiments folders (so a fresh job registry), the real data; the
-    registry's jobs are stopped afterwards. The registry stacks an experiment's runs where the
-    device measures a speed-up (tiny nets may win on a CPU): the decision is pinned to "no"
-    here so each run stops and resumes on its own (tests/test_app_jobs.py covers both)."""
-    monkeypatch.setattr("iaead_core.training.stacked.stacking_pays", lambda *a, **k: False)
-    runs = tmp_path / "runs"
-    monkeypatch.setenv("IAEAD_RUNS_DIR", str(runs))
-    monkeypatch.setenv("IAEAD_EXPERIMENTS_DIR", str(tmp_path / "experiments"))
-    monkeypatch.setenv("IAEAD_DATA_ROOT", str(shared_data_root))
-    yield tmp_path
-    state._registry(str(runs.resolve())).shutdown()
-
-
 def page() -> AppTest:
     return AppTest.from_file(str(PAGE), default_timeout=120).run()
 

@@ -4,9 +4,7 @@ AUROC string for one run on the Train, Runs and Experiments pages (AppTest)."""
 
 from __future__ import annotations
 
-import json
 import re
-import math
 import sys
 import time
 from pathlib import Path
@@ -122,20 +120,6 @@ def test_numbers_and_labels_follow_one_convention():
 
 
 # ------------------------------------------------------------- one run, one AUROC string
-
-@pytest.fixture
-def lab(tmp_path, monkeypatch, shared_data_root):
-    """Fresh runs and experiments folders and the real data; the registry's jobs are stopped
-    afterwards (as tests/test_app_experiments.py)."""
-    from app import state
-
-    monkeypatch.setattr("iaead_core.training.stacked.stacking_pays", lambda *a, **k: False)
-    runs = tmp_path / "runs"
-    monkeypatch.setenv("IAEAD_RUNS_DIR", str(runs))
-    monkeypatch.setenv("IAEAD_EXPERIMENTS_DIR", str(tmp_path / "experiments"))
-    monkeypatch.setenv("IAEAD_DATA_ROOT", str(shared_data_root))
-    yield tmp_path
-    state._registry(str(runs.resolve())).shutdown()
 
 
 def _page(name: str):
