@@ -14,6 +14,7 @@ import math
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,18 @@ def set_lambda_to_max(page) -> None:
     lab.wait_app_idle(page)
 
 
+def chart(page, title: str, timeout: float = 60.0) -> dict:
+    """The laid-out chart whose title starts with ``title``, once the page has drawn it (the
+    text above a chart can appear before plotly has laid it out)."""
+    end = time.time() + timeout
+    while True:
+        found = [c for c in page.evaluate(CHARTS_JS) if c["title"].startswith(title)]
+        if found:
+            return found[0]
+        assert time.time() < end, f"no chart titled {title!r} within {timeout:.0f} s"
+        time.sleep(0.5)
+
+
 def decades(values) -> list[str]:
     """The decade labels a log axis over ``values`` must write (as λ is written)."""
     from iaead_core.numbers import log_ticks
@@ -97,7 +110,7 @@ def test_lambda_50_story_in_the_browser(chromium, server, tmp_path):  # noqa: F8
 
     # The SVDD-loss panel: a log axis with a labelled tick at every decade the losses span
     # (0.1, 1, 10 and 100 when they go from below 1 to about R² = 50), all in view.
-    loss = next(c for c in page.evaluate(CHARTS_JS) if c["title"].startswith("Losses and radius"))
+    loss = chart(page, "Losses and radius")
     svdd = [v for t in loss["data"] if t["xaxis"] == "x2" for v in t["y"]
             if isinstance(v, (int, float)) and v > 0]
     axis = loss["layout"]["y2"]
@@ -162,7 +175,7 @@ def test_presentation_mode_at_1280x720(chromium, server, tmp_path):  # noqa: F81
     page.get_by_role("button", name="Start").click()
     page.get_by_text("CAE · completed after 2/2 epochs").first.wait_for(timeout=180_000)
     page.get_by_text("Final metrics").first.wait_for(timeout=60_000)
-    before = next(c for c in page.evaluate(CHARTS_JS) if c["title"].startswith("AUROC per epoch"))
+    before = chart(page, "AUROC per epoch")
     # IAEAD has three rules and the CAE two: every rule is drawn, each method's own marked
     assert sum(" · own score" in t["name"] for t in before["data"]) == 2
     assert len([t for t in before["data"] if t["x"]]) == 5
@@ -181,7 +194,7 @@ def test_presentation_mode_at_1280x720(chromium, server, tmp_path):  # noqa: F81
     for c in shown:  # every chart's legend and tick text, as plotly lays them out
         f = c["layout"]
         assert f["legend"] >= 18 and f["xtick"] >= 18 and f["ytick"] >= 18, (c["title"], f)
-    auroc = next(c for c in page.evaluate(CHARTS_JS) if c["title"].startswith("AUROC per epoch"))
+    auroc = chart(page, "AUROC per epoch")
     drawn = [t for t in auroc["data"] if t["x"]]
     assert len(drawn) == 2 and all(" · own score" in t["name"] for t in drawn)
     # the AUROC popover is one click away
