@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every speed figure of issue 8 on one GPU, in under 8 minutes (see benchmarks/suite.py):
-# one paper-protocol run, engine vs reference loop with achieved vs peak FLOP/s for the quick
-# and paper networks, stacked K=6 and K=24 λ sweeps vs sequential, and peak memory.
+# The GPU figures in one process (see benchmarks/suite.py for its parts): arithmetic settings,
+# a paper-protocol run, CUDA graphs vs eager, a 10-class study (threads and processes), the
+# reproduction check against Table 3, throughput, stacked vs sequential, and peak memory.
+# Logs of runs on one H200: benchmarks/results/.
 #
 #   bash benchmarks/gpu_suite.sh [--data-root DIR] [--device cuda]
 #   bash benchmarks/gpu_suite.sh --smoke      # CPU, tiny sizes, well under a minute (CI)

@@ -74,6 +74,7 @@ def test_peak_and_machine():
 
 def test_scripts_import_and_explain_themselves():
     code = ("import benchmarks.epoch_throughput, benchmarks.stacked_vs_sequential, "
+            "benchmarks.bookkeeping, "
             "benchmarks.umap_speed, benchmarks.suite")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -96,7 +97,7 @@ def test_gpu_suite_smoke_prints_every_figure(shared_data_root):
         r"^engine vs reference \[paper\]: ",
         r"^achieved vs peak \[quick\]: .*FLOP/s achieved, fp32 matmul peak .*% of it",
         r"^achieved vs peak \[paper\]: ",
-        r"^epoch shares \[quick\]: training \d+%, evaluation \d+%, bookkeeping \d+%",
+        r"^epoch shares \[quick\]: training \d+%, evaluation \d+%, bookkeeping \(.*\) \d+%",
         r"^epoch shares \[paper\]: ",
         r"^stacked K=2 vs sequential \(smoke stand-in for K=6\): sequential [\d.]+ s, "
         r"stacked [\d.]+ s, speed-up [\d.]+x",
@@ -105,9 +106,17 @@ def test_gpu_suite_smoke_prints_every_figure(shared_data_root):
         r"^CUDA graph vs eager steps \(6 epochs of 64 images, .*\): eager [\d.]+ s, graphs [\d.]+ s "
         r".*largest relative loss difference 0\.0e\+00, largest AUROC difference 0\.0000 "
         r"\(a CPU: both eager\)",
-        r"^mini-study \(IAEAD, MNIST, 2 classes, experiment run\): [\d.]+ s = [\d.]+ runs/min; "
-        r"one at a time [\d.]+ s",
+        r"^mini-study \(IAEAD, MNIST, 2 classes, experiment run, process workers, accel .*\): "
+        r"[\d.]+ s = [\d.]+ runs/min; one at a time [\d.]+ s",
+        r"^mini-study \(IAEAD, MNIST, 2 classes, experiment run, thread workers, accel .*\): ",
         r"^  class 0: AUROC [\d.]+ \(paper 96\.59, Δ [-+][\d.]+\)",
+        r"^accel default: [\d.]+ s/epoch \(1\.00x the default\), AUROC after 3 epochs [\d.]+ "
+        r"\(a CPU: every setting is the default\)",
+        r"^accel bf16: ",
+        r"^accel: fastest ",
+        r"^  fashion-mnist class 0: AUROC [\d.]+ \(paper 89\.67, ",
+        r"^reproduction \(IAEAD, paper protocol, accel .*, 3 classes of Table 3\): \d/3 within "
+        r"±1\.5 points",
     ]
     for pattern in expected:
         assert re.search(pattern, out, re.M), f"missing {pattern!r} in:\n{out}"

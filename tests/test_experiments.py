@@ -217,6 +217,19 @@ def test_the_local_executor_refuses_a_slot_count_below_one():
             LocalExecutor(slots=bad)
 
 
+def test_default_slots_are_one_on_a_cpu_and_by_memory_up_to_ten_on_a_gpu():
+    from iaead_core.experiments.local_executor import DEFAULT_GPU_SLOTS, slots_for
+
+    runs = expand(tiny_spec(classes=[0]))
+    plenty = 2**40
+    assert slots_for(None, "cpu", runs, plenty) == 1
+    assert slots_for(3, "cpu", runs, plenty) == 3
+    assert slots_for(None, "cuda", runs, plenty) == DEFAULT_GPU_SLOTS == 10
+    assert slots_for("auto", "cuda", runs, plenty) == MAX_GPU_SLOTS
+    assert slots_for(None, "cuda", runs, 0) == 1  # memory binds first
+    assert slots_for(2, "cuda", runs, plenty) == 2
+
+
 def test_gpu_slots_from_memory():
     runs = expand(tiny_spec(classes=[0]))
     need = max(run_memory_bytes(p.config) for p in runs)
@@ -526,3 +539,16 @@ def test_several_slots_train_in_worker_processes_with_the_same_numbers(shared_da
     [dead] = [rid for rid, s in states.items() if s == "failed"]
     status = json.loads((tmp_path / "crash" / "tiny-quick" / "runs" / dead / "status.json").read_text())
     assert "worker process died" in status["error"] and crash.failed == 1
+
+
+def test_workers_option_reaches_the_local_executor():
+    """``experiment run --workers thread`` (issue 16: on a GPU each run then has its own CUDA
+    stream in one process) reaches the executor; worker processes stay the default."""
+    from iaead_core.cli.experiments import _executor
+    from iaead_core.cli.parser import build_parser
+
+    args = build_parser().parse_args(["experiment", "run", "s.json", "--slots", "2",
+                                      "--workers", "thread"])
+    ex = _executor(args)
+    assert (ex.workers, ex.requested_slots) == ("thread", 2)
+    assert _executor(build_parser().parse_args(["experiment", "run", "s.json"])).workers == "process"

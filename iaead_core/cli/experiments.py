@@ -24,7 +24,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from iaead_core.data import resolve_data_root
 
@@ -145,8 +145,12 @@ def add_experiment_parser(subparsers: Any) -> argparse.ArgumentParser:
     r.add_argument("--download", action="store_true",
                    help="download missing data sets first (needs network access)")
     r.add_argument("--slots", type=_count_arg("--slots", 1, MAX_SLOTS), default=None,
-                   help=f"local: runs at once, 1 to {MAX_SLOTS} (default 1 on CPU, by free "
-                        f"memory on a GPU)")
+                   help=f"local: runs at once, 1 to {MAX_SLOTS} (default 1 on a CPU; on a "
+                        f"GPU as many as its free memory holds, at most 10)")
+    r.add_argument("--workers", default="process", choices=("process", "thread"),
+                   help="local, with several runs at once: each in a worker process "
+                        "(default) or in a thread of this process with a CUDA stream of its own "
+                        "(slower on one H200: the threads' host work serialises)")
     r.add_argument("--threads", type=_count_arg("--threads", 1, MAX_THREADS), default=None,
                    help=f"local: torch CPU threads, 1 to {MAX_THREADS} (default: all cores)")
     r.add_argument("--stack", default="off", choices=("auto", "on", "off"),
@@ -231,7 +235,7 @@ def _executor(args: argparse.Namespace):
                              gpus_per_run=args.gpus_per_run)
     stack = {"auto": "auto", "on": True, "off": False}[args.stack]
     return make_executor("local", device=args.device, slots=args.slots, threads=args.threads,
-                         stack=stack)
+                         stack=stack, workers=args.workers)
 
 
 def _dry_run(args, spec) -> int:
@@ -250,9 +254,15 @@ def _dry_run(args, spec) -> int:
     counts = plan.counts()
     print("state: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; to run: {len(todo)}")
     slots = (args.slots or 1) if args.executor == "local" else 1
+    at_once = f"{slots} run(s) at once"
+    if args.executor == "local" and device_type == "cuda" and not args.slots:
+        from iaead_core.experiments.local_executor import DEFAULT_GPU_SLOTS  # lazy: loads pandas
+
+        at_once = (f"timed one run at a time; the GPU trains up to {DEFAULT_GPU_SLOTS} at "
+                   f"once, in worker processes, which is faster")
     learned = any(i.state == "completed" for i in plan.infos.values())
     print(f"estimated time: {format_duration(plan.estimated_seconds(slots))} on {args.executor} "
-          f"({device_type}, {slots} run(s) at once; per-run times "
+          f"({device_type}, {at_once}; per-run times "
           f"{'from the finished runs where they apply, else ' if learned else ''}from the "
           f"2-core CPU table of iaead_core/experiments/estimate.py"
           f"{'' if args.executor == 'local' else '; a cluster runs many at once'})")

@@ -14,11 +14,14 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from iaead_core.data.benchmarks import DEFAULT_CAP, _spec, class_index, load_pool, resolve_data_root
 # torch is imported inside the functions that need it (heavy; listing data sets stays fast).
+if TYPE_CHECKING:
+    import torch
 
 
 def min_samples(rho: float) -> int:

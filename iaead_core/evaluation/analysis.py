@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from iaead_core.config import TrainConfig, preset_config
+from iaead_core.config import TrainConfig
 from iaead_core.data import class_index
 from iaead_core.evaluation.health import ALERT_KINDS, summarize as summarize_alerts
 from iaead_core.evaluation.metrics import latent_diagnostics

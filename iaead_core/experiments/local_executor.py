@@ -1,9 +1,11 @@
 """The local executor: an experiment's runs on this machine, with the existing engine.
 
-On a CPU, one run at a time with all of torch's threads; on a GPU, several runs at once when
-their estimated memory (:func:`run_memory_bytes`) fits in what the GPU has free
-(:func:`gpu_slots`), each in a worker process of its own (:mod:`iaead_core.experiments.processes`:
-threads of one process serialise on Python's lock). With one run at a time and ``stack`` asked
+On a CPU, one run at a time with all of torch's threads; on a GPU, up to
+:data:`DEFAULT_GPU_SLOTS` runs at once where their estimated memory (:func:`run_memory_bytes`)
+fits in what the GPU has free (:func:`gpu_slots`), each in a worker process of its own
+(:mod:`iaead_core.experiments.processes`). Threads of one process, each run on a CUDA stream of
+its own, are the other choice (``workers="thread"``); on one H200 they were slower: ten runs as
+threads went no faster than one at a time, their host work serialised on Python's lock. With one run at a time and ``stack`` asked
 for, compatible runs that share a data draw (an IAEAD λ grid, CAE beside it) train as one
 stacked network (:mod:`iaead_core.training.stacked`).
 """
@@ -24,11 +26,16 @@ from iaead_core.experiments.estimate import set_size
 from iaead_core.experiments.executor_base import Executor, RunOutcome, train_plan, write_failed_run
 from iaead_core.experiments.processes import run_in_processes
 from iaead_core.experiments.spec import PlannedRun
-__all__ = ["LocalExecutor", "gpu_slots", "run_memory_bytes", "MAX_GPU_SLOTS"]
+__all__ = ["LocalExecutor", "gpu_slots", "slots_for", "run_memory_bytes", "MAX_GPU_SLOTS",
+           "DEFAULT_GPU_SLOTS"]
 
 #: Most runs one GPU trains at once in the local executor: each is a worker process with a CUDA
 #: context of its own (about half a gigabyte), so memory rarely binds before this does.
 MAX_GPU_SLOTS = 16
+#: Runs at once on a GPU when ``slots`` is not given (where memory allows): the number
+#: measured on one H200, where ten worker processes of paper-protocol runs trained about 1.8×
+#: as many epochs per second as one run alone (benchmarks/results/, part ``study``).
+DEFAULT_GPU_SLOTS = 10
 
 
 def _load_draw(cfg: TrainConfig):
@@ -60,6 +67,19 @@ def gpu_slots(plans: list[PlannedRun], free_bytes: int) -> int:
     return max(1, min(MAX_GPU_SLOTS, int(0.8 * free_bytes // need)))
 
 
+def slots_for(requested: int | str | None, device_type: str, plans: list[PlannedRun],
+              free_bytes: int) -> int:
+    """Runs at once: ``requested`` when it is a number; on a GPU by default as many as
+    :func:`gpu_slots` says fit, at most :data:`DEFAULT_GPU_SLOTS` (``"auto"``: at most
+    :data:`MAX_GPU_SLOTS`); 1 otherwise."""
+    if requested not in (None, "auto"):
+        return int(requested)
+    if device_type != "cuda":
+        return 1
+    most = MAX_GPU_SLOTS if requested == "auto" else DEFAULT_GPU_SLOTS
+    return min(most, gpu_slots(plans, free_bytes))
+
+
 class LocalExecutor(Executor):
     """This machine (see the module docstring).
 
@@ -67,7 +87,9 @@ class LocalExecutor(Executor):
     ----------
     device : {"auto", "cpu", "cuda", "mps"}
     slots : int or "auto", optional
-        Runs at once (default 1); ``"auto"`` on a GPU: as many as :func:`gpu_slots` says fit.
+        Runs at once. Default: 1 on a CPU; on a GPU as many as :func:`gpu_slots` says fit, at
+        most :data:`DEFAULT_GPU_SLOTS`. ``"auto"`` on a GPU: as many as fit, at most
+        :data:`MAX_GPU_SLOTS`.
     threads : int, optional
         torch's CPU threads (default: torch's own choice, all cores).
     stack : {"auto", True, False}
@@ -78,8 +100,8 @@ class LocalExecutor(Executor):
         much as a change of the CPU thread count does; so nothing stacks unless asked.
     workers : {"process", "thread"}
         With several slots, each run in a worker process (the default) or in a thread of this
-        process (the engine draws initial weights under a lock, so seeds give the same weights
-        as one at a time either way).
+        process, on a GPU with a CUDA stream of its own (the engine draws initial weights under
+        a lock, so seeds give the same weights as one at a time either way).
     """
 
     name = "local"
@@ -148,16 +170,8 @@ class LocalExecutor(Executor):
         import torch
 
         dev = self.device_type
-        if self.requested_slots == "auto" and dev == "cuda":
-            free, _ = torch.cuda.mem_get_info()
-            self._slots = gpu_slots(plans, free)
-        elif self.requested_slots and self.requested_slots != "auto":
-            self._slots = int(self.requested_slots)
-        else:
-            # One at a time unless asked: on one H200, ten worker processes of paper runs did
-            # not finish a run within two minutes in the one test so far (cause not yet found),
-            # while one run at a time is measured (benchmarks/suite.py).
-            self._slots = 1
+        free = torch.cuda.mem_get_info()[0] if dev == "cuda" else 0
+        self._slots = slots_for(self.requested_slots, dev, plans, free)
         runs_root.mkdir(parents=True, exist_ok=True)
         queue = list(plans)
         stacked = _stacked_module() if self.stack is not False else None

@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from iaead_core.config import TrainConfig
 from iaead_core.data import ENV_DATA_ROOT

@@ -222,11 +222,12 @@ class Method(ABC):
         for i in range(0, len(X), batch_size):
             x = X[i:i + batch_size]
             z = self.model.encode(x)
-            zs.append(z.float().cpu())
+            zs.append(z.float())
             if decode:
-                errs.append(((self.model.decode(z) - x) ** 2).flatten(1).mean(1).double().cpu())
-        z = torch.cat(zs).numpy()
-        rec = torch.cat(errs).numpy() if decode else None
+                errs.append(((self.model.decode(z) - x) ** 2).flatten(1).mean(1).double())
+        # One transfer each, after the last batch: a read per batch would make a GPU wait.
+        z = torch.cat(zs).cpu().numpy()
+        rec = torch.cat(errs).cpu().numpy() if decode else None
         centre = None if self.c is None else self.c.detach().float().cpu().numpy()
         return Evaluation(z=z, scores=self.score(z, rec, epoch), centre=centre)
 

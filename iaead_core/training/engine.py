@@ -12,6 +12,7 @@ never used to select a model; the final model is the last epoch's.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import platform
 import random
@@ -35,7 +36,8 @@ from iaead_core.evaluation.metrics import detection_metrics, latent_diagnostics,
 from iaead_core.methods import Evaluation, Method, StepLosses, build_method
 from iaead_core.runs import RunWriter, new_run_id, resolve_runs_root
 from iaead_core.storage import StorageError, check_folder, storage_error
-from iaead_core.training.graphs import GraphedStep, graphs_enabled
+from iaead_core.training.accel import Accel, accel_from_env
+from iaead_core.training.graphs import GRAPHED_METHODS, GraphedStep, graphs_enabled
 
 __all__ = ["Trainer", "TrainResult", "NonFiniteLossError", "train", "select_device",
            "seed_everything", "environment_info"]
@@ -101,8 +103,9 @@ def seed_everything(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
-def environment_info(device: torch.device) -> dict[str, Any]:
-    """Versions and hardware recorded with every result."""
+def environment_info(device: torch.device, accel: Accel | None = None) -> dict[str, Any]:
+    """Versions and hardware recorded with every result, with the GPU arithmetic settings
+    (:class:`~iaead_core.training.accel.Accel`) in force."""
     import sklearn
     import torchvision
 
@@ -112,6 +115,8 @@ def environment_info(device: torch.device) -> dict[str, Any]:
             "device": str(device), "torch_threads": torch.get_num_threads()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
+    if accel is not None:
+        info["accel"] = accel.to_dict()
     return info
 
 
@@ -222,11 +227,25 @@ class Trainer:
         self._last_checkpoint = time.monotonic()
         self.records: list[dict[str, Any]] = []
         self._graph_step: GraphedStep | None = None  # made on a GPU's first step
+        self._stream: torch.cuda.Stream | None = None  # the run's own stream on a GPU
+        self.accel = Accel()
         self.status = "created"
         self.result: TrainResult | None = None
         self.run_id = run_id or new_run_id(cfg.method, self.data.dataset, self.data.normal_class,
                                            cfg.seed)
         self.run_dir = None if self.runs_root is None else self.runs_root / self.run_id
+
+    def _on_stream(self) -> contextlib.AbstractContextManager:
+        """Issue the device work of the enclosed block on the run's CUDA stream (a no-op on
+        other devices)."""
+        return contextlib.nullcontext() if self._stream is None else torch.cuda.stream(self._stream)
+
+    def _host_state(self, state: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A CPU copy of a method state (None stays None), read after the run's stream."""
+        if state is None:
+            return None
+        with self._on_stream():
+            return _detached_copy(state)
 
     def stop(self) -> None:
         """Ask the run to stop after the current batch (thread-safe)."""
@@ -273,17 +292,27 @@ class Trainer:
         cfg = self.cfg
         torch.set_grad_enabled(True)
         start = time.perf_counter()
-        X = self.data.images.to(self.device)
-        with _INIT_LOCK:  # torch's global RNG draws the weights: one thread at a time
-            seed_everything(cfg.seed)
-            method = build_method(cfg, X.shape[1], self.device)
+        accel = accel_from_env(self.device)
+        if cfg.method not in GRAPHED_METHODS:  # bf16 is measured for the paper's network only
+            accel = Accel("fp32", accel.channels_last, accel.cudnn_benchmark)
+        self.accel = accel
+        # On a GPU the run has its own CUDA stream, so that runs in threads of one process
+        # (experiment slots) can overlap their kernels; every device operation of the run is
+        # issued on it (never across a ``yield``, which hands the thread to the consumer).
+        self._stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
+        with self._on_stream():
+            X = accel.layout(self.data.images.to(self.device))
+            with _INIT_LOCK:  # torch's global RNG draws the weights: one thread at a time
+                seed_everything(cfg.seed)
+                method = build_method(cfg, X.shape[1], self.device)
+                accel.prepare(method.model)
         self.method = method
         gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
         writer = None
         if self.runs_root is not None:
             meta = {"run_id": self.run_id, "config": cfg.to_dict(), "data": self.data.summary(),
                     "seed": cfg.seed, "nu": cfg.resolved_nu, "lam": cfg.effective_lam,
-                    "environment": environment_info(self.device), "created": time.time(),
+                    "environment": environment_info(self.device, accel), "created": time.time(),
                     "primary_score": method.primary_score}
             writer = RunWriter(self.runs_root, self.run_id, meta)
             if hasattr(self.data, "save_manifest"):  # image files: which ones, in order
@@ -298,28 +327,34 @@ class Trainer:
         last_state = None
         books = _Bookkeeper(self.device.type == "cuda" if self.overlap is None else self.overlap)
         try:
-            method.start(X)
-            opt, sched = method.make_optimizer(0)
+            with self._on_stream():
+                method.start(X)
+                opt, sched = method.make_optimizer(0)
             for epoch in range(cfg.epochs):
                 t0 = time.perf_counter()
                 lr = opt.param_groups[0]["lr"]
                 phase = method.phase(epoch)
-                sums = self._train_epoch(method, opt, method.training_set(X, epoch), gen, epoch)
-                if sums is None:
-                    break
-                sched.step()
-                if method.end_epoch(epoch, X):
-                    opt, sched = method.make_optimizer(epoch + 1)
-                evaluation = method.evaluate(X, epoch, cfg.eval_batch_size)
-                last_state = _detached_copy(method.state())
-                # What the record needs from the method is read now, in this thread; the rest
-                # (metrics, diagnostics, alerts, files) may run beside the next epoch.
+                with self._on_stream():
+                    sums = self._train_epoch(method, opt, method.training_set(X, epoch), gen,
+                                             epoch)
+                    if sums is None:
+                        break
+                    sched.step()
+                    if method.end_epoch(epoch, X):
+                        opt, sched = method.make_optimizer(epoch + 1)
+                    evaluation = method.evaluate(X, epoch, cfg.eval_batch_size)
+                    # A copy on the device (no wait); to the host only for a checkpoint.
+                    last_state = _detached_copy(method.state(), self.device)
+                    checkpoint = (_detached_copy(last_state) if self._checkpoint_due(epoch)
+                                  else None)
+                    # What the record needs from the method is read now, in this thread; the
+                    # rest (metrics, diagnostics, alerts, files) may run beside the next epoch.
+                    method_diagnostics = method.epoch_diagnostics()
                 books.submit(functools.partial(
                     self._keep_books, writer, epoch, phase, lr, sums, evaluation, method.R,
-                    method.epoch_diagnostics(), method.primary_score, method.name,
+                    method_diagnostics, method.primary_score, method.name,
                     code_bound(getattr(method, "code_activation", None)), t0,
-                    time.perf_counter(), start,
-                    checkpoint=last_state if self._checkpoint_due(epoch) else None))
+                    time.perf_counter(), start, checkpoint=checkpoint))
                 yield from books.done()
                 if self.stop_event.is_set():
                     break
@@ -327,6 +362,7 @@ class Trainer:
         except (GeneratorExit, KeyboardInterrupt) as e:  # same as a stop request
             self.status = "stopped"
             books.drain_quietly()
+            last_state = self._host_state(last_state)
             if writer:
                 self._finish(writer, evaluation, last_state, "stopped",
                              "interrupted" if isinstance(e, KeyboardInterrupt) else None)
@@ -334,6 +370,7 @@ class Trainer:
         except BaseException as e:  # NonFiniteLossError's message already says what happened
             self.status = "failed"
             books.drain_quietly()
+            last_state = self._host_state(last_state)
             if writer:
                 error = (str(e) if isinstance(e, (NonFiniteLossError, StorageError))
                          else f"{type(e).__name__}: {e}")
@@ -342,9 +379,12 @@ class Trainer:
             raise
         finally:
             books.close()
+            if self._stream is not None:  # callers use the model on their own stream next
+                self._stream.synchronize()
         self.status = "stopped" if len(self.records) < cfg.epochs else "completed"
         if writer:
-            problem = self._finish(writer, evaluation, last_state or method.state(), self.status,
+            problem = self._finish(writer, evaluation,
+                                   self._host_state(last_state or method.state()), self.status,
                                    None)
             if problem is not None:  # status.json says "failed" with it, where it could
                 self.status = "failed"
@@ -377,7 +417,8 @@ class Trainer:
         batch_losses: dict[str, list[tuple[int, torch.Tensor]]] = {
             "total": [], "reconstruction": [], "svdd": []}
         def eager(x: torch.Tensor, epoch: int) -> StepLosses:
-            losses = method.loss(x, epoch)
+            with self.accel.autocast():
+                losses = method.loss(x, epoch)
             opt.zero_grad(set_to_none=True)
             losses.total.backward()
             opt.step()
@@ -414,7 +455,7 @@ class Trainer:
         if not graphs_enabled(method, self.device):
             return None
         if self._graph_step is None:
-            self._graph_step = GraphedStep(method, self.cfg.batch_size, eager)
+            self._graph_step = GraphedStep(method, self.cfg.batch_size, eager, self.accel)
         self._graph_step.eager = eager
         return self._graph_step
 
@@ -591,10 +632,11 @@ class _Bookkeeper:
             self._pool.shutdown(wait=True)
 
 
-def _detached_copy(state: dict[str, Any]) -> dict[str, Any]:
-    """A CPU copy of a method state, so later optimiser steps do not change it."""
+def _detached_copy(state: dict[str, Any], device: torch.device | str = "cpu") -> dict[str, Any]:
+    """A copy of a method state on ``device`` (default the CPU), so that later optimiser steps
+    do not change it. A copy on the GPU it already lives on costs no wait for the host."""
     out = dict(state)
-    out["model"] = {k: v.detach().to("cpu", copy=True) for k, v in state["model"].items()}
+    out["model"] = {k: v.detach().to(device, copy=True) for k, v in state["model"].items()}
     return out
 
 

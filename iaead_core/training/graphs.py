@@ -21,6 +21,7 @@ with a warning, and the step runs eagerly.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Callable
 
@@ -29,6 +30,7 @@ import torch.nn.functional as F
 
 from iaead_core.methods import Method, StepLosses
 from iaead_core.methods.svdd import batch_radius, soft_boundary_loss, squared_distances
+from iaead_core.training.accel import Accel
 
 __all__ = ["GraphedStep", "graphs_enabled", "ENV_CUDA_GRAPHS", "WARMUP_STEPS"]
 
@@ -40,6 +42,10 @@ ENV_CUDA_GRAPHS = "IAEAD_CUDA_GRAPHS"
 WARMUP_STEPS = 3
 #: Methods whose step this module records (their loss is written out in :meth:`_record`).
 GRAPHED_METHODS = ("iaead", "cae")
+#: One recording at a time in a process: runs in threads (experiment slots) record their own
+#: graphs, and a recording empties the allocator's cache, which must not happen while another
+#: thread is recording.
+_RECORD_LOCK = threading.Lock()
 
 
 def graphs_enabled(method: Method, device: torch.device) -> bool:
@@ -57,11 +63,15 @@ class GraphedStep:
     batch_size : the mini-batch size that is recorded.
     eager : the engine's eager step ``eager(x, epoch) -> StepLosses`` (forward, backward,
         optimiser step, ``after_step``): used for the warm-up steps and as the fallback.
+    accel : the run's arithmetic settings (:mod:`iaead_core.training.accel`): the recorded
+        forward pass runs under its autocast, as the eager step does.
     """
 
     def __init__(self, method: Method, batch_size: int,
-                 eager: Callable[[torch.Tensor, int], StepLosses]) -> None:
+                 eager: Callable[[torch.Tensor, int], StepLosses],
+                 accel: Accel | None = None) -> None:
         self.method, self.batch_size, self.eager = method, batch_size, eager
+        self.accel = accel or Accel()
         self.enabled = True
         self.warm = 0
         self.replays = 0
@@ -97,7 +107,10 @@ class GraphedStep:
                 return self.eager(X[rows], epoch)
             self._key = key
         m = self.method
-        torch.index_select(X, 0, rows, out=self._x)
+        if self.accel.channels_last:  # a copy keeps the recorded input's memory order
+            self._x.copy_(X[rows])
+        else:
+            torch.index_select(X, 0, rows, out=self._x)
         if m.c is not None:  # the R this step reads: the last step's, or the epoch's start
             current = m.current_R()
             if isinstance(current, torch.Tensor):
@@ -114,24 +127,31 @@ class GraphedStep:
 
     def _record(self, X: torch.Tensor, opt: torch.optim.Optimizer) -> None:
         """Record forward, loss (eq. 2 / eq. 6–8), backward, the optimiser step and the new R."""
+        with _RECORD_LOCK:
+            self._record_locked(X, opt)
+
+    def _record_locked(self, X: torch.Tensor, opt: torch.optim.Optimizer) -> None:
         m = self.method
         self._graph = None  # frees the previous recording's memory pool
-        if self._x is None:
-            self._x = torch.empty((self.batch_size, *X.shape[1:]), dtype=X.dtype, device=X.device)
+        if self._x is None:  # same memory order as X (channels-last or not)
+            self._x = torch.empty_like(X[:self.batch_size])
         self._x.copy_(X[:self.batch_size])
         torch.cuda.synchronize(m.device)
         m.model.train()
         opt.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            z, x_hat = m.model(self._x)
-            rec = F.mse_loss(x_hat, self._x)
-            svdd = None
-            total = rec
-            if m.c is not None:
-                dist2 = squared_distances(z, m.c)
-                svdd = soft_boundary_loss(dist2, self._R, m.nu)
-                total = rec + m.lam * svdd
+        # thread_local: other runs' threads of this process (experiment slots) may keep
+        # launching and synchronising their own streams while this one records.
+        with torch.cuda.graph(graph, stream=self._side, capture_error_mode="thread_local"):
+            with self.accel.autocast():
+                z, x_hat = m.model(self._x)
+                rec = F.mse_loss(x_hat, self._x)
+                svdd = None
+                total = rec
+                if m.c is not None:
+                    dist2 = squared_distances(z, m.c)
+                    svdd = soft_boundary_loss(dist2, self._R, m.nu)
+                    total = rec + m.lam * svdd
             total.backward()
             opt.step()
             if m.c is not None:
