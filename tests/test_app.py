@@ -791,3 +791,29 @@ def test_runs_chart_title_and_legend_follow_the_pool_toggle(runs_dir):
     assert fig["layout"]["title"]["text"].endswith("(mean ± std over seeds)")
     names = sorted(t["name"] for t in fig["data"] if t.get("name"))
     assert names == ["CAE · seed 0", "IAEAD · λ = 5e-5 · seeds 0, 1"]
+
+
+def test_train_and_latent_show_the_spread_across_seeds_beside_the_auroc(runs_dir):
+    """Issue 19: the own AUROC of a run comes with how much it moves with the seed, measured
+    on the spot from the saved runs of the same setting (here seeds 0 and 1: 0.90 and 0.80)."""
+    fake_run(runs_dir, seed=0, collapsed=False, lam=5e-5,
+             curves={"latent_mean": [0.7, 0.8, 0.9], "reconstruction": [0.6, 0.6, 0.6]})
+    fake_run(runs_dir, seed=1, collapsed=False, lam=5e-5, group="compare-20250101-120001-fake0002",
+             curves={"latent_mean": [0.7, 0.75, 0.8], "reconstruction": [0.6, 0.6, 0.6]})
+    at = page("train").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    own = table[table["score"].str.endswith("(its own)")]
+    assert own["± over seeds"].tolist() == ["± 0.071"]  # std of 0.9 and 0.8
+    assert table[~table["score"].str.endswith("(its own)")]["± over seeds"].tolist() == [""]
+    assert any("How much the own AUROC moves with the seed" in c and
+               "± 0.071 over seeds (range 0.100; 2 seeds of this setting at hand)" in c
+               for c in texts(at, "caption"))
+    at = page("latent").run()
+    assert not at.exception, [e.value for e in at.exception]
+    line = next(m for m in texts(at, "markdown") if m.startswith("Score: "))
+    assert line.endswith("AUROC **0.900** ± 0.071 over seeds") or line.endswith(
+        "AUROC **0.800** ± 0.071 over seeds")
+    assert "± over seeds: ± 0.071 over seeds (range 0.100; 2 seeds of this setting at hand)." \
+        in texts(at, "caption")
+
