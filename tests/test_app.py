@@ -817,3 +817,7 @@ def test_train_and_latent_show_the_spread_across_seeds_beside_the_auroc(runs_dir
     assert "± over seeds: ± 0.071 over seeds (range 0.100; 2 seeds of this setting at hand)." \
         in texts(at, "caption")
 
+
+def test_pages_that_average_seeds_default_to_three_for_quick(runs_dir):
+    at = page("sensitivity").run()
+    assert at.number_input(key="sens_seeds").value == 3
