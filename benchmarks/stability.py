@@ -329,7 +329,8 @@ def variant_markdown(name: str, v: dict[str, Any]) -> str:
                                  if k in settings) + ".", ""]
     if v.get("tiny"):
         parts += ["**--tiny: a smoke run; its numbers mean nothing.**", ""]
-    parts += [f"Seconds: wall time of one run's training; 1-thread runs ran {v.get('jobs', 1)} at "
+    jobs = v.get("jobs") or _option_of(v["command"], "--jobs", 1)
+    parts += [f"Seconds: wall time of one run's training; 1-thread runs ran {jobs} at "
               "a time" + (", and so did the multi-thread runs (--share): the seconds mean "
                           "little." if v.get("shared") else ", multi-thread runs alone.")
               + " The AUROCs do not depend on what else ran.", ""]
@@ -340,7 +341,36 @@ def variant_markdown(name: str, v: dict[str, Any]) -> str:
     if iaead:
         worst = max(iaead, key=lambda r: r["spread"])
         parts += ["", f"Largest IAEAD spread: **{worst['spread']:.3f}** ({worst['case']})."]
+    probe = probe_table(v["runs"])
+    if probe:
+        parts += ["", "Averaging over the last K epochs of the same runs (--probe): the spread "
+                      "of the final AUROC, of the AUROC of the scores' ranks averaged over the "
+                      "last K epochs, and of the weights (BatchNorm statistics included) "
+                      "averaged over the last K epochs:", "", *probe]
     return "\n".join(parts) + "\n"
+
+
+def _option_of(command: str, option: str, default: int) -> int:
+    """The value of ``option`` in a stored command line (variants stored before the value
+    was kept), else ``default``."""
+    words = shlex.split(command)
+    return int(words[words.index(option) + 1]) if option in words else default
+
+
+def probe_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Markdown rows: per case and method, the spread of the final AUROC and of each
+    ``--probe`` remedy; [] when the runs carry no probe."""
+    if not runs or "probe" not in runs[0]:
+        return []
+    keys = list(runs[0]["probe"])
+    lines = ["| case | method | final | " + " | ".join(keys) + " |",
+             "|---|---|---:|" + "---:|" * len(keys)]
+    for case, method in dict.fromkeys((r["case"], r["method"]) for r in runs):
+        mine = [r for r in runs if r["case"] == case and r["method"] == method]
+        spread = lambda vals: f"{max(vals) - min(vals):.3f}"  # noqa: E731
+        lines.append(f"| {case} | {method} | {spread([r['final'] for r in mine])} | "
+                     + " | ".join(spread([r["probe"][k] for r in mine]) for k in keys) + " |")
+    return lines
 
 
 def write_markdown(path: Path, store: dict[str, Any]) -> None:
