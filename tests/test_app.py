@@ -327,6 +327,7 @@ def test_sensitivity_bad_grid_and_a_small_sweep(runs_dir, tmp_path):
     at.selectbox(key="sens_ds").set_value("mnist-5k")
     at.text_input(key="sens_grid").set_value("0, 50")
     at.number_input(key="sens_epochs_quick").set_value(2)
+    at.number_input(key="sens_seeds").set_value(1)  # quick sweeps default to 3 seeds
     at.button(key="sens_start").click().run()
     at = wait_for(at, lambda a: any("2 of 2 runs finished" in t for t in progress_texts(a)))
     table = at.dataframe[0].value
@@ -511,6 +512,7 @@ def test_lambda_sweep_marks_degenerate_points_with_readable_axis(runs_dir, tmp_p
     at.session_state["sens_ds"] = "digits"
     at.session_state["sens_grid"] = "0, 5e-6, 50"
     at.session_state["sens_epochs_quick"] = 3
+    at.session_state["sens_seeds"] = 1  # the plan above: one seed (quick sweeps default to 3)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value
