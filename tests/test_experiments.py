@@ -493,7 +493,7 @@ def test_cli_dry_run_status_and_report(shared_data_root, tmp_path, capsys):
     assert "33 runs" in text and "estimated time" in text and "missing 33" in text
     assert not (tmp_path / "fig4-lambda-quick").exists()  # a dry run writes nothing
     assert main(["experiment", "status", "ablation", *argv]) == 0
-    assert "0/30 completed" in capsys.readouterr().out
+    assert "0/90 completed" in capsys.readouterr().out  # 30 settings × 3 seeds (quick)
     assert main(["experiment", "run", "nosuch", *argv]) == 2
     assert "built-in" in capsys.readouterr().err
 
