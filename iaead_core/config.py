@@ -37,7 +37,7 @@ from typing import Any
 from iaead_core.data import DATASETS, class_index, min_samples
 __all__ = ["TrainConfig", "PRESETS", "preset_config", "METHOD_NAMES", "OBJECTIVES", "DEVICES",
            "INITS", "NumericRule", "NUMERIC_RULES", "MAX_SEED", "MAX_EPOCHS", "MAX_BATCH_SIZE",
-           "MAX_EVAL_BATCH_SIZE", "MAX_WIDTH", "MAX_LATENT_DIM", "MAX_SAMPLES"]
+           "MAX_EVAL_BATCH_SIZE", "MAX_WIDTH", "MAX_LATENT_DIM", "MAX_SAMPLES", "QUICK_SEEDS"]
 
 #: Names of the registered methods, in display order. Kept here (not read from
 #: ``iaead_core.methods.METHODS``) so that config and the command line's parser stay free of
@@ -329,6 +329,12 @@ _BASELINES_QUICK = {
     "memae": dict(epochs=30, warmup_epochs=0, batch_size=64, lr=1e-3, init="released"),
     "rsrae": dict(epochs=30, warmup_epochs=0, batch_size=64, lr=2.5e-4, init="pytorch"),
 }
+
+#: Seeds a study at the ``quick`` preset averages by default (the lab's λ page, the
+#: Experiments page's custom study and the quick ablation): one quick run's AUROC moves with
+#: the seed and even with the CPU's thread count (docs/method.md, "Stability"), so a single
+#: seed is not what a comparison should rest on.
+QUICK_SEEDS = 3
 
 #: Optimisation settings per preset; entries named after a method override for that method.
 PRESETS: dict[str, dict[str, Any]] = {

@@ -327,6 +327,7 @@ def test_sensitivity_bad_grid_and_a_small_sweep(runs_dir, tmp_path):
     at.selectbox(key="sens_ds").set_value("mnist-5k")
     at.text_input(key="sens_grid").set_value("0, 50")
     at.number_input(key="sens_epochs_quick").set_value(2)
+    at.number_input(key="sens_seeds").set_value(1)  # quick sweeps default to 3 seeds
     at.button(key="sens_start").click().run()
     at = wait_for(at, lambda a: any("2 of 2 runs finished" in t for t in progress_texts(a)))
     table = at.dataframe[0].value
@@ -511,6 +512,7 @@ def test_lambda_sweep_marks_degenerate_points_with_readable_axis(runs_dir, tmp_p
     at.session_state["sens_ds"] = "digits"
     at.session_state["sens_grid"] = "0, 5e-6, 50"
     at.session_state["sens_epochs_quick"] = 3
+    at.session_state["sens_seeds"] = 1  # the plan above: one seed (quick sweeps default to 3)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value
@@ -791,3 +793,33 @@ def test_runs_chart_title_and_legend_follow_the_pool_toggle(runs_dir):
     assert fig["layout"]["title"]["text"].endswith("(mean ± std over seeds)")
     names = sorted(t["name"] for t in fig["data"] if t.get("name"))
     assert names == ["CAE · seed 0", "IAEAD · λ = 5e-5 · seeds 0, 1"]
+
+
+def test_train_and_latent_show_the_spread_across_seeds_beside_the_auroc(runs_dir):
+    """Issue 19: the own AUROC of a run comes with how much it moves with the seed, measured
+    on the spot from the saved runs of the same setting (here seeds 0 and 1: 0.90 and 0.80)."""
+    fake_run(runs_dir, seed=0, collapsed=False, lam=5e-5,
+             curves={"latent_mean": [0.7, 0.8, 0.9], "reconstruction": [0.6, 0.6, 0.6]})
+    fake_run(runs_dir, seed=1, collapsed=False, lam=5e-5, group="compare-20250101-120001-fake0002",
+             curves={"latent_mean": [0.7, 0.75, 0.8], "reconstruction": [0.6, 0.6, 0.6]})
+    at = page("train").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    own = table[table["score"].str.endswith("(its own)")]
+    assert own["± over seeds"].tolist() == ["± 0.071"]  # std of 0.9 and 0.8
+    assert table[~table["score"].str.endswith("(its own)")]["± over seeds"].tolist() == [""]
+    assert any("How much the own AUROC moves with the seed" in c and
+               "± 0.071 over seeds (range 0.100; 2 seeds of this setting at hand)" in c
+               for c in texts(at, "caption"))
+    at = page("latent").run()
+    assert not at.exception, [e.value for e in at.exception]
+    line = next(m for m in texts(at, "markdown") if m.startswith("Score: "))
+    assert line.endswith("AUROC **0.900** ± 0.071 over seeds") or line.endswith(
+        "AUROC **0.800** ± 0.071 over seeds")
+    assert "± over seeds: ± 0.071 over seeds (range 0.100; 2 seeds of this setting at hand)." \
+        in texts(at, "caption")
+
+
+def test_pages_that_average_seeds_default_to_three_for_quick(runs_dir):
+    at = page("sensitivity").run()
+    assert at.number_input(key="sens_seeds").value == 3

@@ -30,8 +30,10 @@ from iaead_core.runs import load_run  # noqa: E402
 
 PAGE = ROOT / "app" / "pages" / "experiments.py"
 #: The tiny spec of these tests, as the page's fields.
+# One seed: a custom study at quick scale starts from 3 (QUICK_SEEDS); these tests are about
+# the page, not the spread over seeds.
 TINY = {"exp_name": "tiny", "exp_kind": "fig4-lambda", "exp_lam": "0, 5e-5", "exp_epochs": 2,
-        "exp_max_samples": 300}
+        "exp_max_samples": 300, "exp_seeds": "1"}
 
 
 def page() -> AppTest:
@@ -189,9 +191,12 @@ def test_built_in_specs_show_their_size_and_cost_before_starting(lab):
     assert f"about **{format_duration(total)}**" in markdown(at)
     assert "0 of 1100 runs completed · 1100 not started" in progress(at)
     # The ablation: (3 MNIST + 2 Fashion-MNIST classes) × 2 inits × (λ = 0, where ν is
-    # unused, + λ = 5e-5 × 2 values of ν) × 1 seed = 30 runs.
+    # unused, + λ = 5e-5 × 2 values of ν) × 3 seeds (quick studies average 3) = 90 runs.
     at.selectbox(key="exp_base").set_value("ablation").run()
-    assert "**30 of 30 runs to train**" in markdown(ok(at))
+    assert "**90 of 90 runs to train**" in markdown(ok(at))
+    # A custom study at quick scale starts from 3 seeds too.
+    at.selectbox(key="exp_base").set_value("custom").run()
+    assert at.text_input(key="exp_seeds").value == "3"
     # Table 2 at paper scale: 8 methods × (10 + 10 + 10 + 10 + 20 classes) × 2 ρ × 5 seeds.
     at.selectbox(key="exp_base").set_value("table2").run()
     at.radio(key="exp_preset").set_value("paper").run()

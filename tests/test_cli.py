@@ -34,6 +34,9 @@ def test_train_json_then_runs_listing(real_digits, tmp_path, capsys):
     assert out["settings"] == {"method": "iaead", "lam": 5e-5, "nu": 1.0, "preset": "quick",
                                "init": "released", "seed": 0, "epochs": 2, "max_samples": 500}
     assert isinstance(out["alerts"], list)
+    # 2 epochs on 500 images is no setting the stability table measured, and no other seed
+    # of it is in the folder: no spread is claimed
+    assert out["spread"] is None
     assert (tmp_path / out["run_id"] / "metrics.jsonl").read_text().count("\n") == 2
 
     assert main(["runs", "--out", str(tmp_path), "--json"]) == 0
@@ -327,3 +330,63 @@ def test_a_run_id_is_a_prefix_never_a_glob(tmp_path, capsys):
     assert main(["score", "2026*", "--images", str(tmp_path / "imgs"), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "no run '2026*'" in err and "Invalid pattern" not in err
+
+
+def test_the_own_auroc_has_its_spread_across_seeds_beside_it(capsys):
+    """Issue 19: beside the headline AUROC, how much it moves with the seed, and from where."""
+    from iaead_core.evaluation.stability import SeedSpread
+
+    metrics = {"latent_mean": {"auroc": 0.783, "aupr_in": 0.97, "aupr_out": 0.33},
+               "reconstruction": {"auroc": 0.65, "aupr_in": 0.95, "aupr_out": 0.14}}
+    spread = SeedSpread(0.0312, 0.0649, 6, "table", "stability table of the quick preset, "
+                        "fashion-mnist class 6: 3 seeds × 2 thread counts (1, 2), measured X")
+    cli._print_table(_record(metrics)[-1], preset_config("quick"), PaperReference(None, "-"),
+                     spread)
+    text = capsys.readouterr().out
+    row = next(line for line in text.splitlines() if line.startswith("latent_mean"))
+    assert row.startswith("latent_mean     0.783 ± 0.031          0.970     0.330       -  ")
+    other = next(line for line in text.splitlines() if line.startswith("reconstruction"))
+    assert "±" not in other  # only the run's own score was measured
+    assert ("expected spread of the latent_mean AUROC across seeds: ± 0.031 over seeds (range "
+            "0.065; stability table of the quick preset, fashion-mnist class 6: 3 seeds × 2 "
+            "thread counts (1, 2), measured X)") in text
+    cli._print_table(_record(metrics)[-1], preset_config("quick"), PaperReference(None, "-"))
+    assert "±" not in capsys.readouterr().out  # no spread known: none claimed
+
+
+def _saved_run(root, seed: int, auroc: float, lam: float = 5e-5) -> str:
+    """A finished one-epoch IAEAD run folder written by hand (no training)."""
+    from iaead_core.runs import RunWriter
+
+    cfg = preset_config("quick", "iaead", dataset="mnist", normal_class=2, seed=seed, lam=lam)
+    run_id = f"20260101-000000-iaead-mnist-2-s{seed}-l{lam:g}"
+    w = RunWriter(root, run_id, {"run_id": run_id, "config": cfg.to_dict(), "seed": seed,
+                                 "lam": lam, "nu": 1.0, "primary_score": "latent_mean"},
+                  heartbeat_period=0)
+    w.append_record({"epoch": 1, "epochs": 1, "phase": "svdd", "lr": 0.1, "seconds": 1.0,
+                     "elapsed": 1.0, "R": 0.0, "loss": {"total": 1.0}, "alerts": [],
+                     "metrics": {"latent_mean": {"auroc": auroc, "aupr_in": 0.9,
+                                                 "aupr_out": 0.4, "degenerate": False}},
+                     "diagnostics": {}, "primary_score": "latent_mean", "method": "iaead"})
+    w.set_status("completed", epochs_done=1)
+    w.close()
+    return run_id
+
+
+def test_runs_listing_measures_the_spread_of_runs_of_one_setting(tmp_path, capsys):
+    a, b = _saved_run(tmp_path, 0, 0.80), _saved_run(tmp_path, 1, 0.86)
+    alone = _saved_run(tmp_path, 0, 0.5, lam=5e-3)  # another λ: not one of them
+    assert main(["runs", "--out", str(tmp_path), "--json"]) == 0
+    listed = {r["run_id"]: r for r in json.loads(capsys.readouterr().out)}
+    for rid in (a, b):
+        s = listed[rid]["spread"]
+        assert (s["rule"], s["source"], s["n"]) == ("latent_mean", "measured", 2)
+        assert s["std"] == pytest.approx(0.06 / 2 ** 0.5) and s["spread"] == pytest.approx(0.06)
+    assert listed[alone]["spread"] is None  # one seed, a setting the table never measured
+    assert main(["runs", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    row = next(line for line in text.splitlines() if line.startswith(a))
+    assert row.endswith("latent_mean=0.800 ± 0.042")
+    assert next(line for line in text.splitlines() if line.startswith(alone)).endswith(
+        "latent_mean=0.500")
+    assert "± std over seeds: 2 seeds of this setting at hand" in text

@@ -50,9 +50,11 @@ def test_builtin_expansion_counts_follow_the_registry():
     one_seed = builtin_spec("fig2-rho", "quick").narrowed(seeds=[0])
     assert builtin_spec("fig2-rho", "quick").seeds == [0, 1, 2, 3, 4]
     assert len(expand(one_seed)) == n_methods * 5 * 2 * 10
-    # Ablation per (class, seed): 2 inits × (λ = 0: ν has no effect → 1 run; λ = 5e-5: 2 ν).
+    # Ablation per (class, seed): 2 inits × (λ = 0: ν has no effect → 1 run; λ = 5e-5: 2 ν),
+    # 3 seeds at quick scale (one quick run's AUROC moves with the seed).
     abl = expand(builtin_spec("ablation", "quick"))
-    assert len(abl) == 6 * (3 + 2) * 1
+    assert len(abl) == 6 * (3 + 2) * 3
+    assert builtin_spec("ablation", "quick").seeds == [0, 1, 2]
     assert all(p.point["nu"] is None for p in abl if p.point["lam"] == 0.0)
     assert {p.point["init"] for p in abl} == {"released", "pytorch"}
     paper = builtin_spec("table2", "paper")
@@ -504,7 +506,7 @@ def test_cli_dry_run_status_and_report(shared_data_root, tmp_path, capsys):
     assert "33 runs" in text and "estimated time" in text and "missing 33" in text
     assert not (tmp_path / "fig4-lambda-quick").exists()  # a dry run writes nothing
     assert main(["experiment", "status", "ablation", *argv]) == 0
-    assert "0/30 completed" in capsys.readouterr().out
+    assert "0/90 completed" in capsys.readouterr().out  # 30 settings × 3 seeds (quick)
     assert main(["experiment", "run", "nosuch", *argv]) == 2
     assert "built-in" in capsys.readouterr().err
 

@@ -11,13 +11,14 @@ import torch
 from app import charts, explain, state, ui
 from app.views.latent import collapsed_map_range, panel_distance, radius_series
 from app.views.runs import (SEEN_RUNS, RunItem, deleted_items, deleted_note, group_items,
-                            group_status, known_groups, remember)
+                            group_status, known_groups, remember, seed_spread)
 
 from iaead_core.data import DATASETS
 from iaead_core.evaluation.analysis import (display_images, extremes, pca_2d, snapshot_diagnostics,
                                             snapshot_for_epoch, subsample_index, umap_2d)
 from iaead_core.evaluation.health import collapse_report
 from iaead_core.evaluation.metrics import COLLAPSE_MIN_RANK, COLLAPSE_RATIO, DEAD_RTOL
+from iaead_core.evaluation.stability import spread_text
 from iaead_core.runs import RunError, load_run
 from iaead_core.training.restore import load_method
 
@@ -229,12 +230,20 @@ def _panel(item: RunItem, run, ep: int, lab: str, map_cell, hist_cell, notes):
     kind, story = explain.panel_story(rule_title, m, diag, told.name, told.values, told.scale,
                                       has_centre=has_c, report=report)
     score_line = f"Score: **{rule_title}** · AUROC **{explain.metric_text(m, 'auroc')}**"
+    # how much that AUROC moves with the seed (the core's; only for the final epoch's own
+    # score, which is what was measured)
+    last_ep = item.records[-1].get("epoch") if item.records else None
+    spread = seed_spread(item, index) if ep == last_ep and m and not m.get("degenerate") else None
+    if spread is not None:
+        score_line += f" {spread_text(spread, short=True)} over seeds"
     if ui.presentation():  # the story first, for a projector
         getattr(headline, kind)(story)
         st.markdown(score_line)
     else:
         headline.markdown(score_line)
         getattr(st, kind)(story)
+    if spread is not None:
+        st.caption(f"± over seeds: {spread_text(spread)}.")
     for line in explain.alert_lines(rec):
         notes.warning(line)
     notes.markdown(f"effective rank **{diag['effective_rank']:.1f}** · dead dimensions "

@@ -18,7 +18,7 @@ from app.views import lambda_sweep as xlam
 from app.views import experiment_progress as xprog
 from app.views import experiment_results as xres
 
-from iaead_core.config import PRESETS
+from iaead_core.config import PRESETS, QUICK_SEEDS
 from iaead_core.data import DATASETS
 from iaead_core.evaluation.analysis import (DEFAULT_LAMBDA_GRID, METRIC_NAMES, format_lambda,
                                             parse_lambda_grid, sweep_frame, sweep_summary)
@@ -58,7 +58,10 @@ classes = sb.multiselect("Normal class(es)", list(range(n_classes)),
                          **ui.PERSIST, key=ui.kept(f"sens_cls_{dataset}", [0]))
 rho = sb.select_slider("Anomaly ratio ρ", options=[5, 10, 15, 20, 25],
                        format_func=lambda v: f"{v} %", **ui.PERSIST, key=ui.kept("sens_rho", 10))
-n_seeds = sb.number_input("Seeds (0, 1, …)", 1, 10, **ui.PERSIST, key=ui.kept("sens_seeds", 1))
+n_seeds = sb.number_input("Seeds (0, 1, …)", 1, 10, **ui.PERSIST, key=ui.kept("sens_seeds", QUICK_SEEDS),
+                          help=f"Each point averages this many seeds ({QUICK_SEEDS} by default: one "
+                               "quick run's AUROC moves with the seed, see docs/method.md, "
+                               "Stability).")
 grid_text = sb.text_input(
     "λ grid", **ui.PERSIST, key=ui.kept("sens_grid", ", ".join(format_lambda(v) for v in DEFAULT_LAMBDA_GRID)),
     help="Numbers separated by commas; 0 is drawn apart from the log axis.")

@@ -12,12 +12,13 @@ from app.views.eta import fmt_seconds, group_eta, observe_items
 from app.views.latent import coincide_late
 from app.views.runs import (SEEN_RUNS, deleted_items, deleted_note, group_items, known_groups,
                             group_status, metrics_heading,
-                            remember)
+                            remember, seed_spread)
 
 from iaead_core.config import METHOD_NAMES, PRESETS, scaled_config
 from iaead_core.data import DATASETS
 from iaead_core.evaluation.analysis import LAMBDA_CHOICES, METRIC_NAMES, format_lambda
 from iaead_core.evaluation.paper import PAPER_BEST_LAM
+from iaead_core.evaluation.stability import spread_text
 from iaead_core.training.engine import select_device
 
 METHODS = list(METHOD_NAMES)  # all eight, in the registry's order
@@ -211,10 +212,12 @@ if st.session_state.get("_train_gone_note"):
 group = ui.group_picker(groups, "train_group", "Comparison shown", titles=titles)
 
 
-def final_table(items) -> pd.DataFrame:
-    """The last epoch's metrics per run × rule, with the settings that produced them and the
-    paper's value only where the run's setting is the paper's."""
-    parts = []
+def final_table(items) -> tuple[pd.DataFrame, list[str]]:
+    """The last epoch's metrics per run × rule, with the settings that produced them, the
+    expected spread across seeds of each run's own AUROC (the core's, with where each comes
+    from, returned as notes) and the paper's value only where the run's setting is the
+    paper's."""
+    parts, notes = [], []
     for it in items:
         if not it.records:
             continue
@@ -225,16 +228,22 @@ def final_table(items) -> pd.DataFrame:
         primary = last.get("primary_score")
         rules = list(metrics)
         s = explain.settings(it.config)
+        spread = seed_spread(it, index)
+        if spread is not None:
+            notes.append(f"{it.label}: {spread_text(spread)}")
         t = pd.DataFrame({
             "run": it.label, "λ": s["λ"], "ν": s["ν"],
             "score": [explain.rule_name(r, it.method) + (" (its own)" if r == primary else "")
                       for r in rules],
             **{METRIC_NAMES[k]: [explain.metric_text(metrics[r], k, why=False)
                                  for r in rules] for k in METRIC_NAMES},
+            "± over seeds": [spread_text(spread, short=True)
+                             if r == primary and not metrics[r].get("degenerate") else ""
+                             for r in rules],
             "paper AUROC": [explain.paper_cell(it.config) if r == primary else "" for r in rules],
             "preset": s["preset"], "init": s["init"], "epoch": last.get("epoch")})
         parts.append(t)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()), notes
 
 
 def final_curves(items, own_only: bool = False) -> list[tuple[str, str, float]]:
@@ -327,13 +336,14 @@ def live() -> bool:
             if lines:
                 st.warning(f"**{it.label}, epoch {it.records[-1]['epoch']}:**\n"
                            + "\n".join(f"- {line}" for line in lines))
-        table = final_table(items)
+        table, spread_notes = final_table(items)
         st.subheader(metrics_heading(items))
         small = {c: st.column_config.TextColumn(c, width="small")
                  for c in ("run", "λ", "ν", "preset", "init")}
         st.dataframe(table, hide_index=True, width="stretch", column_config={
             **small, "score": st.column_config.TextColumn("score", width="medium"),
             "AUROC": st.column_config.TextColumn("AUROC", width="medium"),
+            "± over seeds": st.column_config.TextColumn("± over seeds", width="small"),
             "paper AUROC": st.column_config.TextColumn("paper AUROC", width="large"),
             "epoch": st.column_config.NumberColumn("epoch", width="small")})
         st.caption("Each run's own score is marked. *degenerate*: the scores differ only by "
@@ -346,6 +356,10 @@ def live() -> bool:
                    "else — with the reason. *different protocol* marks a run trained shorter "
                    "or smaller than the paper (e.g. the quick preset). AUPR is scikit-learn's "
                    "average precision.")
+        if spread_notes:
+            st.caption("**How much the own AUROC moves with the seed** (± std over seeds; "
+                       "one run is one draw, and at the quick preset even the CPU's thread "
+                       "count changes it): " + " · ".join(spread_notes) + ".")
         for line in explain.protocol_lines(items):
             st.caption(line)
     return active

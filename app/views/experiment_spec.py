@@ -16,6 +16,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from iaead_core.config import QUICK_SEEDS
 from iaead_core.evaluation.analysis import format_lambda
 from iaead_core.experiments import (BUILTIN_SPECS, ExperimentFolder, ExperimentSpec, builtin_spec,
                                     resolve_experiments_root)
@@ -231,7 +232,7 @@ def spec_from_fields(f: dict[str, Any], description: str = "") -> ExperimentSpec
 
 def base_spec(base: str, preset: str, root: str | os.PathLike | None = None) -> ExperimentSpec:
     """The spec a page starts from: a built-in at ``preset``, ``"custom"`` (IAEAD on MNIST
-    class 0), or a saved experiment folder's spec (at its own preset).
+    class 0; :data:`~iaead_core.config.QUICK_SEEDS` seeds at quick scale, one at paper), or a saved experiment folder's spec (at its own preset).
 
     Raises
     ------
@@ -243,7 +244,8 @@ def base_spec(base: str, preset: str, root: str | os.PathLike | None = None) -> 
     if base == "custom":
         return ExperimentSpec.from_dict({"name": "my-study", "preset": preset,
                                          "datasets": ["mnist"], "classes": [0], "rho": [0.1],
-                                         "methods": ["iaead"], "seeds": 1})
+                                         "methods": ["iaead"],
+                                         "seeds": QUICK_SEEDS if preset == "quick" else 1})
     folder = ExperimentFolder((Path(root) if root else experiments_root()) / base)
     spec = folder.saved_spec()
     if spec is None:

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from iaead_core.evaluation.analysis import METHOD_TITLES, format_lambda, run_row
+from iaead_core.evaluation.stability import SeedSpread, expected_spread
 from iaead_core.runs import Run, RunError, load_run
 from ..jobs import Job, JobRegistry
 
 __all__ = ["RunItem", "RunIndex", "Problem", "folder_signature", "group_items", "item_label", "known_groups",
            "run_status", "saved_item", "deleted_items", "deleted_name", "deleted_note",
-           "remember", "metrics_heading", "group_status", "SEEN_RUNS"]
+           "remember", "metrics_heading", "group_status", "seed_spread", "SEEN_RUNS"]
 
 
 @dataclass
@@ -91,6 +92,19 @@ def metrics_heading(items: list[RunItem]) -> str:
     return ("Metrics at the last epoch reached ("
             + "; ".join(f"{i.label} {i.status} after {len(i.records)}/{i.epochs} epochs"
                         for i in short) + ")")
+
+
+def seed_spread(item: RunItem, index: "RunIndex") -> SeedSpread | None:
+    """The expected spread across seeds of ``item``'s own AUROC (its last record's primary
+    score), by the core's :func:`~iaead_core.evaluation.stability.expected_spread`: measured
+    from the completed runs of ``index`` with the same setting and other seeds, else from the
+    preset's stability table; None without records or when neither applies."""
+    if not item.records:
+        return None
+    rule = item.records[-1].get("primary_score")
+    done = [(r.config, r.final_metrics) for r in index.runs()
+            if r.config and run_status(r) == "completed"]
+    return expected_spread(item.config, rule, done)
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,16 @@ JSON object instead::
 
     {"run_id", "seconds", "status", "run_dir", "data", "settings": {...},
      "metrics": {RULE: {"auroc", "aupr_in", "aupr_out", "degenerate", ...}},
-     "paper": {"value", "label"}, "alerts": [{"kind", "message", "first_epoch", "last_epoch"}]}
+     "paper": {"value", "label"}, "alerts": [{"kind", "message", "first_epoch", "last_epoch"}],
+     "spread": {"rule", "std", "spread", "n", "source", "detail"} or null}
+
+Beside the run's own AUROC stands its expected spread across seeds
+(:func:`iaead_core.evaluation.stability.expected_spread`): measured from the runs of the same
+setting with other seeds in the runs folder, else from the preset's stability table.
 
 ``runs`` lists saved runs with their live status (running, completed, stopped, failed,
-interrupted, corrupt), settings and final metrics; ``datasets`` lists the data sets with their
+interrupted, corrupt), settings, final metrics and the expected spread of each run's own
+AUROC across seeds; ``datasets`` lists the data sets with their
 classes and whether their files are on disk and sound; ``methods`` describes each method.
 ``train --images`` (a folder of the user's own images) is handed to
 :func:`~iaead_core.cli.images.train_images`. Torch is loaded only when a command needs it.
@@ -30,6 +36,7 @@ from iaead_core.config import METHOD_NAMES, TrainConfig
 from iaead_core.data import (DATASETS, DatasetUnavailableError, OFFLINE_DEFAULT, dataset_problems,
                              dataset_status, resolve_data_root)
 from iaead_core.evaluation.paper import paper_reference, protocol_differences
+from iaead_core.evaluation.stability import SeedSpread, expected_spread, spread_text
 from iaead_core.runs import list_runs, resolve_runs_root
 from iaead_core.storage import check_folder
 __all__: list[str] = []  # main dispatches to the handlers _train, _runs, _datasets, _methods
@@ -97,6 +104,7 @@ def _train_on(args: argparse.Namespace, cfg: TrainConfig) -> int:
     from iaead_core.evaluation.health import summarize  # lazy: loads pandas
 
     alerts = summarize(result.records)
+    spread = _run_spread(config, last.get("primary_score"), args.out)
     if args.json:
         print(json.dumps({
             "run_id": result.run_id, "seconds": round(result.seconds, 2), "status": result.status,
@@ -105,13 +113,25 @@ def _train_on(args: argparse.Namespace, cfg: TrainConfig) -> int:
                         for rule, m in result.final_metrics.items()},
             "paper": {"value": paper.value, "label": paper.label,
                       "rule": last.get("primary_score")},
-            "alerts": alerts}, default=_json_default))
+            "alerts": alerts,
+            "spread": _spread_json(spread, last.get("primary_score"))}, default=_json_default))
     else:
-        _print_table(last, cfg, paper)
+        _print_table(last, cfg, paper, spread)
         print(f"\n{result.status} in {result.seconds:.1f} s; saved to {result.run_dir}")
         for line in _alert_lines(alerts, last):
             print(line)
     return 0
+
+
+def _run_spread(config: dict[str, Any], rule: str | None, out: Any) -> SeedSpread | None:
+    """The expected spread of a run's own AUROC: measured from the runs of the same setting
+    in the runs folder ``out`` (this one included), else from the stability table."""
+    others = [(r.config, r.final_metrics) for r in list_runs(out) if r.config]
+    return expected_spread(config, rule, others)
+
+
+def _spread_json(spread: SeedSpread | None, rule: str | None) -> dict[str, Any] | None:
+    return None if spread is None else {"rule": rule, **spread._asdict()}
 
 
 def _json_default(o: Any) -> Any:
@@ -149,9 +169,11 @@ def _auroc_cell(m: dict[str, Any]) -> str:
     return f"{m['auroc']:.3f}" + (" (degenerate)" if m.get("degenerate") else "")
 
 
-def _print_table(record: dict, cfg: TrainConfig, paper) -> None:
+def _print_table(record: dict, cfg: TrainConfig, paper, spread: SeedSpread | None = None) -> None:
     """Last epoch's metrics per rule under a header with the run's settings; the paper's AUROC
-    beside the method's own rule where :func:`paper_reference` gives one."""
+    beside the method's own rule where :func:`paper_reference` gives one, and beside that
+    rule's AUROC its expected spread across seeds (``± std``, then a line that says where it
+    comes from) when ``spread`` is given."""
     from iaead_core.methods.fields import used_nu  # lazy: loads torch
     from iaead_core.methods import SCORE_RULES  # lazy: loads torch
 
@@ -166,8 +188,13 @@ def _print_table(record: dict, cfg: TrainConfig, paper) -> None:
     for rule, m in metrics.items():
         ref = paper.value if rule == primary else None
         ref_s = f"{ref:.3f}" if ref is not None else "-"
-        print(f"{rule:<16}{_auroc_cell(m):<20}{m['aupr_in']:>8.3f}{m['aupr_out']:>10.3f}"
+        cell = _auroc_cell(m)
+        if rule == primary and spread is not None and not m.get("degenerate"):
+            cell += " " + spread_text(spread, short=True)
+        print(f"{rule:<16}{cell:<20}{m['aupr_in']:>8.3f}{m['aupr_out']:>10.3f}"
               f"{ref_s:>8}  {SCORE_RULES.get(rule, '')}")
+    if spread is not None and primary in metrics:
+        print(f"expected spread of the {primary} AUROC across seeds: {spread_text(spread)}")
     if paper.value is not None:
         line = f"paper: {paper.label}, the paper's AUROC for this class at ρ = 0.1 (Table 3)"
         if paper.label != "paper":
@@ -200,6 +227,9 @@ def _runs(args: argparse.Namespace) -> int:
     from iaead_core.evaluation.analysis import saved_nu  # lazy: loads pandas, torch
 
     runs = list_runs(args.out)
+    pairs = [(r.config, r.final_metrics) for r in runs if r.config]
+    spreads = {r.run_id: (_primary(r), expected_spread(r.config, _primary(r), pairs))
+               if r.config and r.final_metrics else (None, None) for r in runs}
     if args.json:
         print(json.dumps([{
             "run_id": r.run_id, "status": r.live_status, "recorded_status": r.status.get("status"),
@@ -207,19 +237,27 @@ def _runs(args: argparse.Namespace) -> int:
             "lam": r.meta.get("lam", r.config.get("lam")),
             "nu": saved_nu(r.config, r.meta.get("nu", r.config.get("nu"))),
             "preset": r.config.get("preset"), "epochs_done": len(r.records),
-            "metrics": r.final_metrics} for r in runs], default=_json_default))
+            "metrics": r.final_metrics,
+            "spread": _spread_json(spreads[r.run_id][1], spreads[r.run_id][0])}
+            for r in runs], default=_json_default))
         return 0
     if not runs:
         print(f"no runs in {resolve_runs_root(args.out)}")
         return 0
-    print(f"{'run_id':<52}{'status':<12}{'λ':>7}{'ν':>5}  {'preset':<7}{'epochs':>9}  AUROC by rule")
+    print(f"{'run_id':<52}{'status':<12}{'λ':>7}{'ν':>5}  {'preset':<7}{'epochs':>9}  AUROC by rule "
+          f"(its own ± std over seeds)")
     for r in runs:
         cfg = r.config
         lam = r.meta.get("lam", cfg.get("lam")) if cfg else None
         nu = saved_nu(cfg, r.meta.get("nu", cfg.get("nu")))
         nu_s = "—" if not isinstance(nu, (int, float)) else _short(float(nu))
         epochs = f"{len(r.records)}/{cfg.get('epochs', '?')}" if cfg else str(len(r.records))
-        aurocs = " ".join(f"{k}={_auroc_cell(v)}" for k, v in r.final_metrics.items()
+        rule, spread = spreads[r.run_id]
+        aurocs = " ".join(f"{k}={_auroc_cell(v)}"
+                          + (f" {spread_text(spread, short=True)}"
+                             if k == rule and spread is not None and not v.get("degenerate")
+                             else "")
+                          for k, v in r.final_metrics.items()
                           if isinstance(v, dict) and "auroc" in v)
         # _short writes λ as analysis.format_lambda does (a test holds them equal) without
         # loading pandas and sklearn just to list runs.
@@ -228,7 +266,16 @@ def _runs(args: argparse.Namespace) -> int:
               f"{epochs:>9}  {aurocs}")
         if r.live_status in ("corrupt", "interrupted", "failed") and r.status_note:
             print(f"    {r.live_status}: {r.status_note}")
+    sources = {s.detail for _, s in spreads.values() if s is not None}
+    if sources:
+        print("± std over seeds: " + "; ".join(sorted(sources)))
     return 0
+
+
+def _primary(run) -> str | None:
+    """A saved run's own scoring rule (its metadata, else its last record)."""
+    return run.meta.get("primary_score") or (run.records[-1].get("primary_score")
+                                             if run.records else None)
 
 
 # ---------------------------------------------------------------------------- datasets, methods
