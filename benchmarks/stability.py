@@ -57,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from iaead_core.cli.parser import parse_scalar  # noqa: E402  (no torch)
 from iaead_core.evaluation.stability import SETTING_FIELDS, setting_of  # noqa: E402  (no torch)
 
 if "--worker" in sys.argv:  # before torch loads OpenMP (see launch)
@@ -95,16 +96,7 @@ def parse_overrides(text: str | None) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep:
             raise ValueError(f"a preset override is FIELD=VALUE; got {item!r}")
-        raw = raw.strip()
-        value: Any = None if raw.lower() == "none" else raw
-        if value is not None:
-            for kind in (int, float):
-                try:
-                    value = kind(raw)
-                    break
-                except ValueError:
-                    continue
-        out[key.strip()] = value
+        out[key.strip()] = None if raw.strip().lower() == "none" else parse_scalar(raw)
     return out
 
 

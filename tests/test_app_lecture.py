@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ sys.path.insert(0, str(ROOT))
 from app import charts, explain  # noqa: E402
 from app.views.latent import coincide_late, collapsed_map_range  # noqa: E402
 from app.views.runs import RunItem, group_status, metrics_heading  # noqa: E402
+from test_app import wait_for  # noqa: E402
 
 
 def _svdd_records(values, R=None):
@@ -128,17 +128,6 @@ def _page(name: str):
     return AppTest.from_file(str(ROOT / "app" / "pages" / f"{name}.py"), default_timeout=120)
 
 
-def _until(at, pred, timeout: float = 150.0):
-    end = time.time() + timeout
-    while True:
-        at.run()
-        assert not at.exception, [e.value for e in at.exception]
-        if pred(at):
-            return at
-        assert time.time() < end, "the page never got there"
-        time.sleep(0.5)
-
-
 def test_one_run_has_one_auroc_string_on_train_runs_and_experiments(lab):
     """§5 / Done when: the Experiments page wrote AUROC in % (95.58) where every other page
     wrote 0.956. IAEAD on MNIST digit 0, 300 images, 2 epochs, seed 0: trained once on Train
@@ -152,7 +141,8 @@ def test_one_run_has_one_auroc_string_on_train_runs_and_experiments(lab):
     at.number_input(key="train_epochs_quick").set_value(2)
     at.number_input(key="train_max_quick").set_value(300)
     at.button(key="train_start").click().run()
-    at = _until(at, lambda a: any("completed after 2/2" in p.proto.text for p in a.get("progress")))
+    at = wait_for(at, lambda a: any("completed after 2/2" in p.proto.text
+                                    for p in a.get("progress")), timeout=150)
     table = at.dataframe[0].value
     on_train = table[table["score"] == "distance to mean latent (its own)"]["AUROC"].iloc[0]
     (train_run,) = [d for d in (lab / "runs").iterdir() if (d / "final.npz").exists()]
@@ -173,8 +163,8 @@ def test_one_run_has_one_auroc_string_on_train_runs_and_experiments(lab):
          else exp.text_input(key=key)).set_value(value)
     exp.run()
     exp.button(key="exp_start").click().run()
-    exp = _until(exp, lambda a: "1 of 1 runs completed" in " ".join(
-        p.proto.text for p in a.get("progress")))
+    exp = wait_for(exp, lambda a: "1 of 1 runs completed" in " ".join(
+        p.proto.text for p in a.get("progress")), timeout=150)
     on_exp = exp.dataframe[0].value["AUROC"].iloc[0]
     (exp_run,) = list((lab / "experiments" / "one-quick" / "runs").iterdir())
     opened = _page("runs")

@@ -316,11 +316,17 @@ def test_mnist_sizes_match_the_real_files(shared_data_root):
     assert dataset_problems("mnist", shared_data_root) == []
 
 
-def test_truncated_real_mnist_file_is_named(shared_data_root, tmp_data_root, capsys):
+def _linked_mnist(shared_data_root, tmp_data_root):
+    """A data root whose MNIST/raw files link to the real ones (so a test can replace one)."""
     raw = tmp_data_root / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for name in MNIST_SIZES:
         (raw / name).symlink_to(shared_data_root / "MNIST" / "raw" / name)
+    return raw
+
+
+def test_truncated_real_mnist_file_is_named(shared_data_root, tmp_data_root, capsys):
+    raw = _linked_mnist(shared_data_root, tmp_data_root)
     # A copy cut short, as an interrupted download or copy leaves it.
     cut = raw / "train-images-idx3-ubyte"
     cut.unlink()
@@ -479,10 +485,7 @@ def test_an_object_array_in_a_run_file_gives_no_pickle_advice(tmp_path):
 
 
 def test_mnist_labels_out_of_range_are_damaged(shared_data_root, tmp_data_root, capsys):
-    raw = tmp_data_root / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for name in MNIST_SIZES:
-        (raw / name).symlink_to(shared_data_root / "MNIST" / "raw" / name)
+    raw = _linked_mnist(shared_data_root, tmp_data_root)
     labels = raw / "train-labels-idx1-ubyte"
     labels.unlink()
     header = (shared_data_root / "MNIST" / "raw" / labels.name).read_bytes()[:8]

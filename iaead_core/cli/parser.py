@@ -84,20 +84,26 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def parse_scalar(raw: str) -> bool | int | float | str:
+    """The value a ``KEY=VALUE`` setting's text stands for: ``true`` / ``false`` (any case) as a
+    bool, else an int, else a float, else the stripped text itself. Never raises."""
+    raw = raw.strip()
+    flag = {"true": True, "false": False}.get(raw.lower())
+    if flag is not None:
+        return flag
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            continue
+    return raw
+
+
 def _option_arg(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    raw = raw.strip()
-    value: Any = {"true": True, "false": False}.get(raw.lower(), raw)
-    if isinstance(value, str):
-        for kind in (int, float):
-            try:
-                value = kind(raw)
-                break
-            except ValueError:
-                continue
-    return key.strip(), value
+    return key.strip(), parse_scalar(raw)
 
 
 def _class_arg(value: str) -> int | str:

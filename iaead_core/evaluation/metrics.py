@@ -13,6 +13,7 @@ noise happens to take (:func:`is_degenerate`, :data:`DEGENERATE_RTOL`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 from collections.abc import Iterator
@@ -221,8 +222,13 @@ def detection_metrics(is_anomaly: np.ndarray, score: np.ndarray,
     return {**raw, "degenerate": False, "raw": None, "n_nonfinite": n_bad}
 
 
-_BLAS = ThreadpoolController()
 _BLAS_LOCK = threading.Lock()
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The process's thread pools, found once, on first use (not at import)."""
+    return ThreadpoolController()
 
 
 @contextlib.contextmanager
@@ -232,7 +238,7 @@ def _one_blas_thread() -> Iterator[None]:
     torch threads, or a GPU's driver and other runs) made them 10 to 50 times slower: two
     cores measured 758 ms instead of 74 ms for a paper-sized epoch record. The limit is process
     wide, so one such block runs at a time."""
-    with _BLAS_LOCK, _BLAS.limit(limits=1, user_api="blas"):
+    with _BLAS_LOCK, _blas().limit(limits=1, user_api="blas"):
         yield
 
 

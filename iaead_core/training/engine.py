@@ -241,11 +241,14 @@ class Trainer:
         return contextlib.nullcontext() if self._stream is None else torch.cuda.stream(self._stream)
 
     def _host_state(self, state: dict[str, Any] | None) -> dict[str, Any] | None:
-        """A CPU copy of a method state (None stays None), read after the run's stream."""
+        """``state`` with its weights on the CPU (None stays None), read after the run's
+        stream; weights already there are taken as they are, not copied again."""
         if state is None:
             return None
         with self._on_stream():
-            return _detached_copy(state)
+            out = dict(state)
+            out["model"] = {k: v.detach().cpu() for k, v in state["model"].items()}
+            return out
 
     def stop(self) -> None:
         """Ask the run to stop after the current batch (thread-safe)."""
@@ -345,7 +348,7 @@ class Trainer:
                     evaluation = method.evaluate(X, epoch, cfg.eval_batch_size)
                     # A copy on the device (no wait); to the host only for a checkpoint.
                     last_state = _detached_copy(method.state(), self.device)
-                    checkpoint = (_detached_copy(last_state) if self._checkpoint_due(epoch)
+                    checkpoint = (self._host_state(last_state) if self._checkpoint_due(epoch)
                                   else None)
                     # What the record needs from the method is read now, in this thread; the
                     # rest (metrics, diagnostics, alerts, files) may run beside the next epoch.
