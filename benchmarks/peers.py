@@ -58,6 +58,7 @@ except ImportError:  # run as a file (common.py puts the repository on sys.path)
 import torch  # noqa: E402
 
 from iaead_core import make_contaminated  # noqa: E402
+from iaead_core.storage import atomic_output  # noqa: E402
 from iaead_core.data import DATASETS, class_index, load_pool  # noqa: E402
 from iaead_core.detector import Detector  # noqa: E402
 from iaead_core.evaluation.metrics import detection_metrics  # noqa: E402
@@ -286,8 +287,8 @@ def write_markdown(path: Path, text: str) -> None:
     if BEGIN in old and END in old.split(BEGIN, 1)[1]:
         head, rest = old.split(BEGIN, 1)
         text = f"{head}{BEGIN}\n{text}{END}{rest.split(END, 1)[1]}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    with atomic_output(path) as f:  # makes the folder; refuses a target that is not a regular file
+        f.write(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -343,11 +344,10 @@ def main(argv: list[str] | None = None) -> int:
         write_markdown(Path(args.out), text)
         print(f"\nMarkdown written to {args.out}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"command": command.strip(), "date": date,
-                                               "machine": machine, "n": n, "rho": args.rho,
-                                               "seed": args.seed, "tiny": args.tiny,
-                                               "results": [asdict(r) for r in results]},
-                                              indent=1), encoding="utf-8")
+        with atomic_output(args.json) as f:
+            f.write(json.dumps({"command": command.strip(), "date": date, "machine": machine,
+                                "n": n, "rho": args.rho, "seed": args.seed, "tiny": args.tiny,
+                                "results": [asdict(r) for r in results]}, indent=1))
     return 0
 
 

@@ -58,6 +58,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from iaead_core.cli.parser import parse_scalar  # noqa: E402  (no torch)
+from iaead_core.storage import atomic_output  # noqa: E402
 from iaead_core.evaluation.stability import SETTING_FIELDS, setting_of  # noqa: E402  (no torch)
 
 if "--worker" in sys.argv:  # before torch loads OpenMP (see launch)
@@ -378,7 +379,8 @@ def write_markdown(path: Path, store: dict[str, Any]) -> None:
         raise ValueError(f"{path} holds no {BEGIN} … {END} markers")
     text = "\n".join(variant_markdown(n, v) for n, v in store["variants"].items())
     head, rest = old.split(BEGIN, 1)
-    path.write_text(f"{head}{BEGIN}\n{text}{END}{rest.split(END, 1)[1]}", encoding="utf-8")
+    with atomic_output(path) as f:  # refuses a target that is not a regular file
+        f.write(f"{head}{BEGIN}\n{text}{END}{rest.split(END, 1)[1]}")
 
 
 def package_table(name: str, v: dict[str, Any]) -> dict[str, Any]:
@@ -554,7 +556,8 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(args.json)
         store = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
         store.setdefault("variants", {})[args.variant] = variant
-        path.write_text(json.dumps(store, indent=1), encoding="utf-8")
+        with atomic_output(path) as f:
+            f.write(json.dumps(store, indent=1))
         print(f"\nstored as variant {args.variant!r} in {path}")
         if args.out:
             write_markdown(Path(args.out), store)
@@ -582,7 +585,8 @@ def write_package(name: str, v: dict[str, Any], path: Path = PACKAGE_TABLE) -> N
         if settings != own:
             raise ValueError(f"variant {name!r} measured {method} at {settings}, not at the "
                              f"{table['preset']} preset's own settings {own}")
-    path.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
+    with atomic_output(path) as f:
+        f.write(json.dumps(table, indent=1) + "\n")
     print(f"package table written to {path}")
 
 

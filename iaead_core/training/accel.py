@@ -70,6 +70,8 @@ class Accel:
             torch.backends.cudnn.benchmark = True
 
     def to_dict(self) -> dict:
+        """``{"precision": str, "channels_last": bool, "cudnn_benchmark": bool}``, as recorded
+        in a run's ``environment.accel``."""
         return asdict(self)
 
 
