@@ -469,11 +469,13 @@ def panel_story(rule_title: str, m: dict[str, Any] | None, diag: dict[str, Any],
 
 def sidebar_differences(sidebar: dict[str, Any], shown: dict[str, Any]) -> list[str]:
     """Settings in which the sidebar differs from the comparison on screen, in words
-    (``"λ: sidebar 5e-5, shown 50"``). Both dicts use TrainConfig field names; only keys
-    present in both are compared."""
+    (``"λ: sidebar 5e-5, shown 50"``). Both dicts use TrainConfig field names, plus
+    ``methods`` (a list) and ``seeds`` (seeds per method); only keys present in both are
+    compared."""
     fmt = {"lam": ("λ", format_lambda), "nu": ("ν", lambda v: "—" if v is None else f"{v:g}"),
            "rho": ("ρ", lambda v: f"{float(v) * 100:g} %"), "dataset": ("data set", dataset_title),
            "normal_class": ("normal class", str), "seed": ("seed", str), "preset": ("preset", str),
+           "seeds": ("seeds per method", str),
            "epochs": ("epochs", str), "init": ("init", str), "methods": ("methods", _methods),
            "svdd_bias": ("unregularised Deep SVDD", lambda v: "on" if v else "off"),
            "max_samples": ("images", lambda v: "all" if not v else f"{int(v):,}")}

@@ -37,7 +37,8 @@ from typing import Any
 from iaead_core.data import DATASETS, class_index, min_samples
 __all__ = ["TrainConfig", "PRESETS", "preset_config", "METHOD_NAMES", "OBJECTIVES", "DEVICES",
            "INITS", "NumericRule", "NUMERIC_RULES", "MAX_SEED", "MAX_EPOCHS", "MAX_BATCH_SIZE",
-           "MAX_EVAL_BATCH_SIZE", "MAX_WIDTH", "MAX_LATENT_DIM", "MAX_SAMPLES", "QUICK_SEEDS"]
+           "MAX_EVAL_BATCH_SIZE", "MAX_WIDTH", "MAX_LATENT_DIM", "MAX_SAMPLES", "QUICK_SEEDS",
+           "MAX_SEEDS", "default_seeds"]
 
 #: Names of the registered methods, in display order. Kept here (not read from
 #: ``iaead_core.methods.METHODS``) so that config and the command line's parser stay free of
@@ -335,6 +336,16 @@ _BASELINES_QUICK = {
 #: the seed and even with the CPU's thread count (docs/method.md, "Stability"), so a single
 #: seed is not what a comparison should rest on.
 QUICK_SEEDS = 3
+#: The most seeds one ``train`` command or one Train-page comparison runs per method.
+MAX_SEEDS = 10
+
+
+def default_seeds(preset: str) -> int:
+    """How many seeds a single setting is trained with by default: :data:`QUICK_SEEDS` at the
+    ``quick`` preset (one quick run's AUROC moves by more than the differences it is read
+    for, docs/method.md §11, so the command line and the lab's Train page report the mean ±
+    std over seeds), one at ``paper`` (hours per run on a CPU; its runs are stable)."""
+    return QUICK_SEEDS if preset == "quick" else 1
 
 #: Optimisation settings per preset; entries named after a method override for that method.
 PRESETS: dict[str, dict[str, Any]] = {

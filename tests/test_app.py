@@ -190,6 +190,7 @@ def test_train_start_shows_progress_then_stop(runs_dir):
     at.selectbox(key="train_ds").set_value("mnist-5k")
     at.multiselect(key="train_methods").set_value(["iaead", "cae"])
     at.number_input(key="train_epochs_quick").set_value(300)
+    at.number_input(key="train_seeds_quick").set_value(1)
     at.button(key="train_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Oracle monitoring" in t for t in texts(at, "info"))
@@ -216,8 +217,10 @@ def test_train_runs_to_the_end_with_final_table(runs_dir):
     at.selectbox(key="train_ds").set_value("mnist-5k")
     at.multiselect(key="train_methods").set_value(["iaead"])
     at.number_input(key="train_epochs_quick").set_value(2)
+    at.number_input(key="train_seeds_quick").set_value(1)
     at.button(key="train_start").click().run()
     at = wait_for(at, lambda a: any("completed after 2/2" in t for t in progress_texts(a)))
+    assert len(at.dataframe) == 1  # one seed: no mean table
     table = at.dataframe[0].value
     assert set(table["score"]) == {"distance to mean latent (its own)", "distance to c",
                                    "reconstruction error"}
@@ -226,6 +229,33 @@ def test_train_runs_to_the_end_with_final_table(runs_dir):
     # the paper has no mnist-5k numbers, and the cell says so
     assert set(table["paper AUROC"]) <= {"— (Table 3 has none for this data set, class and method)", ""}
     assert "Final metrics" in [s.value for s in at.subheader]
+
+
+def test_quick_comparison_trains_three_seeds_and_shows_their_mean(runs_dir):
+    """Issue 19: at the quick preset each method trains with 3 seeds by default, and the table
+    leads with the mean ± std over them (the runs' own values, averaged)."""
+    at = page("train").run()
+    assert at.number_input(key="train_seeds_quick").value == 3
+    at.selectbox(key="train_ds").set_value("mnist-5k")
+    at.multiselect(key="train_methods").set_value(["iaead"])
+    at.number_input(key="train_epochs_quick").set_value(2)
+    at.number_input(key="train_seed").set_value(4)
+    at.button(key="train_start").click().run()
+    done = lambda a: sum("completed after 2/2" in t for t in progress_texts(a)) == 3
+    at = wait_for(at, done)
+    jobs = registry(runs_dir).jobs(at.session_state["train_group"])
+    assert [j.cfg.seed for j in jobs] == [4, 5, 6]
+    own = [j.records[-1]["metrics"]["latent_mean"]["auroc"] for j in jobs]
+    means, each = at.dataframe[0].value, at.dataframe[1].value
+    row = means[means["score"] == "distance to mean latent (its own)"].iloc[0]
+    assert row["AUROC"] == f"{np.mean(own):.3f} ± {np.std(own, ddof=1):.3f} (3 seeds)"
+    assert row["method"] == "IAEAD" and row["seeds"] == "4, 5, 6"
+    assert sorted(set(each["run"])) == ["IAEAD · seed 4", "IAEAD · seed 5", "IAEAD · seed 6"]
+    assert any("seeds 4, 5, 6" in t for t in texts(at, "markdown"))
+    latent = page("latent").run()  # each seed's run is offered by its own name
+    assert not latent.exception, [e.value for e in latent.exception]
+    picker = next(w for w in latent.multiselect if w.label == "Runs side by side")
+    assert {"IAEAD · seed 4", "IAEAD · seed 5", "IAEAD · seed 6"} <= set(picker.options)
 
 
 def test_eight_methods_compare_live_on_one_draw(runs_dir):
@@ -240,6 +270,7 @@ def test_eight_methods_compare_live_on_one_draw(runs_dir):
     at.multiselect(key="train_methods").set_value(list(METHOD_NAMES))
     at.number_input(key="train_epochs_quick").set_value(2)
     at.number_input(key="train_max_quick").set_value(400)
+    at.number_input(key="train_seeds_quick").set_value(1)
     at.button(key="train_start").click().run()
     done = lambda a: sum("completed after 2/2" in t for t in progress_texts(a)) == len(METHOD_NAMES)
     at = wait_for(at, done, timeout=300)
@@ -304,6 +335,7 @@ def test_missing_data_set_says_what_to_download(runs_dir, tmp_data_root, monkeyp
     assert at.selectbox(key="train_ds").value == "mnist-5k"  # offline default when MNIST is absent
     at.selectbox(key="train_ds").set_value(dataset).run()
     at.multiselect(key="train_methods").set_value(["iaead"])
+    at.number_input(key="train_seeds_quick").set_value(1)
     at.button(key="train_start").click().run()
     # The worker tries to download (offline here), then says what to get and where.
     wait_for(at, lambda a: any(folder in t for t in texts(a, "error")), timeout=60)
@@ -633,6 +665,7 @@ def test_stop_in_a_tab_that_started_nothing_asks_first(runs_dir):
     a.selectbox(key="train_ds").set_value("digits")
     a.multiselect(key="train_methods").set_value(["iaead"])
     a.number_input(key="train_epochs_quick").set_value(300)
+    a.number_input(key="train_seeds_quick").set_value(1)
     a.button(key="train_start").click().run()
     group = a.session_state["train_group"]
     reg = registry(runs_dir)

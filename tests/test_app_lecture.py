@@ -140,6 +140,7 @@ def test_one_run_has_one_auroc_string_on_train_runs_and_experiments(lab):
     at.multiselect(key="train_methods").set_value(["iaead"])
     at.number_input(key="train_epochs_quick").set_value(2)
     at.number_input(key="train_max_quick").set_value(300)
+    at.number_input(key="train_seeds_quick").set_value(1)
     at.button(key="train_start").click().run()
     at = wait_for(at, lambda a: any("completed after 2/2" in p.proto.text
                                     for p in a.get("progress")), timeout=150)

@@ -53,6 +53,7 @@ def test_train_latent_runs_in_browser(chromium, server, tmp_path):
     assert "10 %" in page.locator('[data-testid="stSlider"]').filter(has_text="Anomaly ratio").inner_text()
     lab.remove_tag(page, "Methods", "Deep SVDD")
     lab.fill_number(page, "Epochs", 2)
+    lab.fill_number(page, "Seeds per method", 1)  # quick's default is 3
     page.get_by_text("Advanced").click()
     lab.fill_number(page, "Images in the set", 1000)
     t0 = time.time()
@@ -143,6 +144,7 @@ def test_eight_methods_compare_in_browser(chromium, server):
     for m in METHOD_NAMES[3:]:
         lab.add_tag(page, "Methods", METHOD_TITLES[m])
     lab.fill_number(page, "Epochs", 2)
+    lab.fill_number(page, "Seeds per method", 1)  # quick's default is 3
     page.get_by_text("Advanced").click()
     lab.fill_number(page, "Images in the set", 400)
     page.get_by_role("button", name="Start").click()

@@ -100,6 +100,7 @@ def test_lambda_50_story_in_the_browser(chromium, server, tmp_path):  # noqa: F8
     set_lambda_to_max(page)
     assert "50" in page.locator('[data-testid="stSlider"]').filter(has_text="λ (IAEAD").first.inner_text()
     lab.fill_number(page, "Epochs", 10)
+    lab.fill_number(page, "Seeds per method", 1)  # quick's default is 3
     page.get_by_text("Advanced").click()
     lab.fill_number(page, "Images in the set", 1000)
     page.get_by_role("button", name="Start").click()
@@ -170,6 +171,7 @@ def test_presentation_mode_at_1280x720(chromium, server, tmp_path):  # noqa: F81
     lab.choose_typed(page, "Data set", "MNIST 5k")
     lab.remove_tag(page, "Methods", "Deep SVDD")
     lab.fill_number(page, "Epochs", 2)
+    lab.fill_number(page, "Seeds per method", 1)  # quick's default is 3
     page.get_by_text("Advanced").click()
     lab.fill_number(page, "Images in the set", 300)
     page.get_by_role("button", name="Start").click()

@@ -4,6 +4,7 @@ errors in the interface's own words, and tables that show the settings behind ea
 import dataclasses
 import json
 import re
+import statistics
 import subprocess
 import sys
 
@@ -20,7 +21,7 @@ TINY = ["--epochs", "2", "--warmup-epochs", "1", "--max-samples", "500"]
 
 
 def test_train_json_then_runs_listing(real_digits, tmp_path, capsys):
-    code = main(["train", "--dataset", real_digits.dataset, "--normal-class", "1", "--rho", "0.1",
+    code = main(["train", "--seeds", "1", "--dataset", real_digits.dataset, "--normal-class", "1", "--rho", "0.1",
                  "--method", "iaead", "--data-root", str(real_digits.data_root),
                  "--out", str(tmp_path), "--no-download", "--json", *TINY])
     assert code == 0
@@ -50,8 +51,48 @@ def test_train_json_then_runs_listing(real_digits, tmp_path, capsys):
     assert re.search(r"completed\s+5e-5\s+1\s+quick\s+2/2", row), row
 
 
+def test_quick_trains_three_seeds_by_default():
+    def seeds(*argv):
+        args = build_parser().parse_args(["train", *argv])
+        return cli._seeds(args, config_from_args(args))
+
+    assert seeds() == [0, 1, 2] == seeds("--preset", "quick")
+    assert seeds("--preset", "paper") == [0]
+    assert seeds("--seed", "7", "--seeds", "2") == [7, 8]
+    assert seeds("--seeds", "1") == [0]
+
+
+def test_several_seeds_report_their_mean_and_std(real_digits, tmp_path, capsys):
+    argv = ["train", "--seeds", "2", "--seed", "3", "--dataset", real_digits.dataset,
+            "--normal-class", "1", "--data-root", str(real_digits.data_root),
+            "--out", str(tmp_path), "--no-download", *TINY]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["seeds"] == [3, 4] and out["status"] == "completed"
+    assert [r["settings"]["seed"] for r in out["runs"]] == [3, 4]
+    assert "seed" not in out["settings"] and out["settings"]["epochs"] == 2
+    for rule, m in out["metrics"].items():
+        for key in ("auroc", "aupr_in", "aupr_out"):
+            vals = [r["metrics"][rule][key] for r in out["runs"]]
+            assert m[key] == pytest.approx(statistics.mean(vals), abs=1e-12)
+            assert m[f"{key}_std"] == pytest.approx(statistics.stdev(vals), abs=1e-12)
+        assert m["n"] == 2
+    own = [r["metrics"]["latent_mean"]["auroc"] for r in out["runs"]]
+    assert out["spread"]["source"] == "measured" and out["spread"]["n"] == 2
+    assert out["spread"]["spread"] == pytest.approx(abs(own[0] - own[1]), abs=1e-12)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(r["run_id"] for r in out["runs"])
+
+    assert main(argv) == 0  # the table: mean ± std per rule and the own AUROC per seed
+    text = capsys.readouterr().out
+    assert "Mean ± std over 2 seeds" in text and "seed 3, 4" in text
+    mean = statistics.mean(own)
+    row = next(line for line in text.splitlines() if line.startswith("latent_mean *"))
+    assert row.split()[2:5] == [f"{mean:.3f}", "±", f"{statistics.stdev(own):.3f}"], row
+    assert f"seed 3 {own[0]:.3f}, seed 4 {own[1]:.3f}" in text
+
+
 def test_table_output_for_cae(real_digits, tmp_path, capsys):
-    code = main(["train", "--method", "cae", "--dataset", real_digits.dataset,
+    code = main(["train", "--seeds", "1", "--method", "cae", "--dataset", real_digits.dataset,
                  "--data-root", str(real_digits.data_root), "--out", str(tmp_path),
                  "--no-download", *TINY])
     assert code == 0
@@ -135,6 +176,9 @@ def test_one_warning_line_per_alert_kind():
     (["--eval-batch-size", "10000000"], "eval_batch_size must be a whole number in [1, 65536]"),
     (["--seed", "-1"], "seed must be a whole number in [0, 4294967295]"),
     (["--svdd-weight-decay=-1e-6"], "svdd_weight_decay must be a finite number ≥ 0"),
+    (["--seeds", "0"], "--seeds 0: must be 1 to 10"),
+    (["--seeds", "11"], "--seeds 11: must be 1 to 10"),
+    (["--seed", "4294967295", "--seeds", "2"], "the last seed, 4294967296, is above 4294967295"),
     (["--method", "deep-svdd", "--warmup-epochs", "2"], "warmup_epochs (pre-training) < epochs"),
 ])
 def test_bad_input_exits_2_with_message(tmp_data_root, tmp_path, capsys, args, needle):
@@ -149,7 +193,7 @@ def test_bad_input_exits_2_with_message(tmp_data_root, tmp_path, capsys, args, n
 
 
 def test_unknown_method_setting_is_refused(tmp_data_root, capsys):
-    assert main(["train", "--method", "memae", "--option", "memae_slotz=5",
+    assert main(["train", "--seeds", "1", "--method", "memae", "--option", "memae_slotz=5",
                  "--data-root", str(tmp_data_root), "--no-download"]) == 2
     err = capsys.readouterr().err
     assert "--option memae_slotz: memae has no setting 'memae_slotz'" in err and "memae_slots" in err
@@ -157,7 +201,7 @@ def test_unknown_method_setting_is_refused(tmp_data_root, capsys):
 
 def test_unparsable_number_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit) as info:
-        main(["train", "--epochs", "2.5"])
+        main(["train", "--seeds", "1", "--epochs", "2.5"])
     assert info.value.code == 2
     assert "argument --epochs: expected a whole number, got '2.5'" in capsys.readouterr().err
 
@@ -165,7 +209,7 @@ def test_unparsable_number_is_an_argparse_error(capsys):
 def test_missing_dataset_offline_names_folder_files_and_cli_hint(tmp_path, capsys):
     root = tmp_path / "empty"
     root.mkdir()
-    assert main(["train", "--dataset", "cifar10", "--data-root", str(root), "--no-download",
+    assert main(["train", "--seeds", "1", "--dataset", "cifar10", "--data-root", str(root), "--no-download",
                  "--out", str(tmp_path / "runs")]) == 3
     err = capsys.readouterr().err
     assert "cifar10" in err and str(root) in err and "data_batch_1" in err and "mnist-5k" in err
@@ -175,7 +219,7 @@ def test_missing_dataset_offline_names_folder_files_and_cli_hint(tmp_path, capsy
 
 def test_module_entry_point_runs(real_digits, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "iaead_core", "train", "--method", "deep-svdd",
+        [sys.executable, "-m", "iaead_core", "train", "--seeds", "1", "--method", "deep-svdd",
          "--dataset", real_digits.dataset, "--data-root", str(real_digits.data_root),
          "--out", str(tmp_path), "--no-download", "--json",
          "--epochs", "2", "--warmup-epochs", "1", "--max-samples", "400"],
@@ -190,7 +234,7 @@ def test_module_entry_point_runs(real_digits, tmp_path):
 def test_default_dataset_falls_back_to_offline_subset(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
-    code = main(["train", "--data-root", str(empty), "--no-download", "--out", str(tmp_path / "runs"),
+    code = main(["train", "--seeds", "1", "--data-root", str(empty), "--no-download", "--out", str(tmp_path / "runs"),
                  "--json", "--epochs", "1", "--warmup-epochs", "0", "--max-samples", "300"])
     assert code == 0
     captured = capsys.readouterr()

@@ -347,7 +347,7 @@ def test_truncated_real_mnist_file_is_named(shared_data_root, tmp_data_root, cap
     out = capsys.readouterr().out
     assert re.search(r"^mnist\s+corrupt", out, re.M)
     assert "damaged: train-images-idx3-ubyte is 1,000,000 bytes, expected 47,040,016" in out
-    assert main(["train", "--dataset", "mnist", "--data-root", str(tmp_data_root),
+    assert main(["train", "--seeds", "1", "--dataset", "mnist", "--data-root", str(tmp_data_root),
                  "--out", str(tmp_data_root / "runs")]) == 3
     err = capsys.readouterr().err
     assert "1,000,000 bytes, expected 47,040,016" in err and "hint: delete the damaged file" in err
@@ -447,7 +447,7 @@ def test_a_crafted_cifar_file_is_refused_before_it_is_unpickled(tmp_data_root, t
     with pytest.raises(DatasetCorruptError) as info:
         load_pool("cifar10")
     assert info.value.path == batch and "damaged or not the official file" in str(info.value)
-    assert main(["train", "--dataset", "cifar10", "--data-root", str(tmp_data_root),
+    assert main(["train", "--seeds", "1", "--dataset", "cifar10", "--data-root", str(tmp_data_root),
                  "--no-download", "--out", str(tmp_path / "runs")]) == 3
     assert "data_batch_1 is damaged or not the official file" in capsys.readouterr().err
     assert not marker.exists()
@@ -501,7 +501,7 @@ def test_mnist_labels_out_of_range_are_damaged(shared_data_root, tmp_data_root, 
     out = capsys.readouterr().out
     assert re.search(r"^mnist\s+corrupt", out, re.M)
     assert "damaged: train-labels-idx1-ubyte holds labels outside 0..9" in out
-    assert main(["train", "--dataset", "mnist", "--data-root", str(tmp_data_root),
+    assert main(["train", "--seeds", "1", "--dataset", "mnist", "--data-root", str(tmp_data_root),
                  "--no-download", "--out", str(tmp_data_root / "runs")]) == 3
 
 

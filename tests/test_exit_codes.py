@@ -24,7 +24,7 @@ TINY = ('name = "tiny"\ndatasets = ["digits"]\nclasses = [0]\nmethods = ["iaead"
 def test_a_diverged_run_exits_4(tmp_path, capsys):
     """Before: main looked the engine up as `iaead_core.cli.engine`, so the diverged run gave
     a traceback (exit status 1) instead of exit status 4."""
-    code = main(["train", "--dataset", "digits", "--epochs", "3", "--warmup-epochs", "1",
+    code = main(["train", "--seeds", "1", "--dataset", "digits", "--epochs", "3", "--warmup-epochs", "1",
                  "--width", "8", "--latent-dim", "16", "--lr", "1e30", "--device", "cpu",
                  "--no-download", "--out", str(tmp_path), "--json"])
     err = capsys.readouterr().err
@@ -62,7 +62,7 @@ def test_a_json_spec_that_is_not_an_object_exits_2(tmp_path, capsys):
 def test_a_huge_width_is_refused_at_once(tmp_path):
     """Before: `--width 100000` tried to allocate 720 GB and ended in a traceback."""
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "-m", "iaead_core", "train", "--dataset", "digits",
+    proc = subprocess.run([sys.executable, "-m", "iaead_core", "train", "--seeds", "1", "--dataset", "digits",
                            "--width", "100000", "--out", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]

@@ -188,7 +188,7 @@ def test_killed_training_is_reported_interrupted(tmp_path, capsys):
     live status must say "interrupted" (before: "running" forever)."""
     out = tmp_path / "runs"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "iaead_core", "train", "--dataset", "mnist-5k", "--max-samples",
+        [sys.executable, "-m", "iaead_core", "train", "--seeds", "1", "--dataset", "mnist-5k", "--max-samples",
          "300", "--epochs", "10000", "--warmup-epochs", "1", "--out", str(out), "--json",
          "--no-download", "--device", "cpu"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

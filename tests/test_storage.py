@@ -197,7 +197,7 @@ def test_train_on_a_full_disk_fails_cleanly(disk_fills_after_first_epoch, tmp_pa
     """Before: a traceback with exit status 1, status.json left at "running", and a 0-byte /
     partial final.npz."""
     out = tmp_path / "runs"
-    code = main(["train", "--dataset", "digits", "--epochs", "3", "--warmup-epochs", "1",
+    code = main(["train", "--seeds", "1", "--dataset", "digits", "--epochs", "3", "--warmup-epochs", "1",
                  "--width", "8", "--latent-dim", "16", "--device", "cpu", "--no-download",
                  "--out", str(out), "--json"])
     err = capsys.readouterr().err
@@ -346,7 +346,7 @@ def test_kill_9_during_train_leaves_a_scorable_model(new_images, tmp_path, capsy
     scored nor restored."""
     out = tmp_path / "runs"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "iaead_core", "train", "--dataset", "digits", "--epochs", "20",
+        [sys.executable, "-m", "iaead_core", "train", "--seeds", "1", "--dataset", "digits", "--epochs", "20",
          "--warmup-epochs", "1", "--width", "8", "--latent-dim", "16", "--out", str(out),
          "--no-download", "--device", "cpu", "--json"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

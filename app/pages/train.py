@@ -14,11 +14,11 @@ from app.views.runs import (SEEN_RUNS, deleted_items, deleted_note, group_items,
                             group_status, metrics_heading,
                             remember, seed_spread)
 
-from iaead_core.config import METHOD_NAMES, PRESETS, scaled_config
+from iaead_core.config import MAX_SEEDS, METHOD_NAMES, PRESETS, default_seeds, scaled_config
 from iaead_core.data import DATASETS
 from iaead_core.evaluation.analysis import LAMBDA_CHOICES, METRIC_NAMES, format_lambda
 from iaead_core.evaluation.paper import PAPER_BEST_LAM
-from iaead_core.evaluation.stability import spread_text
+from iaead_core.evaluation.stability import mean_std_text, seed_summary, spread_text
 from iaead_core.training.engine import select_device
 
 METHODS = list(METHOD_NAMES)  # all eight, in the registry's order
@@ -96,7 +96,10 @@ def sidebar_settings(configs: list[dict]) -> dict:
         out["train_preset"] = preset
         out[f"train_epochs_{preset}"] = int(c0.get("epochs", PRESETS[preset]["epochs"]))
         out[f"train_max_{preset}"] = int(c0.get("max_samples") or 0)
-    out["train_seed"] = int(c0.get("seed", 0))
+    seeds = sorted({int(c.get("seed", 0)) for c in configs if c.get("method") == c0.get("method")})
+    out["train_seed"] = seeds[0] if seeds else int(c0.get("seed", 0))
+    if preset in PRESETS and seeds:
+        out[f"train_seeds_{preset}"] = len(seeds)
     return out
 
 
@@ -139,6 +142,13 @@ preset = ui.preset_picker("train_preset", sb)
 epochs = sb.number_input("Epochs", 2, 1000,
                          **ui.PERSIST, key=ui.kept(f"train_epochs_{preset}", PRESETS[preset]["epochs"]))
 seed = sb.number_input("Seed", 0, 10_000, **ui.PERSIST, key=ui.kept("train_seed", 0))
+n_seeds = sb.number_input(
+    "Seeds per method", 1, MAX_SEEDS, **ui.PERSIST,
+    key=ui.kept(f"train_seeds_{preset}", default_seeds(preset)),
+    help="Each method trains with seeds Seed, Seed + 1, …, and the table gives the mean ± std "
+         f"over them ({default_seeds('quick')} by default at the quick preset: one quick run's "
+         "AUROC moves with the seed, and even with the CPU's thread count, by more than the "
+         "differences between settings it is read for; 1 gives one run per method).")
 device = ui.device_picker("train_device", sb)
 max_samples = ui.images_picker("train_max", preset, sb)
 if preset == "paper":
@@ -160,11 +170,11 @@ if start:
         select_device(device)  # a missing accelerator is refused here, in words
         cfgs = [scaled_config(preset, m, int(epochs), dataset=dataset,
                               normal_class=int(normal_class), rho=rho / 100,
-                              seed=int(seed), device=device, data_root=str(state.data_root()),
+                              seed=int(seed) + k, device=device, data_root=str(state.data_root()),
                               download=True, max_samples=int(max_samples),
                               **({"lam": float(lam), "nu": float(nu)} if m == "iaead" else {}),
                               **({"svdd_bias": unregularised} if m == "deep-svdd" else {}))
-                for m in METHODS if m in methods]
+                for m in METHODS if m in methods for k in range(int(n_seeds))]
         st.session_state["train_group"] = reg.submit_group(cfgs, "compare", ui.starter())
         groups = known_groups(reg, index, "compare")
         titles = group_titles(groups)
@@ -185,12 +195,14 @@ if shown:
     sidebar_now = {"dataset": dataset, "normal_class": normal_class, "rho": rho / 100,
                    "methods": methods, "lam": float(lam), "nu": float(nu),
                    "svdd_bias": bool(unregularised), "preset": preset, "epochs": int(epochs),
-                   "seed": int(seed), "max_samples": int(max_samples)}
+                   "seed": int(seed), "max_samples": int(max_samples),
+                   "seeds": int(n_seeds)}
     c0 = next((c for c in shown_cfgs if c.get("method") == "iaead"), shown_cfgs[0] if shown_cfgs else {})
     on_screen = {"dataset": c0.get("dataset"), "normal_class": c0.get("normal_class"),
                  "rho": c0.get("rho"), "methods": wanted.get("train_methods", []),
-                 "preset": c0.get("preset"), "epochs": c0.get("epochs"), "seed": c0.get("seed"),
-                 "max_samples": int(c0.get("max_samples") or 0)}
+                 "preset": c0.get("preset"), "epochs": c0.get("epochs"),
+                 "seed": wanted.get("train_seed"), "max_samples": int(c0.get("max_samples") or 0),
+                 "seeds": wanted.get(f"train_seeds_{c0.get('preset')}", 1)}
     if c0.get("method") == "iaead":
         on_screen.update(lam=c0.get("lam"), nu=1.0 if c0.get("nu") is None else c0.get("nu"))
     if any(c.get("method") == "deep-svdd" for c in shown_cfgs):
@@ -246,6 +258,34 @@ def final_table(items) -> tuple[pd.DataFrame, list[str]]:
     return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()), notes
 
 
+def seed_table(items) -> pd.DataFrame:
+    """Mean ± std over seeds of the last epoch's metrics, per method × scoring rule (the
+    core's :func:`~iaead_core.evaluation.stability.seed_summary`), for a comparison trained
+    with several seeds per method; each method's own rule first. Empty when no method has
+    two seeds with records."""
+    by_method: dict[str, list] = {}
+    for it in items:
+        if it.records and (it.records[-1].get("metrics") or {}):
+            name = it.label.split(" · seed ")[0]
+            by_method.setdefault(name, []).append(it)
+    if not any(len(runs) > 1 for runs in by_method.values()):
+        return pd.DataFrame()
+    rows = []
+    for name, runs in by_method.items():
+        primary = runs[0].records[-1].get("primary_score")
+        summary = seed_summary([r.records[-1]["metrics"] for r in runs])
+        for rule in sorted(summary, key=lambda r: r != primary):
+            row = summary[rule]
+            rows.append({
+                "method": name,
+                "score": explain.rule_name(rule, runs[0].method)
+                         + (" (its own)" if rule == primary else ""),
+                **{METRIC_NAMES[k]: mean_std_text(row.get(k)) for k in METRIC_NAMES},
+                "seeds": ", ".join(str(r.config.get("seed")) for r in runs),
+                "epochs": ", ".join(sorted({str(r.records[-1].get("epoch")) for r in runs}))})
+    return pd.DataFrame(rows)
+
+
 def final_curves(items, own_only: bool = False) -> list[tuple[str, str, float]]:
     """(run label, rule name, final AUROC) of every non-degenerate curve on the AUROC chart
     (only each run's own score when ``own_only``), for the below-chance sentence."""
@@ -264,7 +304,10 @@ def final_curves(items, own_only: bool = False) -> list[tuple[str, str, float]]:
 
 def coincidence(items) -> str | None:
     """The sentence about IAEAD's and CAE's latent curves when they coincide."""
-    by_method = {it.method: it for it in items if it.records}
+    by_method = {}  # the first seed of each method
+    for it in items:
+        if it.records:
+            by_method.setdefault(it.method, it)
     if "iaead" not in by_method or "cae" not in by_method:
         return None
     curves, finals = {}, {}
@@ -279,6 +322,13 @@ def coincidence(items) -> str | None:
     late = coincide_late(curves[("iaead", "latent_mean")], curves[("cae", "latent_mean")],
                          tol=COINCIDE_TOL)
     return None if late is None else explain.coincidence_sentence(finals, late[0], late[1])
+
+
+def seeds_words(items) -> str:
+    """``"seed 0"`` or ``"seeds 0, 1, 2"``: the seeds of a comparison's runs."""
+    seeds = sorted({int(i.config.get("seed", 0)) for i in items})
+    return (f"seed {seeds[0]}" if len(seeds) == 1
+            else "seeds " + ", ".join(map(str, seeds)))
 
 
 def live() -> bool:
@@ -309,7 +359,7 @@ def live() -> bool:
               if cfg.get("method") == "iaead" else "no IAEAD run (λ, ν unused)")
     st.markdown(f"**{explain.dataset_title(cfg.get('dataset', '?'))}**, normal class "
                 f"**{ui.class_label(cfg.get('dataset', ''), cfg.get('normal_class', 0))}**, "
-                f"ρ = {float(cfg.get('rho', 0)) * 100:g} %, seed {cfg.get('seed')}, "
+                f"ρ = {float(cfg.get('rho', 0)) * 100:g} %, {seeds_words(items)}, "
                 f"{cfg.get('epochs')} epochs · {lam_nu} · preset **{s['preset']}** · "
                 f"init {s['init']}")
     if active:
@@ -338,9 +388,17 @@ def live() -> bool:
                            + "\n".join(f"- {line}" for line in lines))
         table, spread_notes = final_table(items)
         st.subheader(metrics_heading(items))
+        means = seed_table(items)
+        if not means.empty:
+            st.markdown("**Mean ± std over seeds** (sample std; the runs of each method differ "
+                        "only in the seed). Read a comparison from these rows: one quick run's "
+                        "AUROC moves with the seed by more than many differences between "
+                        "settings.")
+            st.dataframe(means, hide_index=True, width="stretch")
+        runs_box = st.expander("Each run", expanded=False) if not means.empty else st.container()
         small = {c: st.column_config.TextColumn(c, width="small")
                  for c in ("run", "λ", "ν", "preset", "init")}
-        st.dataframe(table, hide_index=True, width="stretch", column_config={
+        runs_box.dataframe(table, hide_index=True, width="stretch", column_config={
             **small, "score": st.column_config.TextColumn("score", width="medium"),
             "AUROC": st.column_config.TextColumn("AUROC", width="medium"),
             "± over seeds": st.column_config.TextColumn("± over seeds", width="small"),

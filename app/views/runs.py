@@ -339,6 +339,18 @@ def group_items(registry: JobRegistry, index: RunIndex, group: str) -> list[RunI
         g, kind = _group_of(run)
         if g == group and run.run_id not in live:
             items.append(_from_run(run, kind))
+    return _seed_labels(items)
+
+
+def _seed_labels(items: list[RunItem]) -> list[RunItem]:
+    """Name the seed in the label of every run that shares its label with another (a
+    comparison trained with several seeds per method: ``"IAEAD · seed 1"``)."""
+    counts: dict[str, int] = {}
+    for it in items:
+        counts[it.label] = counts.get(it.label, 0) + 1
+    for it in items:
+        if counts[it.label] > 1 and "seed" not in it.label:
+            it.label = f"{it.label} · seed {it.config.get('seed')}"
     return items
 
 
@@ -383,7 +395,7 @@ def deleted_items(registry: JobRegistry, group: str,
             out[it.run_id] = RunItem(label=it.label, method=it.method, config=it.config,
                                      status="deleted", run_id=it.run_id, run_dir=it.run_dir)
     order = {m: i for i, m in enumerate(METHOD_TITLES)}  # as a comparison lists its methods
-    return sorted(out.values(), key=lambda it: order.get(it.method, len(order)))
+    return _seed_labels(sorted(out.values(), key=lambda it: order.get(it.method, len(order))))
 
 
 def deleted_name(item: RunItem) -> str:

@@ -11,7 +11,18 @@ JSON object instead::
      "paper": {"value", "label"}, "alerts": [{"kind", "message", "first_epoch", "last_epoch"}],
      "spread": {"rule", "std", "spread", "n", "source", "detail"} or null}
 
-Beside the run's own AUROC stands its expected spread across seeds
+At the quick preset ``train`` runs three seeds by default (``--seed``, +1, +2; ``--seeds N``
+changes the count, ``--seeds 1`` gives one run): one quick run's AUROC moves with the seed and
+even with the CPU's thread count by more than the differences it is read for (docs/method.md
+§11). The table then gives every rule's mean ± std over the seeds and the own rule's AUROC per
+seed; ``--json`` prints::
+
+    {"seeds", "seconds", "status": "completed" | "incomplete", "data", "settings" (no seed),
+     "metrics": {RULE: {"auroc", "auroc_std", "aupr_in", "aupr_in_std", "aupr_out",
+                        "aupr_out_std", "n", "degenerate"}},
+     "paper", "spread" (measured from these seeds), "runs": [one object per seed, as above]}
+
+Beside a single run's own AUROC stands its expected spread across seeds
 (:func:`iaead_core.evaluation.stability.expected_spread`): measured from the runs of the same
 setting with other seeds in the runs folder, else from the preset's stability table.
 
@@ -32,11 +43,12 @@ from typing import Any
 
 from iaead_core.cli.common import _short, config_from_args
 from iaead_core.cli.images import train_images
-from iaead_core.config import METHOD_NAMES, TrainConfig
+from iaead_core.config import MAX_SEED, MAX_SEEDS, METHOD_NAMES, TrainConfig, default_seeds
 from iaead_core.data import (DATASETS, DatasetUnavailableError, OFFLINE_DEFAULT, dataset_problems,
                              dataset_status, resolve_data_root)
 from iaead_core.evaluation.paper import paper_reference, protocol_differences
-from iaead_core.evaluation.stability import SeedSpread, expected_spread, spread_text
+from iaead_core.evaluation.stability import (SeedSpread, expected_spread, measured_spread,
+                                              seed_summary, spread_text)
 from iaead_core.runs import list_runs, resolve_runs_root
 from iaead_core.storage import check_folder
 __all__: list[str] = []  # main dispatches to the handlers _train, _runs, _datasets, _methods
@@ -46,10 +58,14 @@ __all__: list[str] = []  # main dispatches to the handlers _train, _runs, _datas
 
 def _train(args: argparse.Namespace) -> int:
     if getattr(args, "images", None) is not None:  # the user's own images, not a benchmark
+        if args.seeds not in (None, 1):
+            raise ValueError("--seeds: training on your own images (--images) is one run; "
+                             "repeat the command with other --seed values to compare seeds")
         return train_images(args)
     # Checked in full before torch is loaded: a bad value answers at once.
     cfg = config_from_args(args)
     args._cfg = cfg
+    seeds = _seeds(args, cfg)
     check_folder(resolve_runs_root(args.out))  # a read-only runs folder: exit 5 before loading
     if args.options:  # a typo in a method setting must not be ignored silently
         from iaead_core.methods import METHODS  # lazy: loads torch
@@ -61,66 +77,172 @@ def _train(args: argparse.Namespace) -> int:
                                  f"settings: {', '.join(known) or 'none'} "
                                  f"(`python -m iaead_core methods` describes them)")
     try:
-        return _train_on(args, cfg)
+        return _train_seeds(args, cfg, seeds)
     except DatasetUnavailableError as e:
         if args.dataset is not None:  # asked for by name: say so rather than substitute
             raise
         spec = DATASETS[OFFLINE_DEFAULT]
         print(f"note: {e}\nnote: using the offline default {OFFLINE_DEFAULT!r} instead: "
               f"{spec.source}.", file=sys.stderr)
-        return _train_on(args, cfg.replace(dataset=OFFLINE_DEFAULT))
+        return _train_seeds(args, cfg.replace(dataset=OFFLINE_DEFAULT), seeds)
 
 
-def _train_on(args: argparse.Namespace, cfg: TrainConfig) -> int:
-    from iaead_core.training.engine import Trainer  # lazy: loads pandas, torch
+def _seeds(args: argparse.Namespace, cfg: TrainConfig) -> list[int]:
+    """The seeds ``train`` runs: ``--seed``, ``--seed`` + 1, … (``--seeds`` of them, by default
+    :func:`~iaead_core.config.default_seeds` of the preset). Raises ValueError outside
+    1 … :data:`~iaead_core.config.MAX_SEEDS` or past :data:`~iaead_core.config.MAX_SEED`."""
+    n = default_seeds(cfg.preset) if args.seeds is None else args.seeds
+    if not 1 <= n <= MAX_SEEDS:
+        raise ValueError(f"--seeds {n}: must be 1 to {MAX_SEEDS}")
+    if cfg.seed + n - 1 > MAX_SEED:
+        raise ValueError(f"--seeds {n}: the last seed, {cfg.seed + n - 1}, is above "
+                         f"{MAX_SEED}; give a smaller --seed")
+    return [cfg.seed + i for i in range(n)]
 
+
+def _train_seeds(args: argparse.Namespace, cfg: TrainConfig, seeds: list[int]) -> int:
+    """Train ``cfg`` once per seed, one after another (each run saved as it goes), then report
+    the single run, or the mean ± std over the seeds with every run's own result."""
     if cfg.method == "iaead" and cfg.warmup_epochs >= cfg.epochs:
         print(f"warning: warm-up ({cfg.warmup_epochs} epochs) >= epochs ({cfg.epochs}): the SVDD "
               "term never switches on, so this run is a plain CAE scored in latent space",
               file=sys.stderr)
+    results = []
+    for i, seed in enumerate(seeds):
+        label = f"seed {seed} ({i + 1} of {len(seeds)})" if len(seeds) > 1 else ""
+        results.append(_one_run(args, cfg.replace(seed=seed), label))
+    if len(results) == 1:
+        _report_run(args, results[0])
+    else:
+        _report_seeds(args, results)
+    return 0
+
+
+def _one_run(args: argparse.Namespace, cfg: TrainConfig, label: str):
+    """One training of ``cfg``: a progress bar (or nothing with ``--json``) → TrainResult."""
+    from iaead_core.training.engine import Trainer  # lazy: loads pandas, torch
+
     trainer = Trainer(cfg, runs_root=args.out)
     if args.json:
-        result = trainer.run()
-    else:
-        from tqdm import tqdm
+        return trainer.run()
+    from tqdm import tqdm
 
-        d = trainer.data
-        print(f"{d.dataset} class {d.normal_class} ({d.class_name}): {d.n_normal} normal + "
-              f"{d.n_anomalies} anomalies, ρ = {d.rho:g}; {cfg.method}, preset {cfg.preset}, "
-              f"device {trainer.device}; run {trainer.run_id}", file=sys.stderr)
-        with tqdm(total=cfg.epochs, unit="epoch", file=sys.stderr) as bar:
-            def show(rec):
-                m = rec["metrics"].get(rec["primary_score"]) or next(iter(rec["metrics"].values()))
-                bar.set_postfix_str(f"{rec['phase']} AUROC({rec['primary_score']})={m['auroc']:.3f}"
-                                    f"{' degenerate' if m.get('degenerate') else ''}"
-                                    f" loss={rec['loss']['total']:.4g}")
-                bar.update(1)
-            result = trainer.run(show)
-    cfg = result.config
-    config = cfg.to_dict()
-    last = result.records[-1] if result.records else {}
+    d = trainer.data
+    print(f"{d.dataset} class {d.normal_class} ({d.class_name}): {d.n_normal} normal + "
+          f"{d.n_anomalies} anomalies, ρ = {d.rho:g}; {cfg.method}, preset {cfg.preset}, "
+          f"device {trainer.device}; run {trainer.run_id}" + (f"; {label}" if label else ""),
+          file=sys.stderr)
+    with tqdm(total=cfg.epochs, unit="epoch", file=sys.stderr) as bar:
+        def show(rec):
+            m = rec["metrics"].get(rec["primary_score"]) or next(iter(rec["metrics"].values()))
+            bar.set_postfix_str(f"{rec['phase']} AUROC({rec['primary_score']})={m['auroc']:.3f}"
+                                f"{' degenerate' if m.get('degenerate') else ''}"
+                                f" loss={rec['loss']['total']:.4g}")
+            bar.update(1)
+        return trainer.run(show)
 
-    paper = paper_reference(config)
+
+def _run_json(result, args: argparse.Namespace) -> dict[str, Any]:
+    """One run as ``train --json`` prints it (module docstring)."""
     from iaead_core.evaluation.health import summarize  # lazy: loads pandas
 
-    alerts = summarize(result.records)
+    config = result.config.to_dict()
+    last = result.records[-1] if result.records else {}
+    paper = paper_reference(config)
     spread = _run_spread(config, last.get("primary_score"), args.out)
-    if args.json:
-        print(json.dumps({
-            "run_id": result.run_id, "seconds": round(result.seconds, 2), "status": result.status,
-            "run_dir": str(result.run_dir), "data": result.data, "settings": _settings(cfg),
+    return {"run_id": result.run_id, "seconds": round(result.seconds, 2), "status": result.status,
+            "run_dir": str(result.run_dir), "data": result.data,
+            "settings": _settings(result.config),
             "metrics": {rule: {**m, "degenerate": bool(m.get("degenerate", False))}
                         for rule, m in result.final_metrics.items()},
             "paper": {"value": paper.value, "label": paper.label,
                       "rule": last.get("primary_score")},
-            "alerts": alerts,
-            "spread": _spread_json(spread, last.get("primary_score"))}, default=_json_default))
+            "alerts": summarize(result.records),
+            "spread": _spread_json(spread, last.get("primary_score"))}
+
+
+def _report_run(args: argparse.Namespace, result) -> None:
+    """A single run's result: its JSON object, or its table, status and alert lines."""
+    out = _run_json(result, args)
+    if args.json:
+        print(json.dumps(out, default=_json_default))
+        return
+    last = result.records[-1] if result.records else {}
+    spread = (SeedSpread(**{k: v for k, v in out["spread"].items() if k != "rule"})
+              if out["spread"] else None)
+    _print_table(last, result.config, paper_reference(result.config.to_dict()), spread)
+    print(f"\n{result.status} in {result.seconds:.1f} s; saved to {result.run_dir}")
+    for line in _alert_lines(out["alerts"], last):
+        print(line)
+
+
+def _report_seeds(args: argparse.Namespace, results: list) -> None:
+    """Several seeds of one setting: the mean ± std of every rule's final metrics
+    (:func:`~iaead_core.evaluation.stability.seed_summary`), each seed's own AUROC, and each
+    run as a single run reports it (``--json``: under ``"runs"``)."""
+    runs = [_run_json(r, args) for r in results]
+    cfg = results[0].config
+    rule = runs[0]["paper"]["rule"]
+    summary = seed_summary([r.final_metrics for r in results])
+    spread = measured_spread([(r.final_metrics.get(rule) or {}).get("auroc") for r in results],
+                             f"the {len(results)} seeds of this command")
+    paper = paper_reference(cfg.to_dict())
+    if args.json:
+        settings = {k: v for k, v in runs[0]["settings"].items() if k != "seed"}
+        print(json.dumps({
+            "seeds": [r.config.seed for r in results],
+            "seconds": round(sum(r.seconds for r in results), 2),
+            "status": ("completed" if all(r.status == "completed" for r in results)
+                       else "incomplete"),
+            "data": runs[0]["data"], "settings": settings,
+            "metrics": {rl: {**{k: v.mean for k, v in row.items()},
+                             **{f"{k}_std": v.std for k, v in row.items()},
+                             "n": max(v.n for v in row.values()),
+                             "degenerate": max(v.degenerate for v in row.values())}
+                        for rl, row in summary.items()},
+            "paper": runs[0]["paper"], "spread": _spread_json(spread, rule),
+            "runs": runs}, default=_json_default))
+        return
+    from iaead_core.methods import SCORE_RULES  # lazy: loads torch
+    from iaead_core.methods.fields import used_nu  # lazy: loads torch
+
+    seeds = [r.config.seed for r in results]
+    print(f"\n{_method_title(cfg.method)} on {cfg.dataset} class {cfg.normal_class}, "
+          f"ρ = {cfg.rho:g}: "
+          + _settings_line(cfg.method, cfg.effective_lam, used_nu(cfg), cfg.preset, cfg.init,
+                           ", ".join(map(str, seeds))))
+    print(f"Mean ± std over {len(seeds)} seeds (one quick run's AUROC moves with the seed and "
+          "the CPU's thread count: docs/method.md §11; --seeds 1 for one run).")
+    print("Oracle monitoring: labels are used only to compute these metrics.")
+    print(f"{'rule':<16}{'AUROC':<16}{'AUPR-in':<16}{'AUPR-out':<16}{'paper':>6}  description")
+    for rl, row in summary.items():
+        ref = f"{paper.value:.3f}" if rl == rule and paper.value is not None else "-"
+        cells = [f"{row[k].mean:.3f} ± {row[k].std:.3f}" if k in row else "-"
+                 for k in ("auroc", "aupr_in", "aupr_out")]
+        mark = " *" if rl == rule else ""
+        print(f"{rl + mark:<16}{cells[0]:<16}{cells[1]:<16}{cells[2]:<16}{ref:>6}  "
+              f"{SCORE_RULES.get(rl, '')}")
+    print("* the method's own rule; its AUROC per seed: "
+          + ", ".join(f"seed {r.config.seed} {_auroc_cell(r.final_metrics[rule])}"
+                      for r in results if rule in r.final_metrics)
+          + (f" (range {spread.spread:.3f})" if spread else ""))
+    if any(row.get("auroc") and row["auroc"].degenerate for row in summary.values()):
+        print("degenerate: a rule whose scores differ only by float noise enters at chance "
+              "(AUROC 0.5); the counts are in --json")
+    if paper.value is not None:
+        line = f"paper: {paper.label}, the paper's AUROC for this class at ρ = 0.1 (Table 3)"
+        if paper.label != "paper":
+            line += "; this run differs in " + "; ".join(protocol_differences(cfg.to_dict()))
+        print(line)
     else:
-        _print_table(last, cfg, paper, spread)
-        print(f"\n{result.status} in {result.seconds:.1f} s; saved to {result.run_dir}")
-        for line in _alert_lines(alerts, last):
-            print(line)
-    return 0
+        print(f"paper: {paper.label}")
+    total = sum(r.seconds for r in results)
+    status = "completed" if all(r.status == "completed" for r in results) else "incomplete"
+    print(f"\n{status}: {len(results)} runs in {total:.1f} s; saved to "
+          + ", ".join(str(r.run_dir) for r in results))
+    for r, out in zip(results, runs):
+        for line in _alert_lines(out["alerts"], r.records[-1] if r.records else {}):
+            print(f"seed {r.config.seed}: {line}")
 
 
 def _run_spread(config: dict[str, Any], rule: str | None, out: Any) -> SeedSpread | None:

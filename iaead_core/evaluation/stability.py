@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 __all__ = ["SeedSpread", "TABLE_PATH", "SETTING_FIELDS", "RUN_ONLY_FIELDS", "load_table",
-           "setting_of", "same_setting", "measured_spread", "expected_spread", "spread_text"]
+           "setting_of", "same_setting", "measured_spread", "expected_spread", "spread_text",
+           "MeanStd", "seed_summary", "mean_std_text"]
 
 #: The table shipped with the package (``benchmarks/stability.py --package`` writes it).
 TABLE_PATH = Path(__file__).with_name("stability.json")
@@ -218,3 +219,65 @@ def spread_text(s: SeedSpread | None, short: bool = False) -> str:
     if short:
         return f"± {s.std:.3f}"
     return f"± {s.std:.3f} over seeds (range {s.spread:.3f}; {s.detail})"
+
+
+class MeanStd(NamedTuple):
+    """One metric over the seeds of a setting: ``mean``, sample ``std`` (ddof 1; 0.0 for one
+    value), ``n`` values, and ``degenerate`` — how many of them were degenerate (reported at
+    chance, docs/method.md §6)."""
+
+    mean: float
+    std: float
+    n: int
+    degenerate: int
+
+
+def seed_summary(final_metrics: Sequence[Mapping[str, Any]],
+                 keys: Sequence[str] = ("auroc", "aupr_in", "aupr_out")
+                 ) -> dict[str, dict[str, MeanStd]]:
+    """Mean ± std over seeds of every scoring rule's final metrics (the quick preset's
+    headline when one run is not enough, docs/method.md §11).
+
+    Parameters
+    ----------
+    final_metrics : sequence of dicts
+        One per run (seed): ``{rule: {"auroc", "aupr_in", "aupr_out", "degenerate", ...}}``,
+        a run's last-epoch metrics. Runs without metrics (failed before the first epoch)
+        are skipped; a rule counts the runs that report it.
+    keys : the metrics summarised (values in [0, 1], unitless).
+
+    Returns
+    -------
+    dict
+        ``{rule: {key: MeanStd}}`` in the order rules first appear; a metric with no finite
+        value is left out. A degenerate run enters with its reported value (chance), and
+        ``degenerate`` counts such runs.
+    """
+    out: dict[str, dict[str, MeanStd]] = {}
+    rules = list(dict.fromkeys(r for fm in final_metrics for r in (fm or {})))
+    for rule in rules:
+        ms = [m for fm in final_metrics if isinstance(m := (fm or {}).get(rule), Mapping)]
+        n_degenerate = sum(bool(m.get("degenerate")) for m in ms)
+        row = {}
+        for k in keys:
+            vals = [float(m[k]) for m in ms
+                    if isinstance(m.get(k), (int, float)) and math.isfinite(float(m[k]))]
+            if vals:
+                row[k] = MeanStd(statistics.mean(vals),
+                                 statistics.stdev(vals) if len(vals) > 1 else 0.0,
+                                 len(vals), n_degenerate)
+        if row:
+            out[rule] = row
+    return out
+
+
+def mean_std_text(m: MeanStd | None, digits: int = 3) -> str:
+    """``"0.767 ± 0.027 (3 seeds)"``; one value: ``"0.767 (1 seed)"``; ``""`` for None. Degenerate
+    runs are named: ``"0.500 ± 0.000 (3 seeds, 3 degenerate)"``."""
+    if m is None:
+        return ""
+    seeds = f"{m.n} seed{'s' if m.n != 1 else ''}" + (f", {m.degenerate} degenerate"
+                                                      if m.degenerate else "")
+    if m.n == 1:
+        return f"{m.mean:.{digits}f} ({seeds})"
+    return f"{m.mean:.{digits}f} ± {m.std:.{digits}f} ({seeds})"
