@@ -110,6 +110,29 @@ def test_text_beside_an_auroc():
     assert st.measured_spread([0.7]) is None and st.measured_spread([0.7, float("nan")]) is None
 
 
+def test_mean_and_std_over_seeds_on_hand_made_metrics():
+    def m(auroc, degenerate=False):
+        return {"auroc": auroc, "aupr_in": 0.9, "aupr_out": auroc / 2, "degenerate": degenerate}
+
+    runs = [{"latent_mean": m(0.7), "reconstruction": m(0.5, True)},
+            {"latent_mean": m(0.8), "reconstruction": m(0.5, True)},
+            {"latent_mean": m(0.9)},  # a rule another run does not report
+            {}]  # a run that failed before its first epoch
+    out = st.seed_summary(runs)
+    assert list(out) == ["latent_mean", "reconstruction"]
+    auroc = out["latent_mean"]["auroc"]
+    assert auroc.mean == pytest.approx(0.8) and auroc.std == pytest.approx(0.1)
+    assert (auroc.n, auroc.degenerate) == (3, 0)
+    assert out["latent_mean"]["aupr_in"].std == 0.0
+    assert out["latent_mean"]["aupr_out"].mean == pytest.approx(0.4)
+    rec = out["reconstruction"]["auroc"]
+    assert (rec.mean, rec.std, rec.n, rec.degenerate) == (0.5, 0.0, 2, 2)
+    assert st.mean_std_text(auroc) == "0.800 ± 0.100 (3 seeds)"
+    assert st.mean_std_text(rec) == "0.500 ± 0.000 (2 seeds, 2 degenerate)"
+    assert st.mean_std_text(st.seed_summary([runs[0]])["latent_mean"]["auroc"]) == "0.700 (1 seed)"
+    assert st.mean_std_text(None) == "" and st.seed_summary([]) == {}
+
+
 def test_the_shipped_table_is_the_current_quick_presets():
     """The table in the package was measured at the quick preset as it is now: a change of the
     preset without a new measurement fails here (run benchmarks/stability.py --package)."""
