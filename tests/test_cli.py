@@ -76,7 +76,8 @@ def test_several_seeds_report_their_mean_and_std(real_digits, tmp_path, capsys):
             vals = [r["metrics"][rule][key] for r in out["runs"]]
             assert m[key] == pytest.approx(statistics.mean(vals), abs=1e-12)
             assert m[f"{key}_std"] == pytest.approx(statistics.stdev(vals), abs=1e-12)
-        assert m["n"] == 2
+        assert m["n"] == 2 and m["n_degenerate"] == sum(r["metrics"][rule]["degenerate"]
+                                                         for r in out["runs"])
     own = [r["metrics"]["latent_mean"]["auroc"] for r in out["runs"]]
     assert out["spread"]["source"] == "measured" and out["spread"]["n"] == 2
     assert out["spread"]["spread"] == pytest.approx(abs(own[0] - own[1]), abs=1e-12)
@@ -84,11 +85,35 @@ def test_several_seeds_report_their_mean_and_std(real_digits, tmp_path, capsys):
 
     assert main(argv) == 0  # the table: mean ± std per rule and the own AUROC per seed
     text = capsys.readouterr().out
-    assert "Mean ± std over 2 seeds" in text and "seed 3, 4" in text
+    assert "Mean ± sample std over 2 seeds" in text and "seed 3, 4" in text
     mean = statistics.mean(own)
     row = next(line for line in text.splitlines() if line.startswith("latent_mean *"))
     assert row.split()[2:5] == [f"{mean:.3f}", "±", f"{statistics.stdev(own):.3f}"], row
     assert f"seed 3 {own[0]:.3f}, seed 4 {own[1]:.3f}" in text
+
+
+def test_ctrl_c_in_a_later_seed_reports_the_seeds_that_completed(real_digits, tmp_path, capsys,
+                                                                monkeypatch):
+    one_run = cli._one_run
+
+    def interrupted_at_seed_1(args, cfg, label):
+        if cfg.seed == 1:
+            raise KeyboardInterrupt
+        return one_run(args, cfg, label)
+
+    monkeypatch.setattr(cli, "_one_run", interrupted_at_seed_1)
+    argv = ["train", "--dataset", real_digits.dataset, "--data-root", str(real_digits.data_root),
+            "--out", str(tmp_path), "--no-download", "--json", *TINY]
+    assert main(argv) == 130  # three seeds by default at quick; Ctrl-C in the second
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert (out["status"], out["interrupted_seed"], out["seeds"]) == ("interrupted", 1, [0])
+    assert [r["settings"]["seed"] for r in out["runs"]] == [0] and out["spread"] is None
+    assert out["metrics"]["latent_mean"]["auroc"] == out["runs"][0]["metrics"]["latent_mean"]["auroc"]
+    assert "interrupted during seed 1: reporting the 1 seed(s) that completed" in captured.err
+    assert main(argv[:-7] + TINY) == 130  # the table says it too
+    text = capsys.readouterr().out
+    assert "interrupted: 1 run in" in text and "(seed 1 was stopped)" in text
 
 
 def test_table_output_for_cae(real_digits, tmp_path, capsys):
@@ -391,19 +416,20 @@ def test_the_own_auroc_has_its_spread_across_seeds_beside_it(capsys):
     assert row.startswith("latent_mean     0.783 ± 0.031          0.970     0.330       -  ")
     other = next(line for line in text.splitlines() if line.startswith("reconstruction"))
     assert "±" not in other  # only the run's own score was measured
-    assert ("expected spread of the latent_mean AUROC across seeds: ± 0.031 over seeds (range "
+    assert ("expected spread of the latent_mean AUROC: ± 0.031 over seeds (range "
             "0.065; stability table of the quick preset, fashion-mnist class 6: 3 seeds × 2 "
             "thread counts (1, 2), measured X)") in text
     cli._print_table(_record(metrics)[-1], preset_config("quick"), PaperReference(None, "-"))
     assert "±" not in capsys.readouterr().out  # no spread known: none claimed
 
 
-def _saved_run(root, seed: int, auroc: float, lam: float = 5e-5) -> str:
+def _saved_run(root, seed: int, auroc: float, lam: float = 5e-5, status: str = "completed",
+               tag: str = "") -> str:
     """A finished one-epoch IAEAD run folder written by hand (no training)."""
     from iaead_core.runs import RunWriter
 
     cfg = preset_config("quick", "iaead", dataset="mnist", normal_class=2, seed=seed, lam=lam)
-    run_id = f"20260101-000000-iaead-mnist-2-s{seed}-l{lam:g}"
+    run_id = f"20260101-000000-iaead-mnist-2-s{seed}-l{lam:g}{tag}"
     w = RunWriter(root, run_id, {"run_id": run_id, "config": cfg.to_dict(), "seed": seed,
                                  "lam": lam, "nu": 1.0, "primary_score": "latent_mean"},
                   heartbeat_period=0)
@@ -412,7 +438,7 @@ def _saved_run(root, seed: int, auroc: float, lam: float = 5e-5) -> str:
                      "metrics": {"latent_mean": {"auroc": auroc, "aupr_in": 0.9,
                                                  "aupr_out": 0.4, "degenerate": False}},
                      "diagnostics": {}, "primary_score": "latent_mean", "method": "iaead"})
-    w.set_status("completed", epochs_done=1)
+    w.set_status(status, epochs_done=1)
     w.close()
     return run_id
 
@@ -420,6 +446,10 @@ def _saved_run(root, seed: int, auroc: float, lam: float = 5e-5) -> str:
 def test_runs_listing_measures_the_spread_of_runs_of_one_setting(tmp_path, capsys):
     a, b = _saved_run(tmp_path, 0, 0.80), _saved_run(tmp_path, 1, 0.86)
     alone = _saved_run(tmp_path, 0, 0.5, lam=5e-3)  # another λ: not one of them
+    # A stopped run of the setting (another seed, and seed 1 again, listed after the
+    # completed one) ends early, not where its setting ends: it is not counted.
+    _saved_run(tmp_path, 2, 0.2, status="stopped")
+    _saved_run(tmp_path, 1, 0.3, status="stopped", tag="-again")
     assert main(["runs", "--out", str(tmp_path), "--json"]) == 0
     listed = {r["run_id"]: r for r in json.loads(capsys.readouterr().out)}
     for rid in (a, b):

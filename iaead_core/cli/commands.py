@@ -17,10 +17,14 @@ even with the CPU's thread count by more than the differences it is read for (do
 §11). The table then gives every rule's mean ± std over the seeds and the own rule's AUROC per
 seed; ``--json`` prints::
 
-    {"seeds", "seconds", "status": "completed" | "incomplete", "data", "settings" (no seed),
+    {"seeds", "seconds" (wall), "status": "completed" | "incomplete" | "interrupted",
+     "interrupted_seed", "data" (no seed), "settings" (no seed),
      "metrics": {RULE: {"auroc", "auroc_std", "aupr_in", "aupr_in_std", "aupr_out",
-                        "aupr_out_std", "n", "degenerate"}},
+                        "aupr_out_std", "n", "n_degenerate"}},
      "paper", "spread" (measured from these seeds), "runs": [one object per seed, as above]}
+
+Ctrl-C during a later seed reports the seeds that completed (status ``"interrupted"``) before
+the command exits with 130; the stopped run keeps its completed epochs in its folder.
 
 Beside a single run's own AUROC stands its expected spread across seeds
 (:func:`iaead_core.evaluation.stability.expected_spread`): measured from the runs of the same
@@ -39,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 
 from iaead_core.cli.common import _short, config_from_args
@@ -107,15 +112,27 @@ def _train_seeds(args: argparse.Namespace, cfg: TrainConfig, seeds: list[int]) -
         print(f"warning: warm-up ({cfg.warmup_epochs} epochs) >= epochs ({cfg.epochs}): the SVDD "
               "term never switches on, so this run is a plain CAE scored in latent space",
               file=sys.stderr)
-    results = []
+    results, t0 = [], time.perf_counter()
     for i, seed in enumerate(seeds):
         label = f"seed {seed} ({i + 1} of {len(seeds)})" if len(seeds) > 1 else ""
-        results.append(_one_run(args, cfg.replace(seed=seed), label))
-    if len(results) == 1:
+        try:
+            results.append(_one_run(args, cfg.replace(seed=seed), label))
+        except KeyboardInterrupt:
+            if results:  # the seeds that completed are reported, then the command stops
+                print(f"interrupted during seed {seed}: reporting the {len(results)} seed(s) "
+                      "that completed", file=sys.stderr)
+                _report(args, results, time.perf_counter() - t0, interrupted=seed)
+            raise
+    _report(args, results, time.perf_counter() - t0)
+    return 0
+
+
+def _report(args: argparse.Namespace, results: list, wall: float,
+            interrupted: int | None = None) -> None:
+    if len(results) == 1 and interrupted is None:
         _report_run(args, results[0])
     else:
-        _report_seeds(args, results)
-    return 0
+        _report_seeds(args, results, wall, interrupted)
 
 
 def _one_run(args: argparse.Namespace, cfg: TrainConfig, label: str):
@@ -176,10 +193,13 @@ def _report_run(args: argparse.Namespace, result) -> None:
         print(line)
 
 
-def _report_seeds(args: argparse.Namespace, results: list) -> None:
+def _report_seeds(args: argparse.Namespace, results: list, wall: float,
+                  interrupted: int | None = None) -> None:
     """Several seeds of one setting: the mean ± std of every rule's final metrics
     (:func:`~iaead_core.evaluation.stability.seed_summary`), each seed's own AUROC, and each
-    run as a single run reports it (``--json``: under ``"runs"``)."""
+    run as a single run reports it (``--json``: under ``"runs"``). ``wall``: seconds of the
+    whole command; ``interrupted``: the seed whose run Ctrl-C stopped (status
+    ``"interrupted"``; only the completed seeds are summarised)."""
     runs = [_run_json(r, args) for r in results]
     cfg = results[0].config
     rule = runs[0]["paper"]["rule"]
@@ -187,18 +207,20 @@ def _report_seeds(args: argparse.Namespace, results: list) -> None:
     spread = measured_spread([(r.final_metrics.get(rule) or {}).get("auroc") for r in results],
                              f"the {len(results)} seeds of this command")
     paper = paper_reference(cfg.to_dict())
+    status = ("interrupted" if interrupted is not None
+              else "completed" if all(r.status == "completed" for r in results)
+              else "incomplete")
     if args.json:
         settings = {k: v for k, v in runs[0]["settings"].items() if k != "seed"}
         print(json.dumps({
-            "seeds": [r.config.seed for r in results],
-            "seconds": round(sum(r.seconds for r in results), 2),
-            "status": ("completed" if all(r.status == "completed" for r in results)
-                       else "incomplete"),
-            "data": runs[0]["data"], "settings": settings,
+            "seeds": [r.config.seed for r in results], "seconds": round(wall, 2),
+            "status": status, "interrupted_seed": interrupted,
+            "data": {k: v for k, v in runs[0]["data"].items() if k != "seed"},
+            "settings": settings,
             "metrics": {rl: {**{k: v.mean for k, v in row.items()},
                              **{f"{k}_std": v.std for k, v in row.items()},
                              "n": max(v.n for v in row.values()),
-                             "degenerate": max(v.degenerate for v in row.values())}
+                             "n_degenerate": max(v.degenerate for v in row.values())}
                         for rl, row in summary.items()},
             "paper": runs[0]["paper"], "spread": _spread_json(spread, rule),
             "runs": runs}, default=_json_default))
@@ -211,16 +233,17 @@ def _report_seeds(args: argparse.Namespace, results: list) -> None:
           f"ρ = {cfg.rho:g}: "
           + _settings_line(cfg.method, cfg.effective_lam, used_nu(cfg), cfg.preset, cfg.init,
                            ", ".join(map(str, seeds))))
-    print(f"Mean ± std over {len(seeds)} seeds (one quick run's AUROC moves with the seed and "
+    print(f"Mean ± sample std over {len(seeds)} seed{'s' if len(seeds) > 1 else ''} (one quick run's AUROC moves with the seed and "
           "the CPU's thread count: docs/method.md §11; --seeds 1 for one run).")
     print("Oracle monitoring: labels are used only to compute these metrics.")
-    print(f"{'rule':<16}{'AUROC':<16}{'AUPR-in':<16}{'AUPR-out':<16}{'paper':>6}  description")
+    print(f"{'rule':<18}{'AUROC':<16}{'AUPR-in':<16}{'AUPR-out':<16}{'paper':>6}  description")
     for rl, row in summary.items():
         ref = f"{paper.value:.3f}" if rl == rule and paper.value is not None else "-"
-        cells = [f"{row[k].mean:.3f} ± {row[k].std:.3f}" if k in row else "-"
+        cells = ["-" if k not in row else f"{row[k].mean:.3f}" if row[k].n < 2
+                 else f"{row[k].mean:.3f} ± {row[k].std:.3f}"
                  for k in ("auroc", "aupr_in", "aupr_out")]
         mark = " *" if rl == rule else ""
-        print(f"{rl + mark:<16}{cells[0]:<16}{cells[1]:<16}{cells[2]:<16}{ref:>6}  "
+        print(f"{rl + mark:<18}{cells[0]:<16}{cells[1]:<16}{cells[2]:<16}{ref:>6}  "
               f"{SCORE_RULES.get(rl, '')}")
     print("* the method's own rule; its AUROC per seed: "
           + ", ".join(f"seed {r.config.seed} {_auroc_cell(r.final_metrics[rule])}"
@@ -236,10 +259,9 @@ def _report_seeds(args: argparse.Namespace, results: list) -> None:
         print(line)
     else:
         print(f"paper: {paper.label}")
-    total = sum(r.seconds for r in results)
-    status = "completed" if all(r.status == "completed" for r in results) else "incomplete"
-    print(f"\n{status}: {len(results)} runs in {total:.1f} s; saved to "
-          + ", ".join(str(r.run_dir) for r in results))
+    print(f"\n{status}: {len(results)} run{'s' if len(results) > 1 else ''} in {wall:.1f} s"
+          + (f" (seed {interrupted} was stopped)" if interrupted is not None else "")
+          + "; saved to " + ", ".join(str(r.run_dir) for r in results))
     for r, out in zip(results, runs):
         for line in _alert_lines(out["alerts"], r.records[-1] if r.records else {}):
             print(f"seed {r.config.seed}: {line}")
@@ -247,9 +269,15 @@ def _report_seeds(args: argparse.Namespace, results: list) -> None:
 
 def _run_spread(config: dict[str, Any], rule: str | None, out: Any) -> SeedSpread | None:
     """The expected spread of a run's own AUROC: measured from the runs of the same setting
-    in the runs folder ``out`` (this one included), else from the stability table."""
-    others = [(r.config, r.final_metrics) for r in list_runs(out) if r.config]
-    return expected_spread(config, rule, others)
+    completed in the runs folder ``out`` (this one included), else from the stability table."""
+    return expected_spread(config, rule, _completed(list_runs(out)))
+
+
+def _completed(runs: list) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(config, final metrics) of the completed runs: a stopped, failed or running run's last
+    epoch is not where its setting ends, so it never enters a spread across seeds."""
+    return [(r.config, r.final_metrics) for r in runs
+            if r.config and r.live_status == "completed"]
 
 
 def _spread_json(spread: SeedSpread | None, rule: str | None) -> dict[str, Any] | None:
@@ -316,7 +344,7 @@ def _print_table(record: dict, cfg: TrainConfig, paper, spread: SeedSpread | Non
         print(f"{rule:<16}{cell:<20}{m['aupr_in']:>8.3f}{m['aupr_out']:>10.3f}"
               f"{ref_s:>8}  {SCORE_RULES.get(rule, '')}")
     if spread is not None and primary in metrics:
-        print(f"expected spread of the {primary} AUROC across seeds: {spread_text(spread)}")
+        print(f"expected spread of the {primary} AUROC: {spread_text(spread)}")
     if paper.value is not None:
         line = f"paper: {paper.label}, the paper's AUROC for this class at ρ = 0.1 (Table 3)"
         if paper.label != "paper":
@@ -349,7 +377,7 @@ def _runs(args: argparse.Namespace) -> int:
     from iaead_core.evaluation.analysis import saved_nu  # lazy: loads pandas, torch
 
     runs = list_runs(args.out)
-    pairs = [(r.config, r.final_metrics) for r in runs if r.config]
+    pairs = _completed(runs)
     spreads = {r.run_id: (_primary(r), expected_spread(r.config, _primary(r), pairs))
                if r.config and r.final_metrics else (None, None) for r in runs}
     if args.json:

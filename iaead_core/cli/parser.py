@@ -226,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train the setting with N seeds (--seed, --seed + 1, …) and report the "
                         "mean ± std over them; 1 gives a single run (default: "
                         f"{QUICK_SEEDS} at the quick preset, whose single runs move by several "
-                        "AUROC points with the seed and even the CPU thread count; 1 at paper)")
+                        "AUROC points with the seed and even the CPU thread count; 1 at paper "
+                        "and with --images)")
     r.add_argument("--device", default=None, choices=DEVICES,
                    help=f"where to train; auto picks cuda, then mps, then cpu ({_default('device')})")
     r.add_argument("--eval-batch-size", dest="eval_batch_size", type=_whole, default=None,
