@@ -12,7 +12,7 @@ import pytest
 
 from iaead_core.cli import commands as cli
 from iaead_core.cli.common import CONFIG_OPTIONS, _short, config_from_args
-from iaead_core.cli.main import main
+from iaead_core.cli.main import EXIT_DIVERGED, main
 from iaead_core.cli.parser import build_parser
 from iaead_core.config import TrainConfig, preset_config
 from iaead_core.evaluation.health import summarize
@@ -92,7 +92,7 @@ def test_several_seeds_report_their_mean_and_std(real_digits, tmp_path, capsys):
     assert f"seed 3 {own[0]:.3f}, seed 4 {own[1]:.3f}" in text
 
 
-def test_ctrl_c_in_a_later_seed_reports_the_seeds_that_completed(real_digits, tmp_path, capsys,
+def test_a_later_seed_stopped_or_failed_still_reports_the_seeds_that_completed(real_digits, tmp_path, capsys,
                                                                 monkeypatch):
     one_run = cli._one_run
 
@@ -107,13 +107,28 @@ def test_ctrl_c_in_a_later_seed_reports_the_seeds_that_completed(real_digits, tm
     assert main(argv) == 130  # three seeds by default at quick; Ctrl-C in the second
     captured = capsys.readouterr()
     out = json.loads(captured.out)
-    assert (out["status"], out["interrupted_seed"], out["seeds"]) == ("interrupted", 1, [0])
+    assert (out["status"], out["unfinished"], out["seeds"]) == (
+        "interrupted", {"seed": 1, "why": "interrupted"}, [0])
     assert [r["settings"]["seed"] for r in out["runs"]] == [0] and out["spread"] is None
     assert out["metrics"]["latent_mean"]["auroc"] == out["runs"][0]["metrics"]["latent_mean"]["auroc"]
-    assert "interrupted during seed 1: reporting the 1 seed(s) that completed" in captured.err
+    assert "seed 1 interrupted: reporting the 1 seed(s) that completed" in captured.err
     assert main(argv[:-7] + TINY) == 130  # the table says it too
     text = capsys.readouterr().out
-    assert "interrupted: 1 run in" in text and "(seed 1 was stopped)" in text
+    assert "interrupted: 1 run in" in text and "(seed 1 interrupted)" in text
+
+    from iaead_core.training.engine import NonFiniteLossError
+
+    def diverged_at_seed_2(args, cfg, label):  # a NaN loss in the third seed
+        if cfg.seed == 2:
+            raise NonFiniteLossError(1, 3, "SVDD", float("nan"), cfg.lam)
+        return one_run(args, cfg, label)
+
+    monkeypatch.setattr(cli, "_one_run", diverged_at_seed_2)
+    assert main(argv) == EXIT_DIVERGED
+    out = json.loads(capsys.readouterr().out)
+    assert (out["status"], out["unfinished"], out["seeds"]) == (
+        "failed", {"seed": 2, "why": "failed"}, [0, 1])
+    assert out["metrics"]["latent_mean"]["n"] == 2 and out["spread"]["n"] == 2
 
 
 def test_table_output_for_cae(real_digits, tmp_path, capsys):

@@ -17,14 +17,16 @@ even with the CPU's thread count by more than the differences it is read for (do
 §11). The table then gives every rule's mean ± std over the seeds and the own rule's AUROC per
 seed; ``--json`` prints::
 
-    {"seeds", "seconds" (wall), "status": "completed" | "incomplete" | "interrupted",
-     "interrupted_seed", "data" (no seed), "settings" (no seed),
+    {"seeds", "seconds" (wall), "status": "completed" | "incomplete" | "interrupted" | "failed",
+     "unfinished": {"seed", "why": "interrupted" | "failed"} or null,
+     "data" (no seed), "settings" (no seed),
      "metrics": {RULE: {"auroc", "auroc_std", "aupr_in", "aupr_in_std", "aupr_out",
                         "aupr_out_std", "n", "n_degenerate"}},
      "paper", "spread" (measured from these seeds), "runs": [one object per seed, as above]}
 
-Ctrl-C during a later seed reports the seeds that completed (status ``"interrupted"``) before
-the command exits with 130; the stopped run keeps its completed epochs in its folder.
+When a later seed is interrupted (Ctrl-C) or fails (a diverged loss), the seeds that completed
+are still reported, with that seed under ``unfinished``, before the command exits as that
+error makes it (130, or the error's code); the unfinished run keeps its epochs in its folder.
 
 Beside a single run's own AUROC stands its expected spread across seeds
 (:func:`iaead_core.evaluation.stability.expected_spread`): measured from the runs of the same
@@ -117,22 +119,23 @@ def _train_seeds(args: argparse.Namespace, cfg: TrainConfig, seeds: list[int]) -
         label = f"seed {seed} ({i + 1} of {len(seeds)})" if len(seeds) > 1 else ""
         try:
             results.append(_one_run(args, cfg.replace(seed=seed), label))
-        except KeyboardInterrupt:
-            if results:  # the seeds that completed are reported, then the command stops
-                print(f"interrupted during seed {seed}: reporting the {len(results)} seed(s) "
-                      "that completed", file=sys.stderr)
-                _report(args, results, time.perf_counter() - t0, interrupted=seed)
+        except BaseException as e:
+            if results:  # the seeds that completed are reported, then the error goes on
+                why = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+                print(f"seed {seed} {why}: reporting the {len(results)} seed(s) that "
+                      "completed", file=sys.stderr)
+                _report(args, results, time.perf_counter() - t0, (seed, why))
             raise
     _report(args, results, time.perf_counter() - t0)
     return 0
 
 
 def _report(args: argparse.Namespace, results: list, wall: float,
-            interrupted: int | None = None) -> None:
-    if len(results) == 1 and interrupted is None:
+            unfinished: tuple[int, str] | None = None) -> None:
+    if len(results) == 1 and unfinished is None:
         _report_run(args, results[0])
     else:
-        _report_seeds(args, results, wall, interrupted)
+        _report_seeds(args, results, wall, unfinished)
 
 
 def _one_run(args: argparse.Namespace, cfg: TrainConfig, label: str):
@@ -194,12 +197,12 @@ def _report_run(args: argparse.Namespace, result) -> None:
 
 
 def _report_seeds(args: argparse.Namespace, results: list, wall: float,
-                  interrupted: int | None = None) -> None:
+                  unfinished: tuple[int, str] | None = None) -> None:
     """Several seeds of one setting: the mean ± std of every rule's final metrics
     (:func:`~iaead_core.evaluation.stability.seed_summary`), each seed's own AUROC, and each
     run as a single run reports it (``--json``: under ``"runs"``). ``wall``: seconds of the
-    whole command; ``interrupted``: the seed whose run Ctrl-C stopped (status
-    ``"interrupted"``; only the completed seeds are summarised)."""
+    whole command; ``unfinished``: (seed, "interrupted" or "failed") of the run that ended the
+    command early (the status says which; only the completed seeds are summarised)."""
     runs = [_run_json(r, args) for r in results]
     cfg = results[0].config
     rule = runs[0]["paper"]["rule"]
@@ -207,14 +210,15 @@ def _report_seeds(args: argparse.Namespace, results: list, wall: float,
     spread = measured_spread([(r.final_metrics.get(rule) or {}).get("auroc") for r in results],
                              f"the {len(results)} seeds of this command")
     paper = paper_reference(cfg.to_dict())
-    status = ("interrupted" if interrupted is not None
+    status = (unfinished[1] if unfinished is not None
               else "completed" if all(r.status == "completed" for r in results)
               else "incomplete")
     if args.json:
         settings = {k: v for k, v in runs[0]["settings"].items() if k != "seed"}
         print(json.dumps({
             "seeds": [r.config.seed for r in results], "seconds": round(wall, 2),
-            "status": status, "interrupted_seed": interrupted,
+            "status": status,
+            "unfinished": None if unfinished is None else dict(zip(("seed", "why"), unfinished)),
             "data": {k: v for k, v in runs[0]["data"].items() if k != "seed"},
             "settings": settings,
             "metrics": {rl: {**{k: v.mean for k, v in row.items()},
@@ -260,7 +264,7 @@ def _report_seeds(args: argparse.Namespace, results: list, wall: float,
     else:
         print(f"paper: {paper.label}")
     print(f"\n{status}: {len(results)} run{'s' if len(results) > 1 else ''} in {wall:.1f} s"
-          + (f" (seed {interrupted} was stopped)" if interrupted is not None else "")
+          + (f" (seed {unfinished[0]} {unfinished[1]})" if unfinished is not None else "")
           + "; saved to " + ", ".join(str(r.run_dir) for r in results))
     for r, out in zip(results, runs):
         for line in _alert_lines(out["alerts"], r.records[-1] if r.records else {}):
