@@ -344,7 +344,8 @@ def default_seeds(preset: str) -> int:
     """How many seeds a single setting is trained with by default: :data:`QUICK_SEEDS` at the
     ``quick`` preset (one quick run's AUROC moves by more than the differences it is read
     for, docs/method.md §11, so the command line and the lab's Train page report the mean ±
-    std over seeds), one at ``paper`` (hours per run on a CPU)."""
+    std over seeds), one at ``paper`` (hours per run on a CPU). Any other name gives 1; never
+    raises."""
     return QUICK_SEEDS if preset == "quick" else 1
 
 #: Optimisation settings per preset; entries named after a method override for that method.

@@ -110,6 +110,18 @@ def test_text_beside_an_auroc():
     assert st.measured_spread([0.7]) is None and st.measured_spread([0.7, float("nan")]) is None
 
 
+def test_only_completed_runs_enter_a_spread():
+    from types import SimpleNamespace as Run
+
+    cfg = {"method": "iaead", "seed": 0}
+    runs = [Run(config=cfg, final_metrics={"a": 1}, live_status="completed"),
+            Run(config=cfg, final_metrics={"a": 2}, live_status="stopped"),
+            Run(config=cfg, final_metrics={"a": 3}, live_status="interrupted"),
+            Run(config={}, final_metrics={"a": 4}, live_status="completed"),  # unreadable
+            Run(config=cfg, final_metrics={"a": 5}, live_status="completed")]
+    assert st.completed_runs(runs) == [(cfg, {"a": 1}), (cfg, {"a": 5})]
+
+
 def test_mean_and_std_over_seeds_on_hand_made_metrics():
     def m(auroc, degenerate=False):
         return {"auroc": auroc, "aupr_in": 0.9, "aupr_out": auroc / 2, "degenerate": degenerate}

@@ -10,7 +10,8 @@ import streamlit as st
 from app import charts, explain, state, ui
 from app.views.eta import fmt_seconds, group_eta, observe_items
 from app.views.latent import coincide_late
-from app.views.runs import (SEEN_RUNS, deleted_items, deleted_note, group_items, known_groups,
+from app.views.runs import (SEEN_RUNS, deleted_items, deleted_note, group_items, item_label,
+                            known_groups,
                             group_status, metrics_heading,
                             remember, seed_spread)
 
@@ -266,8 +267,7 @@ def seed_table(items) -> pd.DataFrame:
     by_method: dict[str, list] = {}
     for it in items:
         if it.records and (it.records[-1].get("metrics") or {}):
-            name = it.label.split(" · seed ")[0]
-            by_method.setdefault(name, []).append(it)
+            by_method.setdefault(item_label(it.config, "compare"), []).append(it)
     if not any(len(runs) > 1 for runs in by_method.values()):
         return pd.DataFrame()
     rows = []

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from iaead_core.evaluation.analysis import METHOD_TITLES, format_lambda, run_row
-from iaead_core.evaluation.stability import SeedSpread, expected_spread
+from iaead_core.evaluation.stability import SeedSpread, completed_runs, expected_spread
 from iaead_core.runs import Run, RunError, load_run
 from ..jobs import Job, JobRegistry
 
@@ -101,10 +101,8 @@ def seed_spread(item: RunItem, index: "RunIndex") -> SeedSpread | None:
     preset's stability table; None without records or when neither applies."""
     if not item.records:
         return None
-    rule = item.records[-1].get("primary_score")
-    done = [(r.config, r.final_metrics) for r in index.runs()
-            if r.config and run_status(r) == "completed"]
-    return expected_spread(item.config, rule, done)
+    return expected_spread(item.config, item.records[-1].get("primary_score"),
+                           completed_runs(index.runs()))
 
 
 @dataclass(frozen=True)

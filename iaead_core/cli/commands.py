@@ -54,8 +54,8 @@ from iaead_core.config import MAX_SEED, MAX_SEEDS, METHOD_NAMES, TrainConfig, de
 from iaead_core.data import (DATASETS, DatasetUnavailableError, OFFLINE_DEFAULT, dataset_problems,
                              dataset_status, resolve_data_root)
 from iaead_core.evaluation.paper import paper_reference, protocol_differences
-from iaead_core.evaluation.stability import (SeedSpread, expected_spread, measured_spread,
-                                              seed_summary, spread_text)
+from iaead_core.evaluation.stability import (SeedSpread, completed_runs, expected_spread,
+                                              measured_spread, seed_summary, spread_text)
 from iaead_core.runs import list_runs, resolve_runs_root
 from iaead_core.storage import check_folder
 __all__: list[str] = []  # main dispatches to the handlers _train, _runs, _datasets, _methods
@@ -162,14 +162,12 @@ def _one_run(args: argparse.Namespace, cfg: TrainConfig, label: str):
         return trainer.run(show)
 
 
-def _run_json(result, args: argparse.Namespace) -> dict[str, Any]:
-    """One run as ``train --json`` prints it (module docstring)."""
+def _run_json(result, spread: SeedSpread | None) -> dict[str, Any]:
+    """One run as ``train --json`` prints it (module docstring), with its expected spread."""
     from iaead_core.evaluation.health import summarize  # lazy: loads pandas
 
-    config = result.config.to_dict()
     last = result.records[-1] if result.records else {}
-    paper = paper_reference(config)
-    spread = _run_spread(config, last.get("primary_score"), args.out)
+    paper = paper_reference(result.config.to_dict())
     return {"run_id": result.run_id, "seconds": round(result.seconds, 2), "status": result.status,
             "run_dir": str(result.run_dir), "data": result.data,
             "settings": _settings(result.config),
@@ -183,13 +181,13 @@ def _run_json(result, args: argparse.Namespace) -> dict[str, Any]:
 
 def _report_run(args: argparse.Namespace, result) -> None:
     """A single run's result: its JSON object, or its table, status and alert lines."""
-    out = _run_json(result, args)
+    last = result.records[-1] if result.records else {}
+    spread = expected_spread(result.config.to_dict(), last.get("primary_score"),
+                             completed_runs(list_runs(args.out)))
+    out = _run_json(result, spread)
     if args.json:
         print(json.dumps(out, default=_json_default))
         return
-    last = result.records[-1] if result.records else {}
-    spread = (SeedSpread(**{k: v for k, v in out["spread"].items() if k != "rule"})
-              if out["spread"] else None)
     _print_table(last, result.config, paper_reference(result.config.to_dict()), spread)
     print(f"\n{result.status} in {result.seconds:.1f} s; saved to {result.run_dir}")
     for line in _alert_lines(out["alerts"], last):
@@ -203,9 +201,10 @@ def _report_seeds(args: argparse.Namespace, results: list, wall: float,
     run as a single run reports it (``--json``: under ``"runs"``). ``wall``: seconds of the
     whole command; ``unfinished``: (seed, "interrupted" or "failed") of the run that ended the
     command early (the status says which; only the completed seeds are summarised)."""
-    runs = [_run_json(r, args) for r in results]
     cfg = results[0].config
-    rule = runs[0]["paper"]["rule"]
+    rule = (results[0].records[-1] if results[0].records else {}).get("primary_score")
+    saved = completed_runs(list_runs(args.out))  # the runs folder is read once
+    runs = [_run_json(r, expected_spread(r.config.to_dict(), rule, saved)) for r in results]
     summary = seed_summary([r.final_metrics for r in results])
     spread = measured_spread([(r.final_metrics.get(rule) or {}).get("auroc") for r in results],
                              f"the {len(results)} seeds of this command")
@@ -256,32 +255,13 @@ def _report_seeds(args: argparse.Namespace, results: list, wall: float,
     if any(row.get("auroc") and row["auroc"].degenerate for row in summary.values()):
         print("degenerate: a rule whose scores differ only by float noise enters at chance "
               "(AUROC 0.5); the counts are in --json")
-    if paper.value is not None:
-        line = f"paper: {paper.label}, the paper's AUROC for this class at ρ = 0.1 (Table 3)"
-        if paper.label != "paper":
-            line += "; this run differs in " + "; ".join(protocol_differences(cfg.to_dict()))
-        print(line)
-    else:
-        print(f"paper: {paper.label}")
+    print(_paper_line(paper, cfg))
     print(f"\n{status}: {len(results)} run{'s' if len(results) > 1 else ''} in {wall:.1f} s"
           + (f" (seed {unfinished[0]} {unfinished[1]})" if unfinished is not None else "")
           + "; saved to " + ", ".join(str(r.run_dir) for r in results))
     for r, out in zip(results, runs):
         for line in _alert_lines(out["alerts"], r.records[-1] if r.records else {}):
             print(f"seed {r.config.seed}: {line}")
-
-
-def _run_spread(config: dict[str, Any], rule: str | None, out: Any) -> SeedSpread | None:
-    """The expected spread of a run's own AUROC: measured from the runs of the same setting
-    completed in the runs folder ``out`` (this one included), else from the stability table."""
-    return expected_spread(config, rule, _completed(list_runs(out)))
-
-
-def _completed(runs: list) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(config, final metrics) of the completed runs: a stopped, failed or running run's last
-    epoch is not where its setting ends, so it never enters a spread across seeds."""
-    return [(r.config, r.final_metrics) for r in runs
-            if r.config and r.live_status == "completed"]
 
 
 def _spread_json(spread: SeedSpread | None, rule: str | None) -> dict[str, Any] | None:
@@ -349,19 +329,22 @@ def _print_table(record: dict, cfg: TrainConfig, paper, spread: SeedSpread | Non
               f"{ref_s:>8}  {SCORE_RULES.get(rule, '')}")
     if spread is not None and primary in metrics:
         print(f"expected spread of the {primary} AUROC: {spread_text(spread)}")
-    if paper.value is not None:
-        line = f"paper: {paper.label}, the paper's AUROC for this class at ρ = 0.1 (Table 3)"
-        if paper.label != "paper":
-
-            diffs = protocol_differences(cfg.to_dict())
-            line += "; this run differs in " + "; ".join(diffs)
-        print(line)
-    else:
-        print(f"paper: {paper.label}")
+    print(_paper_line(paper, cfg))
     if any(m.get("degenerate") for m in metrics.values()):
         print("degenerate: the rule's scores differ only by float noise, so they carry no "
               "information; its AUROC is reported as 0.5 and its AUPRs as the base rates "
               "(the raw values are in --json and the run folder)")
+
+
+def _paper_line(paper, cfg: TrainConfig) -> str:
+    """The line under a result table that says where the paper's AUROC comes from, and in
+    what the run's protocol differs from the paper's when it does."""
+    if paper.value is None:
+        return f"paper: {paper.label}"
+    line = f"paper: {paper.label}, the paper's AUROC for this class at ρ = 0.1 (Table 3)"
+    if paper.label != "paper":
+        line += "; this run differs in " + "; ".join(protocol_differences(cfg.to_dict()))
+    return line
 
 
 def _alert_lines(alerts: list[dict[str, Any]], last: dict[str, Any]) -> list[str]:
@@ -381,7 +364,7 @@ def _runs(args: argparse.Namespace) -> int:
     from iaead_core.evaluation.analysis import saved_nu  # lazy: loads pandas, torch
 
     runs = list_runs(args.out)
-    pairs = _completed(runs)
+    pairs = completed_runs(runs)
     spreads = {r.run_id: (_primary(r), expected_spread(r.config, _primary(r), pairs))
                if r.config and r.final_metrics else (None, None) for r in runs}
     if args.json:

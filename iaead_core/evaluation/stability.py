@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 __all__ = ["SeedSpread", "TABLE_PATH", "SETTING_FIELDS", "RUN_ONLY_FIELDS", "load_table",
            "setting_of", "same_setting", "measured_spread", "expected_spread", "spread_text",
-           "MeanStd", "seed_summary", "mean_std_text"]
+           "completed_runs", "MeanStd", "seed_summary", "mean_std_text"]
 
 #: The table shipped with the package (``benchmarks/stability.py --package`` writes it).
 TABLE_PATH = Path(__file__).with_name("stability.json")
@@ -137,6 +137,16 @@ def _auroc(metrics: Mapping[str, Any] | None, rule: str) -> float | None:
     if not isinstance(m, Mapping) or not isinstance(m.get("auroc"), (int, float)):
         return None
     return float(m["auroc"])
+
+
+def completed_runs(runs: Iterable[Any]) -> list[tuple[Any, Mapping[str, Any]]]:
+    """The ``runs`` argument of :func:`expected_spread` from saved runs
+    (:class:`iaead_core.runs.Run`, or anything with ``config``, ``final_metrics`` and
+    ``live_status``): (config, final metrics) of the completed ones. A stopped, failed,
+    interrupted or running run's last epoch is not where its setting ends, so it never enters
+    a spread across seeds. Never raises."""
+    return [(r.config, r.final_metrics) for r in runs
+            if r.config and getattr(r, "live_status", None) == "completed"]
 
 
 def expected_spread(config: Any, rule: str | None = None,
@@ -251,7 +261,7 @@ def seed_summary(final_metrics: Sequence[Mapping[str, Any]],
     dict
         ``{rule: {key: MeanStd}}`` in the order rules first appear; a metric with no finite
         value is left out. A degenerate run enters with its reported value (chance), and
-        ``degenerate`` counts such runs.
+        ``degenerate`` counts such runs. Never raises.
     """
     out: dict[str, dict[str, MeanStd]] = {}
     rules = list(dict.fromkeys(r for fm in final_metrics for r in (fm or {})))
@@ -273,7 +283,7 @@ def seed_summary(final_metrics: Sequence[Mapping[str, Any]],
 
 def mean_std_text(m: MeanStd | None, digits: int = 3) -> str:
     """``"0.767 ± 0.027 (3 seeds)"``; one value: ``"0.767 (1 seed)"``; ``""`` for None. Degenerate
-    runs are named: ``"0.500 ± 0.000 (3 seeds, 3 degenerate)"``."""
+    runs are named: ``"0.500 ± 0.000 (3 seeds, 3 degenerate)"``. Never raises."""
     if m is None:
         return ""
     seeds = f"{m.n} seed{'s' if m.n != 1 else ''}" + (f", {m.degenerate} degenerate"
