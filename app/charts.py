@@ -267,7 +267,8 @@ def hypersphere_chart(dist: np.ndarray, is_anomaly: np.ndarray, R: float | None,
     y = np.asarray(is_anomaly, bool)
     fig = go.Figure()
     if d.size and single_value(d, scale):
-        value = float(np.median(d[np.isfinite(d)])) if np.isfinite(d).any() else float("nan")
+        # the mean, as the Latent page's story box gives a collapsed space's distance to c
+        value = float(np.mean(d[np.isfinite(d)])) if np.isfinite(d).any() else float("nan")
         label = f"{value:.4g} for all {d.size:,} images (all within {np.ptp(d):.1g})"
         for flag, group, colour in ((False, "normal", _NORMAL), (True, "anomaly", _ANOMALY)):
             count = int((y == flag).sum())
