@@ -118,6 +118,29 @@ def choose_typed(page, label: str, text: str) -> None:
     wait_app_idle(page)
 
 
+def pick_radio(page, option: str, tries: int = 3, timeout: float = 10_000) -> None:
+    """Choose the radio option labelled ``option``, and wait until the page has drawn with it.
+
+    A click that lands while a page is still in its first run can be dropped (the browser
+    test saw the Latent page keep its old histogram for minutes): the option is clicked again
+    until its input stays checked once the app is idle, at most ``tries`` times.
+
+    Raises AssertionError when the option is still not chosen after ``tries`` clicks.
+    """
+    radio = page.get_by_role("radio", name=option, exact=True).first
+    for _ in range(tries):
+        wait_app_idle(page)
+        if radio.is_checked():
+            return
+        page.get_by_text(option, exact=True).first.click()
+        try:
+            page.wait_for_function("r => r.checked", arg=radio.element_handle(), timeout=timeout)
+        except Exception:  # noqa: BLE001 (playwright's TimeoutError): click once more
+            continue
+    wait_app_idle(page)
+    assert radio.is_checked(), f"the radio option {option!r} did not stay chosen"
+
+
 def selected(page, label: str) -> str:
     """The value shown by the select box labelled ``label``."""
     return page.get_by_role("combobox", name=label, exact=True).first.input_value()

@@ -77,7 +77,10 @@ def settled_panels(page, ready, timeout: float = 300.0) -> dict[str, dict]:
         if (now and now == last and all(len(p["charts"]) >= 2 for p in now)
                 and ready({p["heading"]: p for p in now})):
             return {p["heading"]: p for p in now}
-        assert time.time() < end, f"the Latent page did not settle within {timeout:.0f} s"
+        shown = "; ".join(f"{p['heading']}: {[(c['title'], c['layout']['xtitle']) for c in p['charts']]}"
+                          for p in now)
+        assert time.time() < end, (f"the Latent page did not settle within {timeout:.0f} s "
+                                   f"(still changing: {now != last}); charts: {shown}")
         last = now
         time.sleep(1.0)
 
@@ -151,8 +154,7 @@ def test_lambda_50_story_in_the_browser(chromium, server, tmp_path):  # noqa: F8
 
     # Latent space, default projection (UMAP), histogram of the distance to c.
     lab.open_page(page, "Latent space")
-    page.get_by_text("distance to c (hypersphere, R marked)").first.click()
-    lab.wait_app_idle(page)
+    lab.pick_radio(page, "distance to c (hypersphere, R marked)")
     page.get_by_text("of the latent codes").first.wait_for()
     panels = settled_panels(page, lambda ps: all(
         p["charts"][1]["layout"]["xtitle"].startswith("distance to c") for h, p in ps.items()
