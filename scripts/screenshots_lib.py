@@ -127,6 +127,8 @@ def pick_radio(page, option: str, tries: int = 3, timeout: float = 10_000) -> No
 
     Raises AssertionError when the option is still not chosen after ``tries`` clicks.
     """
+    from playwright.sync_api import expect  # lazy: the module's helpers load without it
+
     radio = page.get_by_role("radio", name=option, exact=True).first
     for _ in range(tries):
         wait_app_idle(page)
@@ -134,8 +136,8 @@ def pick_radio(page, option: str, tries: int = 3, timeout: float = 10_000) -> No
             return
         page.get_by_text(option, exact=True).first.click()
         try:
-            page.wait_for_function("r => r.checked", arg=radio.element_handle(), timeout=timeout)
-        except Exception:  # noqa: BLE001 (playwright's TimeoutError): click once more
+            expect(radio).to_be_checked(timeout=timeout)
+        except AssertionError:  # the click did not take: click once more
             continue
     wait_app_idle(page)
     assert radio.is_checked(), f"the radio option {option!r} did not stay chosen"

@@ -236,8 +236,9 @@ def _report_seeds(args: argparse.Namespace, results: list, wall: float,
           f"ρ = {cfg.rho:g}: "
           + _settings_line(cfg.method, cfg.effective_lam, used_nu(cfg), cfg.preset, cfg.init,
                            ", ".join(map(str, seeds))))
-    print(f"Mean ± sample std over {len(seeds)} seed{'s' if len(seeds) > 1 else ''} (one quick run's AUROC moves with the seed and "
-          "the CPU's thread count: docs/method.md §11; --seeds 1 for one run).")
+    print(f"Mean ± sample std over {len(seeds)} seed{'s' if len(seeds) > 1 else ''} (one quick "
+          "run's AUROC moves with the seed and the CPU's thread count: docs/method.md §11; "
+          "--seeds 1 for one run).")
     print("Oracle monitoring: labels are used only to compute these metrics.")
     print(f"{'rule':<18}{'AUROC':<16}{'AUPR-in':<16}{'AUPR-out':<16}{'paper':>6}  description")
     for rl, row in summary.items():
